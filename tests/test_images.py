@@ -1,0 +1,262 @@
+"""load_rgb and scan_images on a generated corpus of every mode and every broken-file kind."""
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from embedkit.images import ImageLoadError, load_rgb, scan_images, to_rgb
+
+RED, GREEN, WHITE, BLACK = (220, 20, 30), (20, 200, 40), (255, 255, 255), (0, 0, 0)
+
+
+def _png_bytes(image: Image.Image, **params) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "PNG", **params)
+    return buf.getvalue()
+
+
+def _cutout() -> Image.Image:
+    """8x8 RGBA: a red opaque square in the middle, fully transparent black around it."""
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[2:6, 2:6] = (*RED, 255)
+    return Image.fromarray(rgba, "RGBA")
+
+
+# ---------------------------------------------------------------- every mode becomes RGB
+
+
+def test_rgb_jpeg_is_returned_as_is(tmp_path):
+    Image.new("RGB", (16, 12), GREEN).save(tmp_path / "a.png")
+    image = load_rgb(tmp_path / "a.png")
+    assert image.mode == "RGB" and image.size == (16, 12)
+    assert image.getpixel((3, 3)) == GREEN
+
+
+def test_rgba_is_composited_over_white_not_dropped(tmp_path):
+    _cutout().save(tmp_path / "cut.png")
+    image = load_rgb(tmp_path / "cut.png")
+    assert image.getpixel((0, 0)) == WHITE  # transparent corner: the background shows
+    assert image.getpixel((4, 4)) == RED  # opaque centre: unchanged
+    # the naive conversion shows the black stored under transparent pixels
+    assert Image.open(tmp_path / "cut.png").convert("RGB").getpixel((0, 0)) == BLACK
+
+
+def test_custom_background(tmp_path):
+    _cutout().save(tmp_path / "cut.png")
+    assert load_rgb(tmp_path / "cut.png", background=(0, 0, 255)).getpixel((0, 0)) == (0, 0, 255)
+
+
+def test_half_transparent_pixel_is_blended(tmp_path):
+    Image.new("RGBA", (2, 2), (0, 0, 0, 128)).save(tmp_path / "half.png")
+    r, g, b = load_rgb(tmp_path / "half.png").getpixel((0, 0))
+    # 128/255 black over white: 255 * (1 - 128/255) = 127
+    assert r == g == b and abs(r - 127) <= 1
+
+
+def test_la_grayscale_with_alpha(tmp_path):
+    la = Image.merge("LA", [Image.new("L", (4, 4), 10), Image.new("L", (4, 4), 0)])
+    la.putpixel((1, 1), (10, 255))
+    la.save(tmp_path / "la.png")
+    image = load_rgb(tmp_path / "la.png")
+    assert image.getpixel((0, 0)) == WHITE and image.getpixel((1, 1)) == (10, 10, 10)
+
+
+def test_palette_with_transparent_index(tmp_path):
+    p = Image.new("P", (4, 4), 0)
+    p.putpalette([0, 0, 0, *RED] + [0] * 762)
+    p.putpixel((2, 2), 1)
+    p.save(tmp_path / "p.png", transparency=0)
+    image = load_rgb(tmp_path / "p.png")
+    assert image.getpixel((0, 0)) == WHITE and image.getpixel((2, 2)) == RED
+
+
+def test_gif_with_transparency(tmp_path):
+    p = Image.new("P", (4, 4), 0)
+    p.putpalette([0, 0, 0, *GREEN] + [0] * 762)
+    p.putpixel((1, 2), 1)
+    p.save(tmp_path / "t.gif", transparency=0)
+    image = load_rgb(tmp_path / "t.gif")
+    assert image.getpixel((0, 0)) == WHITE and image.getpixel((1, 2)) == GREEN
+
+
+def test_palette_without_transparency(tmp_path):
+    Image.new("RGB", (4, 4), GREEN).convert("P", palette=Image.Palette.ADAPTIVE).save(tmp_path / "p.png")
+    assert load_rgb(tmp_path / "p.png").getpixel((0, 0)) == GREEN
+
+
+@pytest.mark.parametrize("mode", ["L", "1"])
+def test_grayscale_and_bilevel(tmp_path, mode):
+    Image.new(mode, (4, 4), 255 if mode == "1" else 77).save(tmp_path / "g.png")
+    value = 255 if mode == "1" else 77
+    assert load_rgb(tmp_path / "g.png").getpixel((0, 0)) == (value,) * 3
+
+
+def test_cmyk_jpeg(tmp_path):
+    Image.new("CMYK", (8, 8), (0, 255, 255, 0)).save(tmp_path / "c.jpg", quality=100)
+    r, g, b = load_rgb(tmp_path / "c.jpg").getpixel((4, 4))
+    assert r > 240 and g < 15 and b < 15  # no magenta, no yellow ink left out: red
+
+
+def test_16bit_png_keeps_its_brightness(tmp_path):
+    values = np.array([[0, 65535], [32896, 257]], dtype=np.uint16)
+    Image.fromarray(values).save(tmp_path / "16.png")
+    assert Image.open(tmp_path / "16.png").mode.startswith("I")
+    image = load_rgb(tmp_path / "16.png")
+    assert [image.getpixel(xy)[0] for xy in [(0, 0), (1, 0), (0, 1), (1, 1)]] == [0, 255, 128, 1]
+
+
+def test_32bit_integer_tiff_is_stretched(tmp_path):
+    values = np.array([[-1000, 0], [500, 1000]], dtype=np.int32)
+    Image.fromarray(values, "I").save(tmp_path / "i.tif")
+    image = load_rgb(tmp_path / "i.tif")
+    assert image.getpixel((0, 0))[0] == 0 and image.getpixel((1, 1))[0] == 255
+
+
+def test_float_tiff_in_unit_range(tmp_path):
+    Image.fromarray(np.array([[0.0, 1.0], [0.5, 0.25]], np.float32), "F").save(tmp_path / "f.tif")
+    image = load_rgb(tmp_path / "f.tif")
+    assert [image.getpixel(xy)[0] for xy in [(0, 0), (1, 0), (0, 1)]] == [0, 255, 128]
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    # stored 20 wide x 10 high with the left half red; orientation 6 = rotate 90° clockwise to view
+    stored = Image.new("RGB", (20, 10), GREEN)
+    stored.paste(RED, (0, 0, 10, 10))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    image = load_rgb(tmp_path / "phone.jpg")
+    assert image.size == (10, 20)  # shown upright: portrait
+    top = np.asarray(image)[2, 5]
+    assert top[0] > 180 and top[1] < 80  # the stored left edge is now at the top
+
+
+def test_webp_with_alpha(tmp_path):
+    _cutout().save(tmp_path / "cut.webp", lossless=True)
+    image = load_rgb(tmp_path / "cut.webp")
+    assert image.getpixel((0, 0)) == WHITE and image.getpixel((4, 4)) == RED
+
+
+def test_to_rgb_premultiplied():
+    rgba = _cutout().convert("RGBa")
+    assert to_rgb(rgba).getpixel((0, 0)) == WHITE
+
+
+def test_returned_image_is_detached_from_the_file(tmp_path):
+    Image.new("RGB", (4, 4), GREEN).save(tmp_path / "a.png")
+    image = load_rgb(tmp_path / "a.png")
+    (tmp_path / "a.png").unlink()  # would fail on some systems if the file were still open
+    assert image.getpixel((0, 0)) == GREEN
+
+
+# ---------------------------------------------------------------- broken files: a reason each
+
+
+def _jpeg_bytes() -> bytes:
+    buf = io.BytesIO()
+    noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def _bad_png_crc() -> bytes:
+    data = bytearray(_png_bytes(Image.new("RGB", (8, 8), GREEN)))
+    data[29] ^= 0xFF  # inside the IHDR chunk's CRC
+    return bytes(data)
+
+
+BROKEN = {
+    "empty.jpg": (b"", "empty file"),
+    "notes.png": (b"shopping list: milk, eggs\n", "not an image file"),
+    "page.jpg": (b"<html><body>404 Not Found</body></html>", "not an image file"),
+    "cut.jpg": (_jpeg_bytes()[:1500], "truncated JPEG"),
+    "cut.png": (_png_bytes(Image.new("RGB", (64, 64), GREEN))[:70], "truncated PNG"),
+    "crc.png": (_bad_png_crc(), "corrupt PNG"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_broken_file_raises_with_path_and_reason(tmp_path, name):
+    content, reason = BROKEN[name]
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ImageLoadError) as info:
+        load_rgb(tmp_path / name)
+    assert info.value.path == str(tmp_path / name)
+    assert info.value.reason.startswith(reason), info.value.reason
+    assert name in str(info.value)
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(ImageLoadError, match="file not found"):
+        load_rgb(tmp_path / "nope.jpg")
+    with pytest.raises(ImageLoadError, match="folder"):
+        load_rgb(tmp_path)
+
+
+def _bomb_png(width: int, height: int) -> bytes:
+    """A valid bilevel PNG of the given size, all zeros: tiny on disk, huge in memory."""
+    row = b"\x00" + bytes((width + 7) // 8)
+    raw = zlib.compress(row * height, 9)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+def test_decompression_bomb_is_refused_before_decoding(tmp_path):
+    (tmp_path / "bomb.png").write_bytes(_bomb_png(30_000, 30_000))  # 900 Mpx in ~110 kB
+    assert (tmp_path / "bomb.png").stat().st_size < 200_000
+    with pytest.raises(ImageLoadError, match="too large.*decompression bomb"):
+        load_rgb(tmp_path / "bomb.png")
+
+
+def test_max_pixels_is_adjustable(tmp_path):
+    Image.new("RGB", (100, 100)).save(tmp_path / "a.png")
+    with pytest.raises(ImageLoadError, match="too large"):
+        load_rgb(tmp_path / "a.png", max_pixels=9_999)
+    assert load_rgb(tmp_path / "a.png", max_pixels=10_000).size == (100, 100)
+
+
+# ---------------------------------------------------------------- scan_images
+
+
+def test_scan_images_returns_every_good_file_and_a_reason_for_each_bad_one(tmp_path):
+    good = []
+    for i, mode in enumerate(["RGB", "RGBA", "L", "P", "CMYK"]):
+        path = tmp_path / "sub" / f"good_{i}.{'jpg' if mode == 'CMYK' else 'png'}"
+        path.parent.mkdir(exist_ok=True)
+        Image.new(mode, (8, 8)).save(path)
+        good.append(path)
+    for name, (content, _) in BROKEN.items():
+        (tmp_path / name).write_bytes(content)
+    (tmp_path / "readme.txt").write_text("not picked up: no image ending")
+    (tmp_path / ".hidden").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / ".hidden" / "thumb.png")
+
+    result = scan_images(tmp_path)
+    assert sorted(result.good) == sorted(good)
+    reasons = {p.name: r for p, r in result.bad}
+    assert sorted(reasons) == sorted(BROKEN)
+    for name, (_, reason) in BROKEN.items():
+        assert reasons[name].startswith(reason), (name, reasons[name])
+    good_list, bad_list = result  # unpacks like a tuple
+    assert len(good_list) == 5 and len(bad_list) == len(BROKEN)
+
+
+def test_scan_images_takes_a_list_and_keeps_its_order(tmp_path):
+    a, b, c = (tmp_path / f"{n}.png" for n in "abc")
+    Image.new("RGB", (4, 4)).save(c)
+    Image.new("RGB", (4, 4)).save(a)
+    b.write_bytes(b"")
+    result = scan_images([c, b, a, tmp_path / "missing.png"])
+    assert result.good == [c, a]
+    assert [(p.name, r) for p, r in result.bad] == [
+        ("b.png", "empty file (0 bytes)"),
+        ("missing.png", "file not found"),
+    ]
