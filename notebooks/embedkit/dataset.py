@@ -1,0 +1,66 @@
+"""The course's bundled image set and the files lessons generate from it.
+
+``data/`` (built by ``scripts/make_dataset.py``) holds the images and
+``manifest.csv``, the ground truth: split, label, source photo, transformation
+and duplicate group of every file. Lessons read it with :func:`load_manifest`
+and share embeddings through :func:`bundled_embeddings`, which recomputes them
+when the file an earlier lesson saved is absent or stale, so every notebook
+also runs on its own in a fresh kernel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .backbones import Backbone
+from .embeddings import Embeddings, embed_images
+
+__all__ = ["ARTIFACTS_DIR", "DATA_DIR", "bundled_embeddings", "load_manifest"]
+
+_REPO = Path(__file__).resolve().parents[2]
+#: The bundled images and their manifest.
+DATA_DIR = _REPO / "data"
+#: Files the lessons generate (embeddings, ...); git-ignored and recomputed when absent.
+ARTIFACTS_DIR = _REPO / "notebooks" / "artifacts"
+
+
+def load_manifest(data_dir: str | Path = DATA_DIR) -> pd.DataFrame:
+    """The bundled data's ground truth, one row per file.
+
+    Columns: ``path`` (relative to ``data/``), ``split``, ``label``, ``source``,
+    ``transformation``, ``group``, ``sha256``, ``width``, ``height``, ``mode``, and
+    ``file`` (the absolute path, ready for ``load_rgb``).
+    """
+    data_dir = Path(data_dir)
+    manifest = pd.read_csv(data_dir / "manifest.csv")
+    manifest["file"] = [str(data_dir / p) for p in manifest["path"]]
+    return manifest
+
+
+def bundled_embeddings(
+    backbone: Backbone,
+    manifest: pd.DataFrame | None = None,
+    recompute: bool = False,
+    progress: bool = True,
+) -> Embeddings:
+    """Embeddings of every bundled image, one row per manifest row, in manifest order.
+
+    Reads ``notebooks/artifacts/embeddings_<backbone>.npz`` (saved by lesson 02)
+    when it exists and matches this backbone and these files; otherwise embeds
+    the images and saves the file for the next lesson.
+    """
+    manifest = load_manifest() if manifest is None else manifest
+    paths = manifest["path"].tolist()
+    cache = ARTIFACTS_DIR / f"embeddings_{backbone.name}.npz"
+    if cache.exists() and not recompute:
+        saved = Embeddings.load(cache)
+        if saved.backbone == backbone.name and saved.paths == paths:
+            return saved
+    computed = embed_images(manifest["file"], backbone, progress=progress)
+    if computed.failed:
+        raise RuntimeError(f"bundled images failed to load: {computed.failed}")
+    result = Embeddings(computed.vectors, paths, [], backbone.name)
+    result.save(cache)
+    return result
