@@ -1,0 +1,131 @@
+"""Keep every lesson notebook in the course's shape, from one source of truth.
+
+For each ``notebooks/*.ipynb`` this script
+
+- writes the Open-in-Colab badge cell and the Colab-only set-up cell from the
+  repository address in ``pyproject.toml`` (``[tool.course]``), so the address
+  lives in one place;
+- sets each cell's slide type from its headings (``#``/``##`` start a slide,
+  ``###`` a sub-slide, the Colab set-up cell is skipped), so
+  ``jupyter nbconvert --to slides`` gives a usable deck;
+- strips outputs and execution counts and sets the ``python3`` kernel, so
+  notebooks are stored clean.
+
+Run ``python scripts/sync_notebooks.py`` after editing a notebook; ``--check``
+changes nothing and exits 1 if a notebook is out of shape (the tests do the same).
+
+A notebook marks the two managed cells with ``metadata.course`` set to
+``"badge"`` and ``"colab-setup"``; they follow the title cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from pathlib import Path
+
+import nbformat
+import tomllib
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+
+# Modules a lesson imports that Colab does not preinstall, with their pip names.
+COLAB_MISSING = {"faiss": "faiss-cpu"}
+
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+def course_settings() -> dict:
+    with open(REPO / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)["tool"]["course"]
+
+
+def badge_source(notebook_name: str, settings: dict) -> str:
+    url = (
+        f"https://colab.research.google.com/github/{settings['repository']}/blob/"
+        f"{settings['branch']}/notebooks/{notebook_name}"
+    )
+    return (
+        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
+    )
+
+
+def colab_setup_source(settings: dict) -> str:
+    repo_url = f"https://github.com/{settings['repository']}.git"
+    missing = ", ".join(f'"{module}": "{package}"' for module, package in COLAB_MISSING.items())
+    return f"""\
+# Colab only: fetch the course and install the few packages Colab lacks. Elsewhere this does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import importlib.util
+    import os
+    import subprocess
+
+    if not os.path.isdir("/content/course"):
+        subprocess.run(["git", "clone", "--depth", "1", "--branch", "{settings['branch']}",
+                        "{repo_url}", "/content/course"], check=True)
+    os.chdir("/content/course/notebooks")
+    missing = [pkg for module, pkg in {{{missing}}}.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)"""
+
+
+def slide_type(cell) -> str:
+    if cell.metadata.get("course") == "colab-setup":
+        return "skip"
+    if cell.cell_type == "markdown":
+        first = cell.source.lstrip().splitlines()[0] if cell.source.strip() else ""
+        if first.startswith(("# ", "## ")):
+            return "slide"
+        if first.startswith("### "):
+            return "subslide"
+    return "-"
+
+
+def synced(nb: nbformat.NotebookNode, name: str, settings: dict) -> nbformat.NotebookNode:
+    """The notebook as it should be stored (a copy; ``nb`` is not changed)."""
+    nb = copy.deepcopy(nb)
+    managed = {"badge": badge_source(name, settings), "colab-setup": colab_setup_source(settings)}
+    for role, source in managed.items():
+        cells = [c for c in nb.cells if c.metadata.get("course") == role]
+        if len(cells) != 1:
+            raise ValueError(f"{name}: expected exactly one cell with metadata.course == {role!r}")
+        cells[0].source = source
+    for cell in nb.cells:
+        cell.metadata["slideshow"] = {"slide_type": slide_type(cell)}
+        cell.pop("id", None)
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    nb.metadata = {
+        "kernelspec": KERNELSPEC,
+        "language_info": {"name": "python"},
+        **{k: v for k, v in nb.metadata.items() if k not in ("kernelspec", "language_info", "widgets")},
+    }
+    nb.nbformat, nb.nbformat_minor = 4, 4
+    return nb
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if out of shape")
+    args = parser.parse_args()
+    settings = course_settings()
+    stale = []
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        want = synced(nb, path.name, settings)
+        if nbformat.writes(want) != nbformat.writes(nb):
+            stale.append(path.name)
+            if not args.check:
+                nbformat.write(want, path)
+    verb = "out of shape" if args.check else "updated"
+    print(f"{verb}: {', '.join(stale)}" if stale else "all notebooks in shape")
+    return 1 if (args.check and stale) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Notebook hygiene: stored clean, in the course's shape, portable, and convertible to slides.
+
+Executing the notebooks is nbval's job (pytest collects notebooks/*.ipynb).
+"""
+
+import importlib.util
+import re
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from nbconvert import SlidesExporter
+
+from conftest import REPO
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+IDS = [p.name for p in NOTEBOOKS]
+
+
+def _sync_module():
+    spec = importlib.util.spec_from_file_location("sync_notebooks", REPO / "scripts" / "sync_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_there_are_lessons():
+    assert [p.name for p in NOTEBOOKS][:1] == ["00_start_here.ipynb"]
+    assert all(re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", p.name) for p in NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_stored_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"cell {i} has outputs"
+    assert nb.metadata.kernelspec.name == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_in_the_course_shape(path):
+    """Badge, Colab cell and slide types as scripts/sync_notebooks.py writes them."""
+    sync = _sync_module()
+    nb = nbformat.read(path, as_version=4)
+    want = sync.synced(nb, path.name, sync.course_settings())
+    assert nbformat.writes(want) == nbformat.writes(nb), (
+        "run `python scripts/sync_notebooks.py` and commit the result"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_template_order(path):
+    """Title, motivation, objectives and run time first; then the badge; then the Colab cell."""
+    nb = nbformat.read(path, as_version=4)
+    title = nb.cells[0]
+    assert title.cell_type == "markdown" and title.source.startswith("# ")
+    assert "What you will learn" in title.source and "Run time" in title.source
+    assert [c.metadata.get("course") for c in nb.cells[1:3]] == ["badge", "colab-setup"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_no_absolute_paths(path):
+    text = path.read_text()
+    for pattern in [r"/home/\w", r"/root/", r"/Users/\w", r"[A-Z]:\\\\", r"/work/", r"/tmp/"]:
+        assert not re.search(pattern, text), f"{path.name} mentions a machine-specific path ({pattern})"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_converts_to_slides(path):
+    html, _ = SlidesExporter().from_filename(str(path))
+    nb = nbformat.read(path, as_version=4)
+    slides = sum(c.metadata.slideshow.slide_type == "slide" for c in nb.cells)
+    assert slides >= 3
+    assert html.count("<section") >= slides
+
+
+def test_lint_is_clean():
+    """ruff over the package, scripts, tests, benchmarks and the notebooks themselves."""
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", str(REPO)],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
