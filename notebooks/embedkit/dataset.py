@@ -17,7 +17,7 @@ import pandas as pd
 from .backbones import Backbone
 from .embeddings import Embeddings, embed_images
 
-__all__ = ["ARTIFACTS_DIR", "DATA_DIR", "bundled_embeddings", "load_manifest"]
+__all__ = ["ARTIFACTS_DIR", "DATA_DIR", "bundled_embeddings", "embeddings_file", "load_manifest"]
 
 _REPO = Path(__file__).resolve().parents[2]
 #: The bundled images and their manifest.
@@ -39,6 +39,11 @@ def load_manifest(data_dir: str | Path = DATA_DIR) -> pd.DataFrame:
     return manifest
 
 
+def embeddings_file(backbone_name: str) -> Path:
+    """Where the bundled images' embeddings by this backbone are saved for later lessons."""
+    return ARTIFACTS_DIR / f"embeddings_{backbone_name}.npz"
+
+
 def bundled_embeddings(
     backbone: Backbone,
     manifest: pd.DataFrame | None = None,
@@ -53,7 +58,7 @@ def bundled_embeddings(
     """
     manifest = load_manifest() if manifest is None else manifest
     paths = manifest["path"].tolist()
-    cache = ARTIFACTS_DIR / f"embeddings_{backbone.name}.npz"
+    cache = embeddings_file(backbone.name)
     if cache.exists() and not recompute:
         saved = Embeddings.load(cache)
         if saved.backbone == backbone.name and saved.paths == paths:
