@@ -9,7 +9,8 @@ For each ``notebooks/*.ipynb`` this script
   ``###`` a sub-slide, the Colab set-up cell is skipped), so
   ``jupyter nbconvert --to slides`` gives a usable deck;
 - strips outputs and execution counts and sets the ``python3`` kernel, so
-  notebooks are stored clean.
+  notebooks are stored clean;
+- points every Open-in-Colab link in ``README.md`` at the same address.
 
 Run ``python scripts/sync_notebooks.py`` after editing a notebook; ``--check``
 changes nothing and exits 1 if a notebook is out of shape (the tests do the same).
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import re
 import sys
 from pathlib import Path
 
@@ -43,13 +45,21 @@ def course_settings() -> dict:
 
 
 def badge_source(notebook_name: str, settings: dict) -> str:
-    url = (
+    url = colab_url(notebook_name, settings)
+    return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
+
+
+def colab_url(notebook_name: str, settings: dict) -> str:
+    return (
         f"https://colab.research.google.com/github/{settings['repository']}/blob/"
         f"{settings['branch']}/notebooks/{notebook_name}"
     )
-    return (
-        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
-    )
+
+
+def readme_synced(text: str, settings: dict) -> str:
+    """README text with every Colab link rewritten to the configured address."""
+    pattern = r"https://colab\.research\.google\.com/github/[^)\s]*/notebooks/([\w.-]+\.ipynb)"
+    return re.sub(pattern, lambda m: colab_url(m.group(1), settings), text)
 
 
 def colab_setup_source(settings: dict) -> str:
@@ -122,6 +132,12 @@ def main() -> int:
             stale.append(path.name)
             if not args.check:
                 nbformat.write(want, path)
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    if readme_synced(text, settings) != text:
+        stale.append(readme.name)
+        if not args.check:
+            readme.write_text(readme_synced(text, settings))
     verb = "out of shape" if args.check else "updated"
     print(f"{verb}: {', '.join(stale)}" if stale else "all notebooks in shape")
     return 1 if (args.check and stale) else 0

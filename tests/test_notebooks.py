@@ -50,6 +50,15 @@ def test_in_the_course_shape(path):
     )
 
 
+def test_readme_lists_every_lesson_with_its_badge():
+    sync = _sync_module()
+    readme = (REPO / "README.md").read_text()
+    assert sync.readme_synced(readme, sync.course_settings()) == readme
+    for path in NOTEBOOKS:
+        assert f"(notebooks/{path.name})" in readme
+        assert sync.colab_url(path.name, sync.course_settings()) in readme
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_template_order(path):
     """Title, motivation, objectives and run time first; then the badge; then the Colab cell."""
