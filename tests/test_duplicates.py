@@ -1,6 +1,7 @@
 """embedkit.duplicates: hashes, Hamming distances, groups and train/test leaks."""
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
