@@ -8,6 +8,8 @@ For each ``notebooks/*.ipynb`` this script
 - sets each cell's slide type from its headings (``#``/``##`` start a slide,
   ``###`` a sub-slide, the Colab set-up cell is skipped), so
   ``jupyter nbconvert --to slides`` gives a usable deck;
+- tags each cell that fails on purpose (first line ``# NBVAL_RAISES_EXCEPTION``)
+  ``raises-exception``, so "run all" and nbconvert go on past it;
 - strips outputs and execution counts and sets the ``python3`` kernel, so
   notebooks are stored clean;
 - points every Open-in-Colab link in ``README.md`` at the same address.
@@ -106,6 +108,9 @@ def synced(nb: nbformat.NotebookNode, name: str, settings: dict) -> nbformat.Not
         cells[0].source = source
     for cell in nb.cells:
         cell.metadata["slideshow"] = {"slide_type": slide_type(cell)}
+        if cell.cell_type == "code" and cell.source.startswith("# NBVAL_RAISES_EXCEPTION"):
+            # The tag lets Jupyter's "run all" and nbconvert go on past the cell, as nbval does.
+            cell.metadata["tags"] = sorted({*cell.metadata.get("tags", []), "raises-exception"})
         cell.pop("id", None)
         if cell.cell_type == "code":
             cell.outputs = []
