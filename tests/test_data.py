@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import re
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
