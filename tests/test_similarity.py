@@ -1,5 +1,7 @@
 """embedkit.similarity against SciPy, scikit-learn and hand-computed cases."""
 
+import sys
+
 import numpy as np
 import pytest
 from scipy.spatial.distance import cosine as scipy_cosine_distance
@@ -401,3 +403,15 @@ def test_default_chunk_size_keeps_a_block_near_the_budget():
         assert rows >= 1
         assert rows == 1 or rows * m * 4 <= DEFAULT_CHUNK_BYTES
     assert default_chunk_size(1000) == DEFAULT_CHUNK_BYTES // 4000
+
+
+def test_top_k_without_torch_gives_the_same_neighbours(monkeypatch):
+    """The NumPy fallback of the k-th-largest step agrees with the torch one, ties included."""
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((300, 16)).astype(np.float32)
+    X[150:160] = X[10]  # exact ties
+    with_torch = top_k(X, k=12, chunk_size=64)
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
+    without = top_k(X, k=12, chunk_size=64)
+    np.testing.assert_array_equal(with_torch[0], without[0])
+    np.testing.assert_array_equal(with_torch[1], without[1])
