@@ -15,6 +15,13 @@ from .images import ImageLoadError, load_rgb
 __all__ = ["image_grid", "pair_grid", "precision_recall_plot", "similarity_heatmap"]
 
 
+def _format(value) -> str:
+    """An integer score (a Hamming distance) as is, a float one rounded to 3 decimals."""
+    if isinstance(value, (int, np.integer)):
+        return str(value)
+    return f"{value:.3f}"
+
+
 def _as_image(item) -> Image.Image | None:
     if isinstance(item, Image.Image):
         return item
@@ -78,7 +85,7 @@ def pair_grid(
                 ax.imshow(image)
         title = [] if captions is None else [captions[j]]
         if scores is not None:
-            title.append(f"{score_name} = {scores[j]:.3f}")
+            title.append(f"{score_name} = {_format(scores[j])}")
         axes[0, j].set_title("\n".join(title), fontsize=8)
     fig.tight_layout()
     return fig
@@ -122,7 +129,7 @@ def precision_recall_plot(
     ax.plot(thresholds, precision, label="precision")
     ax.plot(thresholds, recall, label="recall")
     if chosen is not None:
-        ax.axvline(chosen, color="crimson", ls="--", label=f"chosen = {chosen:.2f}")
+        ax.axvline(chosen, color="crimson", ls="--", label=f"chosen = {_format(chosen)}")
     ax.set_xlabel(xlabel)
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
