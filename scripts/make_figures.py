@@ -1,0 +1,119 @@
+"""Draw the figures the lessons' markdown shows, into ``images/``.
+
+Every figure is computed, not hand-drawn, so it can be rebuilt and reviewed like
+code. The output is deterministic: fixed data, the Agg backend, no timestamps or
+version strings in the PNG metadata.
+
+Usage::
+
+    python scripts/make_figures.py              # writes the repository's images/
+    python scripts/make_figures.py --out DIR    # writes the same files into DIR
+
+Each entry of :data:`FIGURES` maps a file name to the function that draws it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = REPO_ROOT / "images"
+
+# PNG text chunks matplotlib would otherwise write (its version string).
+PNG_METADATA = {"Software": None}
+DPI = 100
+
+COLOUR_A = "#1f5fa8"
+COLOUR_B = "#d9531e"
+
+
+def _arrow(ax, vector: np.ndarray, colour: str, width: float, label: str, label_at: np.ndarray) -> None:
+    ax.annotate(
+        "",
+        xy=tuple(vector),
+        xytext=(0.0, 0.0),
+        arrowprops={"arrowstyle": "-|>", "color": colour, "lw": width, "mutation_scale": 16,
+                    "shrinkA": 0, "shrinkB": 0},
+    )
+    ax.text(*label_at, label, color=colour, fontsize=12, fontweight="bold", ha="center", va="center")
+
+
+def cosine_cases() -> Figure:
+    """Three pairs of 2-D vectors: same direction (cos = 1), orthogonal (0), opposite (-1)."""
+    cases = [
+        # title, a, b, where to print "a" and "b", caption
+        ("same direction", np.array([1.8, 0.9]), np.array([0.9, 0.45]),
+         np.array([1.55, 1.15]), np.array([0.6, 0.6]), "b = 0.5 a: shorter, same direction"),
+        ("orthogonal", np.array([1.6, 0.0]), np.array([0.0, 1.1]),
+         np.array([1.4, -0.22]), np.array([-0.22, 0.95]), "a \u00b7 b = 0: a right angle"),
+        ("opposite", np.array([1.3, 0.75]), np.array([-1.3, -0.75]),
+         np.array([1.0, 0.9]), np.array([-1.0, -0.9]), "b = \u2212a: pointing back"),
+    ]
+    fig, axes = plt.subplots(1, 3, figsize=(9.0, 3.3))
+    for ax, (title, a, b, at_a, at_b, caption) in zip(axes, cases, strict=True):
+        cos = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+        ax.axhline(0.0, color="0.85", lw=0.8, zorder=0)
+        ax.axvline(0.0, color="0.85", lw=0.8, zorder=0)
+        # The longer arrow is drawn first and wider, so both stay visible when they overlap.
+        _arrow(ax, a, COLOUR_A, 4.0, "a", at_a)
+        _arrow(ax, b, COLOUR_B, 2.0, "b", at_b)
+        if title == "orthogonal":  # right-angle mark
+            s = 0.18
+            ax.plot([s, s, 0.0], [0.0, s, s], color="0.3", lw=1.0)
+        angle = round(float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))))
+        ax.set_title(f"{title}\ncos = {cos:.0f}   (angle {angle}°)".replace("-", "\u2212"), fontsize=12)
+        ax.text(0.0, -1.3, caption, fontsize=10, color="0.25", ha="center", va="center",
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 2})
+        ax.set_xlim(-2.0, 2.0)
+        ax.set_ylim(-1.42, 1.3)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    fig.suptitle("Cosine similarity compares directions, not lengths", fontsize=13)
+    fig.tight_layout()
+    return fig
+
+
+#: file name -> function that draws it.
+FIGURES: dict[str, Callable[[], Figure]] = {
+    "cosine_cases.png": cosine_cases,
+}
+
+
+def make_figures(out: Path = DEFAULT_OUT) -> list[Path]:
+    """Draw every figure into ``out`` and return the paths written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, draw in FIGURES.items():
+        fig = draw()
+        path = out / name
+        fig.savefig(path, dpi=DPI, metadata=PNG_METADATA)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="folder to write into (default: images/)"
+    )
+    args = parser.parse_args()
+    for path in make_figures(args.out):
+        print(f"wrote {path} ({path.stat().st_size:,} bytes)")
+
+
+if __name__ == "__main__":
+    main()
