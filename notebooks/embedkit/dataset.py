@@ -10,6 +10,7 @@ also runs on its own in a fresh kernel.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +18,15 @@ import pandas as pd
 from .backbones import Backbone
 from .embeddings import Embeddings, embed_images
 
-__all__ = ["ARTIFACTS_DIR", "DATA_DIR", "bundled_embeddings", "embeddings_file", "load_manifest"]
+__all__ = [
+    "ARTIFACTS_DIR",
+    "DATA_DIR",
+    "bundled_embeddings",
+    "embeddings_file",
+    "load_manifest",
+    "manifest_fingerprint",
+    "save_bundled_embeddings",
+]
 
 _REPO = Path(__file__).resolve().parents[2]
 #: The bundled images and their manifest.
@@ -44,6 +53,34 @@ def embeddings_file(backbone_name: str) -> Path:
     return ARTIFACTS_DIR / f"embeddings_{backbone_name}.npz"
 
 
+def manifest_fingerprint(manifest: pd.DataFrame) -> str:
+    """SHA-256 over every file's path and checksum: changes whenever any bundled file does."""
+    text = "\n".join(f"{p} {h}" for p, h in zip(manifest["path"], manifest["sha256"], strict=True))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def save_bundled_embeddings(embeddings: Embeddings, manifest: pd.DataFrame | None = None) -> Path:
+    """Save embeddings of every manifest file for the next lessons, keyed by relative path.
+
+    ``embeddings`` must have one row per manifest row, in manifest order (as
+    ``embed_images(manifest["file"], backbone)`` returns when no file fails). The rows
+    are saved under the manifest's relative paths, so the file does not depend on where
+    the course lives, together with the manifest's fingerprint, so a rebuilt data set
+    is never matched with old vectors.
+    """
+    manifest = load_manifest() if manifest is None else manifest
+    if embeddings.paths not in (manifest["file"].tolist(), manifest["path"].tolist()):
+        raise ValueError(
+            f"expected one embedding per manifest row in manifest order ({len(manifest)} rows); "
+            f"got {len(embeddings)} rows and {len(embeddings.failed)} failures"
+        )
+    keyed = Embeddings(
+        embeddings.vectors, manifest["path"].tolist(), [], embeddings.backbone,
+        source=manifest_fingerprint(manifest),
+    )
+    return keyed.save(embeddings_file(embeddings.backbone))
+
+
 def bundled_embeddings(
     backbone: Backbone,
     manifest: pd.DataFrame | None = None,
@@ -53,19 +90,16 @@ def bundled_embeddings(
     """Embeddings of every bundled image, one row per manifest row, in manifest order.
 
     Reads ``notebooks/artifacts/embeddings_<backbone>.npz`` (saved by lesson 02)
-    when it exists and matches this backbone and these files; otherwise embeds
+    when it exists and matches this backbone and these exact files; otherwise embeds
     the images and saves the file for the next lesson.
     """
     manifest = load_manifest() if manifest is None else manifest
-    paths = manifest["path"].tolist()
     cache = embeddings_file(backbone.name)
     if cache.exists() and not recompute:
         saved = Embeddings.load(cache)
-        if saved.backbone == backbone.name and saved.paths == paths:
+        if saved.backbone == backbone.name and saved.source == manifest_fingerprint(manifest):
             return saved
     computed = embed_images(manifest["file"], backbone, progress=progress)
     if computed.failed:
         raise RuntimeError(f"bundled images failed to load: {computed.failed}")
-    result = Embeddings(computed.vectors, paths, [], backbone.name)
-    result.save(cache)
-    return result
+    return Embeddings.load(save_bundled_embeddings(computed, manifest))

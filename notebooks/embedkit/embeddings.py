@@ -38,12 +38,15 @@ class Embeddings:
         failed: ``(path, reason)`` for each input that could not be embedded; these
             have no row.
         backbone: name of the network that produced the vectors.
+        source: optional fingerprint of the files embedded (e.g. their checksums), so a
+            saved file can tell whether it is still up to date.
     """
 
     vectors: np.ndarray
     paths: list[str]
     failed: list[tuple[str, str]] = field(default_factory=list)
     backbone: str = ""
+    source: str = ""
 
     def __post_init__(self) -> None:
         if self.vectors.ndim != 2 or len(self.vectors) != len(self.paths):
@@ -70,7 +73,7 @@ class Embeddings:
             raise KeyError(f"{path} has no embedding row") from None
 
     def save(self, file: str | os.PathLike) -> Path:
-        """Write vectors, paths, failures and backbone name to one ``.npz`` file."""
+        """Write vectors, paths, failures, backbone name and source to one ``.npz`` file."""
         file = Path(file)
         file.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(
@@ -79,6 +82,7 @@ class Embeddings:
             paths=np.array(self.paths, dtype=str),
             failed=np.array(self.failed, dtype=str).reshape(-1, 2),
             backbone=np.array(self.backbone),
+            source=np.array(self.source),
         )
         return file
 
@@ -91,6 +95,7 @@ class Embeddings:
                 paths=data["paths"].tolist(),
                 failed=[tuple(pair) for pair in data["failed"].tolist()],
                 backbone=str(data["backbone"]),
+                source=str(data["source"]) if "source" in data.files else "",
             )
 
 

@@ -45,7 +45,11 @@ def image_grid(
     n = len(images)
     ncols = max(1, min(ncols, n))
     nrows = max(1, math.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3), squeeze=False)
+    title_lines = max((str(t).count("\n") + 1 for t in titles), default=0) if titles is not None else 0
+    row_height = size + 0.18 * title_lines
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size * ncols, row_height * nrows + (0.4 if suptitle else 0.1)), squeeze=False
+    )
     for ax in axes.flat:
         ax.axis("off")
     for i, item in enumerate(images):
