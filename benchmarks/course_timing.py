@@ -1,0 +1,59 @@
+"""How long the course takes: each notebook, the unit tests, and the whole test suite.
+
+    python benchmarks/course_timing.py [--skip-suite]
+
+Each notebook is executed on its own under nbval in a fresh kernel, twice: once with
+no saved embeddings (as a learner who opens it first would run it) and once with the
+file lesson 02 saves in place. The README's lesson table quotes these times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+
+from machine import REPO, describe, table
+
+ARTIFACTS = REPO / "notebooks" / "artifacts"
+
+
+def run_pytest(*args: str) -> tuple[float, bool]:
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=REPO, capture_output=True, text=True,
+    )
+    return time.perf_counter() - start, result.returncode == 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-suite", action="store_true", help="do not time the whole suite")
+    args = parser.parse_args()
+    print(describe())
+
+    notebooks = sorted((REPO / "notebooks").glob("*.ipynb"))
+    rows = []
+    for nb in notebooks:
+        shutil.rmtree(ARTIFACTS, ignore_errors=True)
+        cold, ok_cold = run_pytest(str(nb.relative_to(REPO)))
+        # lesson 02 saves the embeddings the later lessons read
+        run_pytest(str((REPO / "notebooks" / "02_pretrained_resnet.ipynb").relative_to(REPO)))
+        warm, ok_warm = run_pytest(str(nb.relative_to(REPO)))
+        status = "ok" if ok_cold and ok_warm else "FAILED"
+        rows.append((nb.name, f"{cold:.0f}", f"{warm:.0f}", status))
+    print(table(rows, ("notebook", "s, no saved embeddings", "s, embeddings saved", "status")))
+
+    unit, ok = run_pytest("tests")
+    print(f"\nunit, data and hygiene tests (tests/): {unit:.0f} s {'ok' if ok else 'FAILED'}")
+    if not args.skip_suite:
+        shutil.rmtree(ARTIFACTS, ignore_errors=True)
+        suite, ok = run_pytest()
+        print(f"whole test suite (`pytest`, as CI runs it): {suite:.0f} s {'ok' if ok else 'FAILED'}")
+
+
+if __name__ == "__main__":
+    main()
