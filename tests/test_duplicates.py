@@ -262,7 +262,7 @@ def test_connected_groups_matches_union_find():
 
 
 def test_connected_groups_rejects_out_of_range_pairs():
-    with pytest.raises(ValueError, match=r"pair \(1, 5\) has an index outside the item range"):
+    with pytest.raises(ValueError, match=r"pair \(1, 5\) in pairs has an index outside the item range"):
         connected_groups(5, [(0, 1), (1, 5)])
 
 
@@ -314,7 +314,7 @@ def test_leak_report_errors():
         leak_report(PATHS, ["train", "test"], PAIRS)
     with pytest.raises(ValueError, match=r"no item is labelled 'train' or 'test'.*train= and test="):
         leak_report(PATHS, ["Train"] * 8, PAIRS)
-    with pytest.raises(ValueError, match=r"pair \(8, 0\) has an index outside"):
+    with pytest.raises(ValueError, match=r"pair \(8, 0\) in pairs has an index outside"):
         leak_report(PATHS, SPLITS, [(8, 0)])
 
 

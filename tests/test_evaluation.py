@@ -111,8 +111,8 @@ def test_score_pairs_default_zero_division_is_zero():
     ("pairs", "message"),
     [
         ([(2, 2)], "pairs item 2 with itself"),
-        ([(0, -1)], r"negative index in pair \(-1, 0\)"),
-        ([(0, 1, 2)], r"shape \(m, 2\)"),
+        ([(0, -1)], r"pair \(0, -1\) in predicted_pairs has an index outside the non-negative range"),
+        ([(0, 1, 2)], r"predicted_pairs must have shape \(m, 2\)"),
         ([(0.5, 1.0)], "integer item indices"),
     ],
 )

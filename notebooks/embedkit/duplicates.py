@@ -219,15 +219,17 @@ def exact_duplicate_groups(keys: Sequence[Hashable]) -> list[list[int]]:
     return [group for group in by_key.values() if len(group) > 1]
 
 
-def _as_pairs(pairs: Any, n: int | None = None) -> np.ndarray:
-    """Validate pairs as an ``(m, 2)`` int64 array (``[]`` allowed), indices in ``[0, n)``."""
+def _as_pairs(pairs: Any, n: int | None = None, name: str = "pairs") -> np.ndarray:
+    """Validate pairs as an ``(m, 2)`` int64 array (``[]`` or a set allowed), indices in ``[0, n)``."""
+    if isinstance(pairs, (set, frozenset)):
+        pairs = sorted(pairs)
     arr = np.asarray(pairs)
     if arr.size == 0:
         return np.empty((0, 2), dtype=np.int64)
     if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ValueError(f"pairs must have shape (m, 2), one (i, j) pair per row; got {arr.shape}")
+        raise ValueError(f"{name} must have shape (m, 2), one (i, j) pair per row; got {arr.shape}")
     if not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"pairs must hold integer item indices, got dtype {arr.dtype}")
+        raise TypeError(f"{name} must hold integer item indices, got dtype {arr.dtype}")
     arr = arr.astype(np.int64)
     outside = (arr < 0).any(axis=1)
     if n is not None:
@@ -235,7 +237,7 @@ def _as_pairs(pairs: Any, n: int | None = None) -> np.ndarray:
     if outside.any():
         bad = tuple(int(v) for v in arr[np.argmax(outside)])
         limit = f"the item range [0, {n})" if n is not None else "the non-negative range"
-        raise ValueError(f"pair {bad} has an index outside {limit}")
+        raise ValueError(f"pair {bad} in {name} has an index outside {limit}")
     return arr
 
 

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .duplicates import _as_pairs
+
 __all__ = ["Scores", "score_pairs", "true_pairs_from_groups", "scores_by_kind"]
 
 
@@ -49,19 +51,7 @@ class Scores:
 
 def _normalise_pairs(pairs: Any, name: str) -> np.ndarray:
     """Unordered pairs as a sorted, duplicate-free ``(m, 2)`` int64 array with ``i < j``."""
-    if isinstance(pairs, (set, frozenset)):
-        pairs = sorted(pairs)
-    arr = np.asarray(pairs)
-    if arr.size == 0:
-        return np.empty((0, 2), dtype=np.int64)
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ValueError(f"{name} must be (i, j) pairs, shape (m, 2); got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"{name} must hold integer item indices, got dtype {arr.dtype}")
-    arr = np.sort(arr.astype(np.int64), axis=1)
-    if arr[:, 0].min() < 0:
-        bad = tuple(int(v) for v in arr[np.argmax(arr[:, 0] < 0)])
-        raise ValueError(f"{name} holds a negative index in pair {bad}")
+    arr = np.sort(_as_pairs(pairs, name=name), axis=1)
     self_pairs = arr[:, 0] == arr[:, 1]
     if self_pairs.any():
         i = int(arr[np.argmax(self_pairs), 0])
