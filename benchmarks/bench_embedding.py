@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import time
 import warnings
 
 import torch
@@ -29,7 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from embedkit.backbones import Backbone, load_backbone, weights_cache_path
 from embedkit.dataset import load_manifest
-from embedkit.embeddings import embed_images
+from embedkit.embeddings import default_batch_size, embed_images
 from embedkit.images import load_rgb
 
 
@@ -42,8 +43,12 @@ def resnet18_backbone() -> Backbone:
     net = resnet18(weights=None).eval()
     headless = copy.deepcopy(net)
     headless.fc = nn.Identity()
-    return Backbone(headless.eval(), net, ResNet18_Weights.IMAGENET1K_V1.transforms(), 512,
-                    "resnet18 (random weights, timing only)", "resnet18", [], False, 0.0, "none")
+    return Backbone(
+        headless.eval().to(memory_format=torch.channels_last),
+        net.to(memory_format=torch.channels_last), ResNet18_Weights.IMAGENET1K_V1.transforms(), 512,
+        "resnet18 (random weights, timing only)", "resnet18", [], False, 0.0, "none",
+        memory_format=torch.channels_last,
+    )
 
 
 def flops_per_image(model: nn.Module) -> float:
@@ -81,10 +86,12 @@ def naive_rate(backbone: Backbone, files: list[str]) -> float:
 
 def forward_variants(model: nn.Module, batches: list[torch.Tensor]) -> list[tuple[str, float]]:
     """Forward-pass throughput of CPU optimisations, each measured beside the plain model."""
-    results = [("plain (contiguous NCHW)", forward_rate(model, batches))]
+    plain = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+    nchw = [b.contiguous() for b in batches]
+    results = [("plain (contiguous NCHW)", forward_rate(plain, nchw))]
     cl_model = copy.deepcopy(model).to(memory_format=torch.channels_last)
     cl_batches = [b.contiguous(memory_format=torch.channels_last) for b in batches]
-    results.append(("channels-last", forward_rate(cl_model, cl_batches)))
+    results.append(("channels-last (embedkit's default)", forward_rate(cl_model, cl_batches)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.compile
         with torch.inference_mode():
@@ -93,9 +100,12 @@ def forward_variants(model: nn.Module, batches: list[torch.Tensor]) -> list[tupl
     results.append(("channels-last + jit.trace/freeze (oneDNN fusion)", forward_rate(frozen, cl_batches)))
     try:
         compiled = torch.compile(cl_model)
+        start = time.perf_counter()
         with torch.inference_mode():
             compiled(cl_batches[0])  # compile outside the timing
-        results.append(("channels-last + torch.compile", forward_rate(compiled, cl_batches)))
+        compile_s = time.perf_counter() - start
+        rate = forward_rate(compiled, cl_batches)
+        results.append((f"channels-last + torch.compile (compiling took {compile_s:.0f} s)", rate))
     except Exception as exc:  # noqa: BLE001 - report, do not fail: needs a C++ compiler
         results.append((f"torch.compile failed: {type(exc).__name__}", float("nan")))
     threads = torch.get_num_threads()
@@ -106,9 +116,20 @@ def forward_variants(model: nn.Module, batches: list[torch.Tensor]) -> list[tupl
     return results
 
 
-def bench(backbone: Backbone, files: list[str], batch_size: int, ceiling: float, variants: bool) -> None:
-    print(f"\n## {backbone.name}")
-    tensors = torch.stack([backbone.preprocess(load_rgb(f)) for f in files])
+def batch_size_sweep(model: nn.Module, tensors: torch.Tensor, sizes=(1, 4, 8, 16, 32, 64)) -> list[tuple]:
+    """Forward throughput by batch size: on a CPU, smaller batches can stay in cache."""
+    rows = []
+    for size in sizes:
+        rows.append((size, f"{forward_rate(model, list(tensors.split(size)), repeats=2):.1f}"))
+    return rows
+
+
+def bench(
+    backbone: Backbone, files: list[str], batch_size: int | None, ceiling: float, variants: bool
+) -> None:
+    batch_size = batch_size or default_batch_size(backbone.device)
+    print(f"\n## {backbone.name} (batch size {batch_size})")
+    tensors = backbone.as_input(torch.stack([backbone.preprocess(load_rgb(f)) for f in files]))
     batches = list(tensors.split(batch_size))
     model = backbone.model
     flops = flops_per_image(model)
@@ -140,12 +161,14 @@ def bench(backbone: Backbone, files: list[str], batch_size: int, ceiling: float,
             base = base or rate
             rows.append((name, f"{rate:.1f}", f"{rate / base:.2f}"))
         print(table(rows, ("forward pass variant", "images/s", "x plain")))
+        print(table(batch_size_sweep(model, tensors), ("batch size", "images/s (channels-last)")))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="default: embed_images' own default for the CPU")
     parser.add_argument("--arch", nargs="+", default=["resnet18", "standin"], choices=["resnet18", "standin"])
     parser.add_argument("--no-variants", action="store_true", help="skip the forward-pass variants")
     args = parser.parse_args()
