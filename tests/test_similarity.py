@@ -415,3 +415,10 @@ def test_top_k_without_torch_gives_the_same_neighbours(monkeypatch):
     without = top_k(X, k=12, chunk_size=64)
     np.testing.assert_array_equal(with_torch[0], without[0])
     np.testing.assert_array_equal(with_torch[1], without[1])
+
+
+def test_top_k_never_returns_the_row_itself_even_beside_opposite_vectors():
+    X = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0]])
+    indices, scores = top_k(X, k=2)
+    np.testing.assert_array_equal(indices, [[2, 1], [2, 0], [0, 1]])
+    np.testing.assert_allclose(scores, [[0, -1], [0, -1], [0, 0]], atol=1e-7)

@@ -288,25 +288,15 @@ def pairwise_cosine(A: Any, B: Any | None = None) -> np.ndarray:
     return S
 
 
-def _kth_largest(block: np.ndarray, k: int) -> np.ndarray:
-    """Each row's ``k``-th largest value, ``(rows,)``.
-
-    ``torch.topk`` (multi-threaded, values only) is several times faster than NumPy's
-    partition on wide blocks; NumPy is the fallback where torch is not installed.
-    """
-    try:
-        import torch
-    except ImportError:
-        m = block.shape[1]
-        return np.partition(block, m - k, axis=1)[:, m - k]
-    top = torch.topk(torch.from_numpy(block), k, dim=1, sorted=False).values
-    return top.min(dim=1).values.numpy()
+def _clip_scores(x: np.ndarray) -> np.ndarray:
+    """Scores clipped into [-1, 1], except -inf, which marks an excluded entry (a row itself)."""
+    return np.where(np.isneginf(x), x, np.clip(x, -1.0, 1.0))
 
 
-def _select_top_k(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Column indices and scores of each row's ``k`` largest entries, best first, ties by index."""
-    rows = np.arange(block.shape[0])[:, None]
-    kth = _kth_largest(block, k)
+def _select_exact(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``k`` largest entries, best first, equal scores by lower column index (NumPy)."""
+    m = block.shape[1]
+    kth = np.partition(block, m - k, axis=1)[:, m - k]
     keep = block >= kth[:, None]
     # Where several entries equal the k-th score, more than k are kept: of the tied
     # ones, keep the lowest column indices.
@@ -318,9 +308,37 @@ def _select_top_k(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         need = k - above.sum(axis=1)
         keep[tied] = above | (equal & (np.cumsum(equal, axis=1, dtype=np.int32) <= need[:, None]))
     idx = np.nonzero(keep)[1].reshape(len(block), k)
-    scores = block[rows, idx]
+    return _ordered(idx, np.take_along_axis(block, idx, axis=1))
+
+
+def _ordered(idx: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sort each row by score descending, then by index."""
     order = np.lexsort((idx, -scores), axis=1)
     return np.take_along_axis(idx, order, axis=1), np.take_along_axis(scores, order, axis=1)
+
+
+def _select_top_k(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and scores of each row's ``k`` largest entries, best first, ties by index.
+
+    ``torch.topk`` (multi-threaded, no pass over the block beyond its own) is several
+    times faster than NumPy's partition on wide blocks. It breaks ties arbitrarily, so
+    it is asked for ``k + 1`` entries: a row whose ``k``-th and ``(k + 1)``-th scores are
+    equal has a tie across the cut and is redone exactly. Without torch, NumPy does all.
+    """
+    try:
+        import torch
+    except ImportError:
+        return _select_exact(_clip_scores(block), k)
+    wanted = min(k + 1, block.shape[1])
+    values, indices = torch.topk(torch.from_numpy(block), wanted, dim=1, sorted=True)
+    # Clipping only what was selected gives the same result as clipping the whole block.
+    values, indices = _clip_scores(values.numpy()), indices.numpy()
+    idx, scores = _ordered(indices[:, :k], values[:, :k])
+    if wanted > k:
+        tied = np.flatnonzero(values[:, k - 1] == values[:, k])
+        if tied.size:
+            idx[tied], scores[tied] = _select_exact(_clip_scores(block[tied]), k)
+    return idx, scores
 
 
 def top_k(
@@ -364,7 +382,6 @@ def top_k(
     for start in range(0, n, step):
         stop = min(start + step, n)
         block = np.ascontiguousarray(queries[start:stop]) @ searched
-        np.clip(block, -1.0, 1.0, out=block)
         if B is None:  # a row is not its own neighbour
             block[np.arange(stop - start), np.arange(start, stop)] = -np.inf
         indices[start:stop], scores[start:stop] = _select_top_k(block, k)
