@@ -128,7 +128,7 @@ def bench(
     backbone: Backbone, files: list[str], batch_size: int | None, ceiling: float, variants: bool
 ) -> None:
     batch_size = batch_size or default_batch_size(backbone.device)
-    print(f"\n## {backbone.name} (batch size {batch_size})")
+    print(f"## {backbone.name} (batch size {batch_size})")
     tensors = backbone.as_input(torch.stack([backbone.preprocess(load_rgb(f)) for f in files]))
     batches = list(tensors.split(batch_size))
     model = backbone.model
@@ -144,6 +144,7 @@ def bench(
     pipe_2 = len(files) / best_time(pipeline, repeats=2)
     bare, pipe = max(bare_1, bare_2), max(pipe_1, pipe_2)
     naive = naive_rate(backbone, files[: max(16, len(files) // 4)])
+    decode_s = best_time(lambda: [backbone.preprocess(load_rgb(f)) for f in files], repeats=2) / len(files)
     achieved = flops * bare / 1e9
     rows = [
         ("bare forward (ready tensors)", f"{bare:.1f}", "1.00"),
@@ -152,6 +153,11 @@ def bench(
     ]
     print(table(rows, ("path", "images/s", "x bare forward")))
     print(f"pipeline vs naive loop: {pipe / naive:.2f}x")
+    forward_s = 1 / bare
+    print(f"decode + preprocess: {decode_s * 1e3:.2f} ms per image on one thread, "
+          f"{decode_s / forward_s:.0%} of the forward pass's {forward_s * 1e3:.1f} ms on all cores; "
+          f"if no core is idle during the forward, the pipeline can reach at most "
+          f"{forward_s / (forward_s + decode_s):.2f}x the bare forward")
     print(f"forward: {flops / 1e9:.2f} GFLOP per image -> {achieved:.1f} GFLOP/s achieved, "
           f"{achieved / ceiling:.2f} of the float32 GEMM ceiling ({ceiling:.1f} GFLOP/s)")
     if variants:
@@ -175,10 +181,10 @@ def main() -> None:
 
     print(describe())
     files = load_manifest()["file"].tolist()[: args.images]
-    ceiling = gemm_gflops()
-    print(f"float32 GEMM (2048x2048, torch): {ceiling:.1f} GFLOP/s")
     for arch in args.arch:
         backbone = resnet18_backbone() if arch == "resnet18" else load_backbone(device="cpu")
+        ceiling = gemm_gflops()  # measured next to each network's runs: this machine's speed drifts
+        print(f"\nfloat32 GEMM (2048x2048, torch, best of 15): {ceiling:.1f} GFLOP/s")
         bench(backbone, files, args.batch_size, ceiling, not args.no_variants)
 
 

@@ -59,7 +59,7 @@ def median_time(fn: Callable[[], object], repeats: int = 5) -> float:
     return statistics.median(times)
 
 
-def gemm_gflops(size: int = 2048, repeats: int = 5) -> float:
+def gemm_gflops(size: int = 2048, repeats: int = 15) -> float:
     """This machine's float32 matrix-multiply speed with torch: the practical compute ceiling."""
     import torch
 
