@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from embedkit.images import ImageLoadError, load_rgb, scan_images, to_rgb
+from embedkit.images import ImageLoadError, as_rgb, load_rgb, scan_images, to_rgb
 
 RED, GREEN, WHITE, BLACK = (220, 20, 30), (20, 200, 40), (255, 255, 255), (0, 0, 0)
 
@@ -144,6 +144,16 @@ def test_webp_with_alpha(tmp_path):
 def test_to_rgb_premultiplied():
     rgba = _cutout().convert("RGBa")
     assert to_rgb(rgba).getpixel((0, 0)) == WHITE
+
+
+def test_as_rgb_takes_a_path_or_an_opened_image(tmp_path):
+    _cutout().save(tmp_path / "cut.png")
+    from_path = as_rgb(tmp_path / "cut.png")
+    from_image = as_rgb(Image.open(tmp_path / "cut.png"))
+    assert from_path.tobytes() == from_image.tobytes() and from_image.getpixel((0, 0)) == WHITE
+    assert as_rgb(Image.new("L", (2, 2), 9)).getpixel((0, 0)) == (9, 9, 9)
+    with pytest.raises(TypeError, match="Image.fromarray"):
+        as_rgb(np.zeros((2, 2, 3), np.uint8))
 
 
 def test_returned_image_is_detached_from_the_file(tmp_path):

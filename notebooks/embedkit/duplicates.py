@@ -27,7 +27,7 @@ from PIL import Image
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .images import load_rgb, to_rgb
+from .images import as_rgb
 
 __all__ = [
     "file_sha256",
@@ -63,23 +63,11 @@ def file_sha256(path: str | os.PathLike, block_size: int = _BLOCK_SIZE) -> str:
     return digest.hexdigest()
 
 
-def _rgb(image: PathOrImage) -> Image.Image:
-    if isinstance(image, Image.Image):
-        return to_rgb(image)
-    if isinstance(image, (str, os.PathLike)):
-        return load_rgb(image)
-    raise TypeError(
-        f"expected a file path or a PIL.Image.Image, got {type(image).__name__}; "
-        "for a NumPy array use PIL.Image.fromarray(array) first"
-    )
-
-
 def pixel_hash(image: PathOrImage) -> str:
     """SHA-256 (hex) of an image's decoded RGB pixels and its size.
 
-    The image is read as :func:`embedkit.images.load_rgb` shows it (EXIF rotation
-    applied, transparency laid over white, any mode converted to 8-bit RGB); a PIL
-    image is converted with :func:`embedkit.images.to_rgb`. Width and height are
+    The image is read with :func:`embedkit.images.as_rgb` (EXIF rotation applied,
+    transparency laid over white, any mode converted to 8-bit RGB). Width and height are
     hashed with the pixels, so a 2×8 and an 8×2 image holding the same bytes differ.
 
     Equal for copies that differ only in how the pixels are stored: a PNG saved
@@ -90,7 +78,7 @@ def pixel_hash(image: PathOrImage) -> str:
     Raises:
         embedkit.images.ImageLoadError: a path that cannot be opened as an image.
     """
-    rgb = _rgb(image)
+    rgb = as_rgb(image)
     width, height = rgb.size
     digest = hashlib.sha256(f"RGB {width}x{height}\n".encode("ascii"))
     digest.update(rgb.tobytes())
@@ -102,7 +90,7 @@ def dhash(image: PathOrImage, hash_size: int = 8) -> int:
 
     Exactly these steps (a lesson writes them out by hand and must get the same int):
 
-    1. ``gray = rgb.convert("L")`` where ``rgb`` is ``load_rgb(path)`` for a path, or
+    1. ``gray = as_rgb(image).convert("L")``: ``load_rgb(path)`` for a path,
        ``to_rgb(image)`` for a PIL image (for an RGB or L image that is the same as
        calling ``image.convert("L")`` directly).
     2. ``small = gray.resize((hash_size + 1, hash_size), Image.Resampling.LANCZOS)``:
@@ -124,7 +112,7 @@ def dhash(image: PathOrImage, hash_size: int = 8) -> int:
     if isinstance(hash_size, bool) or not isinstance(hash_size, (int, np.integer)) or hash_size < 2:
         raise ValueError(f"hash_size must be an integer >= 2, got {hash_size!r}")
     hash_size = int(hash_size)
-    gray = _rgb(image).convert("L")
+    gray = as_rgb(image).convert("L")
     small = gray.resize((hash_size + 1, hash_size), Image.Resampling.LANCZOS)
     px = np.asarray(small)
     bits = (px[:, :-1] > px[:, 1:]).ravel()

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from .backbones import Backbone
-from .images import ImageLoadError, load_rgb, to_rgb
+from .images import ImageLoadError, as_rgb
 
 __all__ = ["Embeddings", "default_batch_size", "embed_images"]
 
@@ -126,20 +126,12 @@ def _name(item, index: int) -> str:
     return str(item)
 
 
-def _prepare(item, preprocess, background) -> torch.Tensor:
-    if isinstance(item, Image.Image):
-        return preprocess(to_rgb(item, background))
-    if isinstance(item, (str, os.PathLike)):
-        return preprocess(load_rgb(item, background))
-    raise TypeError(f"expected a file path or a PIL image, got {type(item).__name__}")
-
-
 def _prepared(items, preprocess, background, workers, window) -> Iterator:
     """Yield ``(name, tensor or None, reason)`` in input order, decoding ``window`` ahead."""
     def job(pair):
         index, item = pair
         try:
-            return _name(item, index), _prepare(item, preprocess, background), ""
+            return _name(item, index), preprocess(as_rgb(item, background)), ""
         except ImageLoadError as exc:
             return _name(item, index), None, exc.reason
         except (ValueError, TypeError, OSError) as exc:

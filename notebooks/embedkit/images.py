@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "ImageLoadError",
     "ScanResult",
+    "as_rgb",
     "load_rgb",
     "scan_images",
     "to_rgb",
@@ -199,6 +200,27 @@ def load_rgb(
         raise ImageLoadError(p, _reason_from(exc, p, fmt)) from None
     except (OSError, SyntaxError, EOFError, MemoryError, IndexError, TypeError) as exc:
         raise ImageLoadError(p, _reason_from(exc, p, fmt)) from None
+
+
+def as_rgb(
+    item: str | os.PathLike | Image.Image,
+    background: tuple[int, int, int] = (255, 255, 255),
+) -> Image.Image:
+    """An RGB picture from a file path (:func:`load_rgb`) or an opened image (:func:`to_rgb`).
+
+    Raises:
+        ImageLoadError: a path that cannot be opened as an image.
+        ValueError: an opened image in a mode with no RGB meaning.
+        TypeError: anything else (for a NumPy array, use ``Image.fromarray`` first).
+    """
+    if isinstance(item, Image.Image):
+        return to_rgb(item, background)
+    if isinstance(item, (str, os.PathLike)):
+        return load_rgb(item, background)
+    raise TypeError(
+        f"expected a file path or a PIL.Image.Image, got {type(item).__name__}; "
+        "for a NumPy array use PIL.Image.fromarray(array) first"
+    )
 
 
 @dataclass

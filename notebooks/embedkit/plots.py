@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
 
-from .images import ImageLoadError, load_rgb
+from .images import ImageLoadError, as_rgb
 
 __all__ = ["image_grid", "pair_grid", "precision_recall_plot", "similarity_heatmap"]
 
@@ -23,11 +23,10 @@ def _format(value) -> str:
 
 
 def _as_image(item) -> Image.Image | None:
-    if isinstance(item, Image.Image):
-        return item
+    """The picture as a person sees it (RGB, transparency over white), or None if unreadable."""
     try:
-        return load_rgb(item)
-    except ImageLoadError:
+        return as_rgb(item)
+    except (ImageLoadError, ValueError):
         return None
 
 
