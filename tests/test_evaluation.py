@@ -184,7 +184,7 @@ def test_scores_by_kind_agrees_with_score_pairs_on_the_all_row():
         ([0, 0], ["original", "original"], [], r"has 2 items of kind 'original'"),
         ([0, 0], ["original"], [], "groups has 2 items but kinds has 1"),
         ([0, 0], ["original", "all"], [], "reserved for the summary row"),
-        ([0, 0], ["original", "resized"], [(0, 2)], r"predicted pair \(0, 2\) has an index"),
+        ([0, 0], ["original", "resized"], [(0, 2)], r"pair \(0, 2\) in predicted_pairs has an index outside"),
     ],
 )
 def test_scores_by_kind_errors(groups, kinds, pairs, message):

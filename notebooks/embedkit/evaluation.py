@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .duplicates import _as_pairs
+from .duplicates import _as_pairs, _group_codes, pairs_from_groups
 
 __all__ = ["Scores", "score_pairs", "true_pairs_from_groups", "scores_by_kind"]
 
@@ -49,9 +49,9 @@ class Scores:
         )
 
 
-def _normalise_pairs(pairs: Any, name: str) -> np.ndarray:
+def _normalise_pairs(pairs: Any, name: str, n: int | None = None) -> np.ndarray:
     """Unordered pairs as a sorted, duplicate-free ``(m, 2)`` int64 array with ``i < j``."""
-    arr = np.sort(_as_pairs(pairs, name=name), axis=1)
+    arr = np.sort(_as_pairs(pairs, n, name), axis=1)
     self_pairs = arr[:, 0] == arr[:, 1]
     if self_pairs.any():
         i = int(arr[np.argmax(self_pairs), 0])
@@ -100,14 +100,6 @@ def score_pairs(predicted_pairs: Any, true_pairs: Any, zero_division: float = 0.
     )
 
 
-def _group_codes(groups: Any) -> np.ndarray:
-    """Integer code per item; a missing label (None/NaN) makes an item its own group."""
-    codes, uniques = pd.factorize(pd.Series(list(groups), dtype=object))
-    missing = codes < 0
-    codes[missing] = len(uniques) + np.arange(missing.sum())
-    return codes.astype(np.int64)
-
-
 def true_pairs_from_groups(groups: Sequence[Any]) -> set[tuple[int, int]]:
     """All unordered pairs ``(i, j)``, ``i < j``, of items that share a group label.
 
@@ -116,14 +108,8 @@ def true_pairs_from_groups(groups: Sequence[Any]) -> set[tuple[int, int]]:
             ``NaN`` means "no group" (the item pairs with nothing).
     """
     codes = _group_codes(groups)
-    order = np.argsort(codes, kind="stable")
-    _, starts, sizes = np.unique(codes[order], return_index=True, return_counts=True)
-    pairs: set[tuple[int, int]] = set()
-    for start, size in zip(starts[sizes > 1], sizes[sizes > 1], strict=True):
-        members = order[start : start + size]
-        i, j = np.triu_indices(size, k=1)
-        pairs.update(zip(members[i].tolist(), members[j].tolist(), strict=True))
-    return pairs
+    members = pd.Series(np.arange(len(codes))).groupby(codes).agg(list)
+    return set(map(tuple, pairs_from_groups(members).tolist()))
 
 
 def scores_by_kind(
@@ -196,10 +182,7 @@ def scores_by_kind(
     copies = np.flatnonzero(~is_ref & (sizes[codes] > 1))
     positives = np.sort(np.stack([copies, ref_of_group[codes[copies]]], axis=1), axis=1)
 
-    pred = _normalise_pairs(predicted_pairs, "predicted_pairs")
-    if len(pred) and pred.max() >= n:
-        bad_pair = tuple(int(v) for v in pred[np.argmax(pred.max(axis=1) >= n)])
-        raise ValueError(f"predicted pair {bad_pair} has an index outside [0, {n})")
+    pred = _normalise_pairs(predicted_pairs, "predicted_pairs", n)
     found = np.isin(_pair_keys(positives, n), _pair_keys(pred, n))
     correct = codes[pred[:, 0]] == codes[pred[:, 1]]
 
