@@ -244,7 +244,7 @@ def load_backbone(
         returned instead, with one printed line saying so and how to get the
         ResNet weights.
     """
-    build, weights, dim = _spec(name)
+    _, weights, dim = _spec(name)
     device = torch.device(device) if device is not None else default_device()
     categories = list(weights.meta["categories"])
     try:
