@@ -65,22 +65,14 @@ def test_la_grayscale_with_alpha(tmp_path):
     assert image.getpixel((0, 0)) == WHITE and image.getpixel((1, 1)) == (10, 10, 10)
 
 
-def test_palette_with_transparent_index(tmp_path):
+@pytest.mark.parametrize("suffix", [".png", ".gif"])
+def test_palette_with_transparent_index(tmp_path, suffix):
     p = Image.new("P", (4, 4), 0)
     p.putpalette([0, 0, 0, *RED] + [0] * 762)
-    p.putpixel((2, 2), 1)
-    p.save(tmp_path / "p.png", transparency=0)
-    image = load_rgb(tmp_path / "p.png")
-    assert image.getpixel((0, 0)) == WHITE and image.getpixel((2, 2)) == RED
-
-
-def test_gif_with_transparency(tmp_path):
-    p = Image.new("P", (4, 4), 0)
-    p.putpalette([0, 0, 0, *GREEN] + [0] * 762)
-    p.putpixel((1, 2), 1)
-    p.save(tmp_path / "t.gif", transparency=0)
-    image = load_rgb(tmp_path / "t.gif")
-    assert image.getpixel((0, 0)) == WHITE and image.getpixel((1, 2)) == GREEN
+    p.putpixel((2, 1), 1)
+    p.save(tmp_path / f"p{suffix}", transparency=0)
+    image = load_rgb(tmp_path / f"p{suffix}")
+    assert image.getpixel((0, 0)) == WHITE and image.getpixel((2, 1)) == RED
 
 
 def test_palette_without_transparency(tmp_path):
