@@ -1,24 +1,18 @@
-"""embedkit.duplicates: hashes, Hamming distances, groups and train/test leaks."""
+"""embedkit.duplicates: file, pixel and perceptual hashes, Hamming distances, exact groups."""
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 
 from embedkit import duplicates
 from embedkit.duplicates import (
-    connected_groups,
     dhash,
     exact_duplicate_groups,
     file_sha256,
-    group_aware_split,
     hamming_distance,
     hamming_matrix,
-    leak_report,
-    pairs_from_groups,
     pixel_hash,
 )
 from embedkit.images import ImageLoadError
@@ -219,122 +213,3 @@ def test_exact_duplicate_groups():
     assert exact_duplicate_groups(keys) == [[0, 2, 5], [1, 4]]
     assert exact_duplicate_groups(["x", "y"]) == []
     assert exact_duplicate_groups([]) == []
-
-
-def test_pairs_from_groups():
-    pairs = pairs_from_groups([[5, 2, 0], [1, 3]])
-    assert pairs.dtype == np.int64
-    np.testing.assert_array_equal(pairs, [[0, 2], [0, 5], [1, 3], [2, 5]])
-    # Overlapping groups give each pair once.
-    np.testing.assert_array_equal(pairs_from_groups([[0, 1], [1, 0, 2]]), [[0, 1], [0, 2], [1, 2]])
-    assert pairs_from_groups([]).shape == (0, 2)
-    assert pairs_from_groups([[4]]).shape == (0, 2)
-    with pytest.raises(TypeError, match="list of item indices"):
-        pairs_from_groups([0, 0, 1])  # labels per item, not lists of indices
-
-
-def test_connected_groups_hand_example():
-    # 0-4, 1-3-5 (a chain), 6-7; item 2 alone.
-    pairs = [(6, 7), (3, 5), (1, 3), (4, 0)]
-    labels = connected_groups(8, pairs)
-    assert labels.dtype == np.int64
-    np.testing.assert_array_equal(labels, [0, 1, 2, 1, 0, 1, 3, 3])
-    np.testing.assert_array_equal(connected_groups(3, []), [0, 1, 2])
-
-
-def test_connected_groups_matches_union_find():
-    rng = np.random.default_rng(3)
-    n = 60
-    pairs = rng.integers(0, n, size=(40, 2))
-    parent = list(range(n))
-
-    def find(i):
-        while parent[i] != i:
-            i = parent[i]
-        return i
-
-    for a, b in pairs:
-        parent[find(a)] = find(b)
-    roots = [find(i) for i in range(n)]
-    first_seen: dict[int, int] = {}
-    expected = [first_seen.setdefault(r, len(first_seen)) for r in roots]
-    np.testing.assert_array_equal(connected_groups(n, pairs), expected)
-
-
-def test_connected_groups_rejects_out_of_range_pairs():
-    with pytest.raises(ValueError, match=r"pair \(1, 5\) in pairs has an index outside the item range"):
-        connected_groups(5, [(0, 1), (1, 5)])
-
-
-# --------------------------------------------------------------------------- leaks and splits
-
-PATHS = [
-    "train/cat.png",  # 0  group cat
-    "test/cat_copy.png",  # 1  group cat   -> leaks (cat, cat_crop in train)
-    "train/cat_crop.png",  # 2  group cat
-    "test/dog.png",  # 3  group dog   (both in test: no leak)
-    "test/dog_copy.png",  # 4  group dog
-    "train/bird.png",  # 5  group bird
-    "test/bird_copy.png",  # 6  group bird  -> leaks (bird in train)
-    "train/fish.png",  # 7  alone
-]
-SPLITS = ["train", "test", "train", "test", "test", "train", "test", "train"]
-PAIRS = [(1, 0), (0, 2), (2, 1), (4, 3), (6, 5)]  # any order within a pair
-
-
-def test_leak_report_hand_example():
-    report = leak_report(PATHS, SPLITS, PAIRS)
-    assert list(report.columns) == ["test_path", "train_matches", "n_matches"]
-    expected = pd.DataFrame(
-        {
-            "test_path": ["test/bird_copy.png", "test/cat_copy.png"],
-            "train_matches": [["train/bird.png"], ["train/cat.png", "train/cat_crop.png"]],
-            "n_matches": [1, 2],
-        }
-    )
-    pd.testing.assert_frame_equal(report, expected)
-
-
-def test_leak_report_empty_has_columns():
-    report = leak_report(PATHS, SPLITS, [(3, 4)])
-    assert report.empty
-    assert list(report.columns) == ["test_path", "train_matches", "n_matches"]
-    assert leak_report(PATHS, SPLITS, []).empty
-
-
-def test_leak_report_accepts_paths_and_own_labels():
-    splits = ["fit" if s == "train" else "holdout" for s in SPLITS]
-    report = leak_report([Path(p) for p in PATHS], splits, PAIRS, train="fit", test="holdout")
-    assert report["n_matches"].tolist() == [1, 2]
-    assert report["test_path"].tolist() == [str(Path("test/bird_copy.png")), str(Path(PATHS[1]))]
-
-
-def test_leak_report_errors():
-    with pytest.raises(ValueError, match="paths has 8 items but splits has 2"):
-        leak_report(PATHS, ["train", "test"], PAIRS)
-    with pytest.raises(ValueError, match=r"no item is labelled 'train' or 'test'.*train= and test="):
-        leak_report(PATHS, ["Train"] * 8, PAIRS)
-    with pytest.raises(ValueError, match=r"pair \(8, 0\) in pairs has an index outside"):
-        leak_report(PATHS, SPLITS, [(8, 0)])
-
-
-def test_group_aware_split_removes_every_leak():
-    groups = connected_groups(len(PATHS), PAIRS)
-    np.testing.assert_array_equal(groups, [0, 0, 0, 1, 1, 2, 2, 3])
-    new = group_aware_split(groups, SPLITS)
-    # cat: 2 train vs 1 test -> train; dog: all test; bird: 1 vs 1, a tie -> train; fish stays.
-    assert new.tolist() == ["train", "train", "train", "test", "test", "train", "train", "train"]
-    assert leak_report(PATHS, new, PAIRS).empty
-    moved = [i for i, (a, b) in enumerate(zip(SPLITS, new, strict=True)) if a != b]
-    assert moved == [1, 6]  # two moves, the minimum for these groups
-
-
-def test_group_aware_split_missing_labels_and_other_splits():
-    groups = ["g", "g", "g", None, float("nan"), "h", "h"]
-    splits = ["val", "test", "test", "test", "val", "val", "test"]
-    new = group_aware_split(groups, splits)
-    # g: 2 test vs 1 val -> test; None and NaN are groups of one and stay;
-    # h: a val/test tie with no train member -> the split seen first, "val".
-    assert new.tolist() == ["test", "test", "test", "test", "val", "val", "val"]
-    with pytest.raises(ValueError, match="groups has 2 items but splits has 3"):
-        group_aware_split([0, 1], ["train", "test", "test"])

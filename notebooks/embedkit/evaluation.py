@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .duplicates import _as_pairs, _group_codes, pairs_from_groups
+from .pairs import group_codes, pairs_from_labels, unordered_pairs
 
 __all__ = ["Scores", "score_pairs", "true_pairs_from_groups", "scores_by_kind"]
 
@@ -49,18 +49,6 @@ class Scores:
         )
 
 
-def _normalise_pairs(pairs: Any, name: str, n: int | None = None) -> np.ndarray:
-    """Unordered pairs as a sorted, duplicate-free ``(m, 2)`` int64 array with ``i < j``."""
-    arr = np.sort(_as_pairs(pairs, n, name), axis=1)
-    self_pairs = arr[:, 0] == arr[:, 1]
-    if self_pairs.any():
-        i = int(arr[np.argmax(self_pairs), 0])
-        raise ValueError(
-            f"{name} pairs item {i} with itself; a duplicate pair needs two different items"
-        )
-    return np.unique(arr, axis=0)
-
-
 def _pair_keys(pairs: np.ndarray, base: int) -> np.ndarray:
     return pairs[:, 0] * base + pairs[:, 1]
 
@@ -85,8 +73,8 @@ def score_pairs(predicted_pairs: Any, true_pairs: Any, zero_division: float = 0.
     Returns:
         :class:`Scores` with precision, recall, f1 and the tp / fp / fn counts.
     """
-    pred = _normalise_pairs(predicted_pairs, "predicted_pairs")
-    true = _normalise_pairs(true_pairs, "true_pairs")
+    pred = unordered_pairs(predicted_pairs, name="predicted_pairs")
+    true = unordered_pairs(true_pairs, name="true_pairs")
     base = int(max(pred.max(initial=0), true.max(initial=0))) + 1
     tp = int(np.isin(_pair_keys(pred, base), _pair_keys(true, base)).sum())
     fp, fn = len(pred) - tp, len(true) - tp
@@ -107,9 +95,7 @@ def true_pairs_from_groups(groups: Sequence[Any]) -> set[tuple[int, int]]:
         groups: ``(n,)`` group label per item (ints, strings, ...); ``None`` or
             ``NaN`` means "no group" (the item pairs with nothing).
     """
-    codes = _group_codes(groups)
-    members = pd.Series(np.arange(len(codes))).groupby(codes).agg(list)
-    return set(map(tuple, pairs_from_groups(members).tolist()))
+    return set(map(tuple, pairs_from_labels(groups).tolist()))
 
 
 def scores_by_kind(
@@ -149,7 +135,7 @@ def scores_by_kind(
         predicted pairs. NaN here means "nothing to measure", unlike
         :func:`score_pairs`, which follows scikit-learn's ``zero_division``.
     """
-    codes = _group_codes(groups)
+    codes = group_codes(groups)
     kind_arr = np.asarray(list(kinds), dtype=object)
     n = len(codes)
     if len(kind_arr) != n:
@@ -182,7 +168,7 @@ def scores_by_kind(
     copies = np.flatnonzero(~is_ref & (sizes[codes] > 1))
     positives = np.sort(np.stack([copies, ref_of_group[codes[copies]]], axis=1), axis=1)
 
-    pred = _normalise_pairs(predicted_pairs, "predicted_pairs", n)
+    pred = unordered_pairs(predicted_pairs, n, "predicted_pairs")
     found = np.isin(_pair_keys(positives, n), _pair_keys(pred, n))
     correct = codes[pred[:, 0]] == codes[pred[:, 1]]
 
