@@ -16,6 +16,9 @@ For each ``notebooks/*.ipynb`` this script
 
 Run ``python scripts/sync_notebooks.py`` after editing a notebook; ``--check``
 changes nothing and exits 1 if a notebook is out of shape (the tests do the same).
+Give notebook paths to sync only those (``python scripts/sync_notebooks.py
+notebooks/03_cosine_similarity.ipynb``); with none, every lesson and the README
+are synced.
 
 A notebook marks the two managed cells with ``metadata.course`` set to
 ``"badge"`` and ``"colab-setup"``; they follow the title cell.
@@ -30,7 +33,11 @@ import sys
 from pathlib import Path
 
 import nbformat
-import tomllib
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI
+    import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -127,10 +134,17 @@ def synced(nb: nbformat.NotebookNode, name: str, settings: dict) -> nbformat.Not
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if out of shape")
+    parser.add_argument(
+        "notebooks", nargs="*", type=Path, metavar="NOTEBOOK",
+        help="sync only these notebooks (default: every notebooks/*.ipynb and the README)",
+    )
     args = parser.parse_args()
     settings = course_settings()
+    missing = [str(p) for p in args.notebooks if not p.is_file() or p.suffix != ".ipynb"]
+    if missing:
+        parser.error(f"not a notebook file: {', '.join(missing)}")
     stale = []
-    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+    for path in args.notebooks or sorted(NOTEBOOKS.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         want = synced(nb, path.name, settings)
         if nbformat.writes(want) != nbformat.writes(nb):
@@ -139,7 +153,7 @@ def main() -> int:
                 nbformat.write(want, path)
     readme = REPO / "README.md"
     text = readme.read_text()
-    if readme_synced(text, settings) != text:
+    if not args.notebooks and readme_synced(text, settings) != text:
         stale.append(readme.name)
         if not args.check:
             readme.write_text(readme_synced(text, settings))
