@@ -1,0 +1,204 @@
+"""The curation report: one self-contained HTML file a learner can send to a colleague.
+
+:func:`write_report` turns :class:`~embedkit.curate.Findings` into ``report.html``:
+summary counts, every exact and near-duplicate group as a row of thumbnails with
+scores, groups to review, leaks, unreadable files with reasons, borderline pairs and
+the similarity histogram with the threshold marked. Thumbnails are JPEGs embedded as
+``data:`` URIs and the histogram is inline SVG, so the page makes no network request
+and opens offline in any browser. Each summary count carries ``data-count`` with its
+``findings.json`` key, so a test can compare the page with the file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .images import ImageLoadError, load_rgb
+
+if TYPE_CHECKING:
+    from .curate import Findings
+
+__all__ = ["THUMBNAIL_SIZE", "thumbnail_uri", "write_report"]
+
+#: Longest side of an embedded thumbnail, in pixels.
+THUMBNAIL_SIZE = 128
+
+# A grey square, for a file that cannot be shown (it is listed as unreadable anyway).
+_PLACEHOLDER = (
+    "data:image/svg+xml;base64,"
+    + base64.b64encode(
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64">'
+        b'<rect width="64" height="64" fill="#ccc"/></svg>'
+    ).decode()
+)
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse}td,th{padding:.25em .7em;border-bottom:1px solid #eee;text-align:left}
+.row{display:flex;flex-wrap:wrap;gap:8px;margin:.6em 0 1.2em 0;align-items:flex-end}
+figure{margin:0;width:136px;font-size:11px;word-break:break-all}
+figure img{max-width:128px;max-height:128px;display:block;border:1px solid #ccc}
+.split{color:#a40;font-weight:bold}.note{color:#666}.kept img{border:2px solid #2a2}
+.pair{display:flex;gap:8px;align-items:center;margin:.4em 0}
+"""
+
+
+def thumbnail_uri(path: str | os.PathLike, size: int = THUMBNAIL_SIZE) -> str:
+    """A ``data:image/jpeg;base64,...`` thumbnail of an image file (a grey square if unreadable)."""
+    try:
+        image = load_rgb(path)
+    except ImageLoadError:
+        return _PLACEHOLDER
+    image.thumbnail((size, size))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+class _Thumbs:
+    def __init__(self, root: Path):
+        self.root = root
+        self.cache: dict[str, str] = {}
+
+    def __call__(self, rel: str) -> str:
+        if rel not in self.cache:
+            self.cache[rel] = thumbnail_uri(self.root / rel)
+        return self.cache[rel]
+
+
+def _histogram_svg(counts: np.ndarray, edges: np.ndarray, threshold: float, width: int = 720,
+                   height: int = 220) -> str:
+    """Bars of pair counts on a log scale over cosine similarity, with the threshold marked."""
+    nonzero = np.flatnonzero(counts)
+    lo = float(edges[nonzero[0]]) if nonzero.size else -1.0
+    lo = min(lo, threshold - 0.1)
+    keep = edges[:-1] >= lo - 1e-9
+    c, left = counts[keep], edges[:-1][keep]
+    step = float(edges[1] - edges[0])
+    span = 1.0 - lo
+    top = np.log10(c.max() + 1) if c.size and c.max() else 1.0
+    pad = 30
+
+    def x(v: float) -> float:
+        return pad + (v - lo) / span * (width - 2 * pad)
+
+    bars = []
+    for value, count in zip(left, c, strict=True):
+        if count:
+            h = np.log10(count + 1) / top * (height - 2 * pad)
+            bars.append(f'<rect x="{x(value):.1f}" y="{height - pad - h:.1f}" '
+                        f'width="{max(1.0, x(value + step) - x(value) - 0.5):.1f}" height="{h:.1f}" '
+                        f'fill="#4a7ab0"><title>{value:.2f}-{value + step:.2f}: {count} pairs</title></rect>')
+    ticks = "".join(
+        f'<text x="{x(t):.1f}" y="{height - 10}" font-size="11" text-anchor="middle">{t:.1f}</text>'
+        for t in np.arange(np.ceil(lo * 10) / 10, 1.0001, 0.1)
+    )
+    tx = x(threshold)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="similarity histogram">{"".join(bars)}{ticks}'
+        f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="{pad - 10}" y2="{height - pad}" stroke="#c00" '
+        f'stroke-width="2" stroke-dasharray="4 3"/>'
+        f'<text x="{tx + 4:.1f}" y="{pad - 12}" font-size="12" fill="#c00">threshold {threshold:.2f}</text>'
+        f"</svg>"
+    )
+
+
+def _figure(rel: str, thumbs: _Thumbs, caption: str = "", kept: bool = False) -> str:
+    cls = ' class="kept"' if kept else ""
+    text = html.escape(rel) + (f"<br><span class=note>{html.escape(caption)}</span>" if caption else "")
+    return f'<figure{cls}><img src="{thumbs(rel)}" alt="{html.escape(rel)}"><figcaption>{text}</figcaption></figure>'
+
+
+def write_report(findings: Findings, file: str | os.PathLike) -> Path:
+    """Write the self-contained HTML report of ``findings`` to ``file`` and return its path."""
+    from .similarity import cosine_similarity
+
+    f = findings
+    thumbs = _Thumbs(Path(f.folder))
+    row_of = {p: i for i, p in enumerate(f.paths)}
+    keep = set(f.keep)
+
+    def score_to(first: str, other: str) -> str:
+        if first == other:
+            return "kept" if other in keep else ""
+        return f"{cosine_similarity(f.vectors[row_of[first]], f.vectors[row_of[other]]):.3f}"
+
+    def group_rows(groups: list[list[str]], kind: str) -> str:
+        rows = []
+        for k, members in enumerate(groups):
+            figs = "".join(_figure(p, thumbs, score_to(members[0], p), p in keep) for p in members)
+            rows.append(f'<div class="row {kind}" data-group="{k}">{figs}</div>')
+        return "".join(rows) or "<p>None.</p>"
+
+    counts = {
+        "files": f.files,
+        "unreadable": len(f.unreadable),
+        "exact_groups": len(f.exact_groups),
+        "near_groups": len(f.near_groups),
+        "leaks": len(f.leaks),
+        "keep": len(f.keep),
+        "review": len(f.review),
+    }
+    labels = {
+        "files": "image files", "unreadable": "unreadable files", "exact_groups": "exact-duplicate groups",
+        "near_groups": "near-duplicate groups", "leaks": "groups leaking across splits",
+        "keep": "files kept", "review": "groups to review",
+    }
+    summary = "".join(
+        f'<tr><th>{labels[k]}</th><td data-count="{k}">{v}</td></tr>' for k, v in counts.items()
+    )
+    leaks = "".join(
+        '<div class="row leak">' + "".join(
+            _figure(p, thumbs, f"in {split}") for split, members in leak["splits"].items() for p in members
+        ) + "</div>"
+        for leak in f.leaks
+    ) or "<p>No leaks" + ("" if f.has_splits else " (the folder has no split subfolders)") + ".</p>"
+    review = "".join(
+        f'<h3>{len(r["paths"])} files, lowest similarity within {r["min_similarity"]:.3f}'
+        f'{" — " + html.escape(r["note"]) if r["note"] else ""}</h3>'
+        + "".join('<div class="row review">' + "".join(_figure(p, thumbs) for p in part) + "</div>"
+                  for part in r["parts"])
+        for r in f.review
+    ) or "<p>None: every group's members are all similar to each other.</p>"
+    unreadable = "".join(
+        f"<tr><td>{html.escape(u['path'])}</td><td>{html.escape(u['reason'])}</td></tr>" for u in f.unreadable
+    )
+    borderline = "".join(
+        f'<div class="pair borderline">{_figure(b["a"], thumbs)}{_figure(b["b"], thumbs)}'
+        f'<div>cosine <b>{b["score"]:.3f}</b>, {b["side"]} the threshold</div></div>'
+        for b in f.borderline
+    ) or "<p>No pair within reach of the threshold.</p>"
+    sampled = (f" (all pairs of a random sample of {f.histogram_files} of the {len(f.paths)} files)"
+               if f.histogram_files < len(f.paths) else "")
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+<title>Curation report: {html.escape(Path(f.folder).name)}</title><style>{_CSS}</style></head>
+<body>
+<h1>Curation report: {html.escape(str(f.folder))}</h1>
+<p>Embeddings from <b>{html.escape(f.backbone)}</b>; two files are near duplicates from cosine similarity
+<b>{f.threshold:.2f}</b>. Groups whose members are not all that similar to each other are cut by
+average similarity and listed for review. Green frame: the file kept from each group.</p>
+<h2>Summary</h2><table id="summary">{summary}</table>
+<h2>Similarity histogram</h2><p>Pairs of files by cosine similarity (log scale){sampled}.</p>
+{_histogram_svg(*f.histogram, f.threshold)}
+<h2>Leaks between splits</h2>{leaks}
+<h2>Groups to review</h2>{review}
+<h2>Exact duplicates (identical pixels)</h2>{group_rows(f.exact_groups, "exact")}
+<h2>Near-duplicate groups</h2><p>Score: cosine similarity to the group's first file.</p>{group_rows(f.near_groups, "near")}
+<h2>Borderline pairs</h2><p>The pairs just below and just above the threshold: a person decides.</p>{borderline}
+<h2>Unreadable files</h2><table id="unreadable"><tr><th>file</th><th>reason</th></tr>{unreadable}</table>
+</body></html>
+"""
+    file = Path(file)
+    file.write_text(page, encoding="utf-8")
+    return file
