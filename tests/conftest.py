@@ -1,20 +1,22 @@
-"""Shared test set-up: import embedkit from notebooks/, load the backbone once."""
+"""Shared test set-up: the backbone the lessons use, loaded once, and the bundled manifest.
 
-import sys
+``embedkit`` is imported as installed (``pip install -e .``) or, in a plain clone, from
+``notebooks/`` (pyproject.toml's ``pythonpath`` setting); no test changes ``sys.path``.
+"""
+
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "notebooks"))
 
 
 @pytest.fixture(scope="session")
 def backbone():
-    """The backbone the lessons use: ResNet-18 when its weights are reachable, else the stand-in."""
+    """What ``load_backbone()`` gives on this machine ($EMBEDKIT_BACKBONE, ResNet-18 or the stand-in)."""
     from embedkit.backbones import load_backbone
 
-    return load_backbone("resnet18", device="cpu")
+    return load_backbone(device="cpu")
 
 
 @pytest.fixture(scope="session")

@@ -1,14 +1,26 @@
-"""ResNet mechanics on an untrained ResNet-18, and load_backbone's weight resolution."""
+"""ResNet mechanics on an untrained ResNet-18, every network entry, and load_backbone's weight resolution."""
 
+import dataclasses
+import socket
+import threading
+import warnings
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 from torchvision.models import resnet18
 
 from embedkit import backbones
 from embedkit.backbones import (
+    NETWORKS,
     BackboneUnavailableError,
+    StandInWarning,
+    calibration,
     load_backbone,
+    make_backbone,
     weights_cache_path,
 )
 from embedkit.images import load_rgb
@@ -65,25 +77,69 @@ def test_four_channel_input_is_rejected(headless_resnet):
         headless_resnet(torch.randn(1, 4, 224, 224))
 
 
+# ---------------------------------------------------------------- every network entry
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_every_entry_builds_a_backbone_of_its_declared_shape(name):
+    """Architecture, head, embedding size, input size and calibration agree with the entry."""
+    net = NETWORKS[name]
+    torch.manual_seed(0)
+    backbone = make_backbone(net, net.build(), device="cpu")  # random weights: mechanics only
+    assert isinstance(getattr(backbone.model, net.head), nn.Identity)
+    assert not isinstance(getattr(backbone.classifier, net.head), nn.Identity)
+    picture = Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 451, 3), dtype=np.uint8))
+    x = backbone.preprocess(picture)
+    assert x.shape == (3, net.input_size, net.input_size) and x.dtype == torch.float32
+    with torch.inference_mode():
+        out = backbone.model(backbone.as_input(x[None].repeat(2, 1, 1, 1)))
+        logits = backbone.classifier(backbone.as_input(x[None]))
+    assert out.shape == (2, net.dim)  # the declared size is what the network really outputs
+    assert logits.shape == (1, len(backbone.categories)) == (1, 1000)
+    assert not backbone.model.training and backbone.batch_size == net.cpu_batch_size
+    stored = calibration(name).threshold
+    assert 0 < stored < 1 and backbone.near_duplicate_threshold == stored
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_torchvision_entries_preprocess_as_their_weights_do(name):
+    weights = NETWORKS[name].weights.weights
+    picture = Image.fromarray(np.random.default_rng(1).integers(0, 256, (240, 320, 3), dtype=np.uint8))
+    torch.testing.assert_close(NETWORKS[name].preprocess()(picture), weights.transforms()(picture))
+    assert weights_cache_path(name).name == NETWORKS[name].weights.weights.url.rsplit("/", 1)[-1]
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite2"])
+def test_offline_networks_are_genuinely_pretrained(name, manifest):
+    """Random weights cannot pass: the cat photo must land in a cat class of the 1000."""
+    backbone = load_backbone(name, device="cpu")
+    assert backbone.name == name and not backbone.is_standin
+    cat = manifest.query("label == 'cat' and transformation == 'original'")["file"].iloc[0]
+    top5 = [c for c, _ in backbone.top_k_classes(backbone.preprocess(load_rgb(cat))[None], k=5)[0]]
+    assert {"tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat"} & set(top5), top5
+
+
 # ---------------------------------------------------------------- load_backbone
 
 
-def test_offline_falls_back_to_the_standin_and_says_so(tmp_path, monkeypatch, capsys):
+def test_offline_falls_back_to_the_standin_and_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty cache
-    backbone = load_backbone("resnet18", device="cpu", allow_download=False)
-    line = capsys.readouterr().out.strip()
+    with pytest.warns(StandInWarning) as record:
+        backbone = load_backbone("resnet18", device="cpu", allow_download=False)
+    assert len(record) == 1
+    message = str(record[0].message)
     assert backbone.is_standin and backbone.name == "efficientnet_lite0"
     assert backbone.requested == "resnet18" and backbone.dim == 1280
-    assert len(line.splitlines()) == 1
-    assert "not reachable" in line and "efficientnet_lite0" in line
-    assert str(weights_cache_path("resnet18")) in line and "resnet18-f37072fd.pth" in line
+    assert len(message.splitlines()) == 1
+    assert "not reachable" in message and "EfficientNet-Lite0" in message
+    assert str(weights_cache_path("resnet18")) in message and "resnet18-f37072fd.pth" in message
     assert not backbone.model.training and not backbone.classifier.training
     with torch.inference_mode():
         assert backbone.model(torch.zeros(2, 3, 224, 224)).shape == (2, 1280)
         assert backbone.classifier(torch.zeros(1, 3, 224, 224)).shape == (1, 1000)
 
 
-def test_cached_checkpoint_is_used_before_any_download(tmp_path, monkeypatch, capsys):
+def test_cached_checkpoint_is_used_before_any_download(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     path = weights_cache_path("resnet18")
     assert path.is_relative_to(tmp_path)
@@ -93,8 +149,9 @@ def test_cached_checkpoint_is_used_before_any_download(tmp_path, monkeypatch, ca
     torch.save(reference.state_dict(), path)
     monkeypatch.setattr(backbones, "_download", lambda *a: pytest.fail("must not download"))
 
-    backbone = load_backbone("resnet18", device="cpu")
-    assert capsys.readouterr().out == ""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no stand-in warning, no other warning
+        backbone = load_backbone("resnet18", device="cpu")
     assert not backbone.is_standin and backbone.name == "resnet18" and backbone.dim == 512
     assert str(path) in backbone.weights
     torch.testing.assert_close(backbone.classifier.fc.weight, reference.fc.weight)
@@ -107,20 +164,107 @@ def test_cached_checkpoint_is_used_before_any_download(tmp_path, monkeypatch, ca
         torch.testing.assert_close(backbone.model(x), reference(x))
 
 
-def test_corrupt_cached_checkpoint_falls_back_with_the_reason(tmp_path, monkeypatch, capsys):
+def test_corrupt_cached_checkpoint_is_an_error_not_a_fallback(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     path = weights_cache_path("resnet18")
     path.parent.mkdir(parents=True)
     path.write_bytes(b"half a download")
-    backbone = load_backbone("resnet18", device="cpu")
-    assert backbone.is_standin
-    assert "not reachable" in capsys.readouterr().out
+    with pytest.raises(BackboneUnavailableError, match="cannot be loaded.*delete the file"):
+        load_backbone("resnet18", device="cpu")
 
 
-def test_resnet50_is_offered(tmp_path, monkeypatch):
+def test_a_bug_surfaces_instead_of_falling_back(tmp_path, monkeypatch):
+    def broken_build():
+        raise ZeroDivisionError("a bug in the builder")
+
+    monkeypatch.setitem(NETWORKS, "resnet18", dataclasses.replace(NETWORKS["resnet18"], build=broken_build))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    assert weights_cache_path("resnet50").name.startswith("resnet50-")
-    assert load_backbone("resnet50", device="cpu", allow_download=False).requested == "resnet50"
+    path = weights_cache_path("resnet18")
+    path.parent.mkdir(parents=True)
+    torch.save(resnet18(weights=None).state_dict(), path)
+    with pytest.raises(ZeroDivisionError):
+        load_backbone("resnet18", device="cpu")
+
+
+class _Server:
+    """A local HTTP server on a free loopback port whose handler does one thing."""
+
+    def __init__(self, handler):
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/resnet18-f37072fd.pth"
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _point_resnet18_at(monkeypatch, url):
+    weights = NETWORKS["resnet18"].weights
+    fake = type("FakeWeights", (), {"url": url, "__str__": lambda self: "test weights"})()
+    entry = dataclasses.replace(NETWORKS["resnet18"], weights=dataclasses.replace(weights, weights=fake))
+    monkeypatch.setitem(NETWORKS, "resnet18", entry)
+
+
+def test_a_silent_server_times_out_without_touching_global_state(tmp_path, monkeypatch):
+    release = threading.Event()
+
+    class Silent(BaseHTTPRequestHandler):
+        def do_GET(self):  # accept, then send nothing
+            release.wait(10)
+
+        def log_message(self, *args):
+            pass
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    before = socket.getdefaulttimeout()
+    with _Server(Silent) as url:
+        _point_resnet18_at(monkeypatch, url)
+        with pytest.warns(StandInWarning, match="TimeoutError|timed out"):
+            backbone = load_backbone("resnet18", device="cpu", download_timeout_s=0.5)
+        release.set()
+    assert backbone.is_standin
+    assert socket.getdefaulttimeout() == before
+    assert not list(tmp_path.rglob("*.partial")) and not weights_cache_path("resnet18").exists()
+
+
+def test_a_download_that_is_not_the_checkpoint_is_not_kept(tmp_path, monkeypatch):
+    class Portal(BaseHTTPRequestHandler):
+        def do_GET(self):  # a captive portal's login page instead of the file
+            body = b"<html>please log in</html>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with _Server(Portal) as url:
+        _point_resnet18_at(monkeypatch, url)
+        with pytest.warns(StandInWarning, match="hash mismatch"):
+            assert load_backbone("resnet18", device="cpu", download_timeout_s=5).is_standin
+    assert not weights_cache_path("resnet18").exists()
+
+
+@pytest.mark.parametrize("bad", [-1, 0, float("nan"), float("inf"), "30", None, True])
+def test_download_timeout_is_checked(bad):
+    with pytest.raises(ValueError, match="download_timeout_s must be a positive number"):
+        load_backbone("resnet18", device="cpu", download_timeout_s=bad)
+
+
+def test_the_environment_variable_picks_the_default_network(monkeypatch):
+    monkeypatch.setenv("EMBEDKIT_BACKBONE", "efficientnet_lite2")
+    backbone = load_backbone(device="cpu")
+    assert backbone.name == "efficientnet_lite2" and backbone.input_size == 260 and not backbone.is_standin
+    assert load_backbone("efficientnet_lite0", device="cpu").name == "efficientnet_lite0"  # a name wins
+    monkeypatch.setenv("EMBEDKIT_BACKBONE", "vgg16")
+    with pytest.raises(ValueError, match="EMBEDKIT_BACKBONE='vgg16' names no known network"):
+        load_backbone(device="cpu")
 
 
 def test_unknown_backbone_is_a_clear_error():
@@ -142,7 +286,18 @@ def test_pretrained_weights_recognise_the_bundled_cat(backbone, manifest):
     assert {"tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat"} & set(top5), top5
 
 
-def test_preprocess_gives_the_input_the_network_expects(backbone, manifest):
-    image = load_rgb(manifest["file"].iloc[0])
-    x = backbone.preprocess(image)
-    assert x.shape == (3, 224, 224) and x.dtype == torch.float32
+def test_a_batch_on_another_device_gets_a_clear_error(backbone):
+    with pytest.raises(ValueError, match=r"batch is on meta but the model is on cpu.*as_input"):
+        backbone.model(torch.zeros(1, 3, backbone.input_size, backbone.input_size, device="meta"))
+
+
+def test_strict_mode_catches_a_batch_that_skipped_as_input(monkeypatch):
+    monkeypatch.setenv("EMBEDKIT_STRICT_INPUT", "1")
+    backbone = load_backbone("efficientnet_lite0", device="cpu")
+    x = torch.zeros(2, 3, 224, 224)
+    with torch.inference_mode():
+        assert backbone.model(backbone.as_input(x)).shape == (2, 1280)
+        with pytest.raises(ValueError, match="did not go through backbone.as_input"):
+            backbone.model(x)
+        with pytest.raises(ValueError, match="did not go through backbone.as_input"):
+            backbone.classifier(x)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +27,9 @@ LEAK_KINDS = {"exact_copy", "lossless_resave", "jpeg_reencode", "resize", "brigh
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("make_dataset", REPO / "scripts" / "make_dataset.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
+    import make_dataset
+
+    return make_dataset
 
 
 def _sha256(path: Path) -> str:
@@ -41,33 +37,34 @@ def _sha256(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def manifest() -> pd.DataFrame:
+def manifest_csv() -> pd.DataFrame:
+    """manifest.csv exactly as stored (conftest's ``manifest`` adds an absolute ``file`` column)."""
     return pd.read_csv(DATA / "manifest.csv", dtype={"sha256": str})
 
 
 @pytest.fixture(scope="module")
-def originals(manifest) -> pd.DataFrame:
-    return manifest[manifest.transformation == "original"].set_index("group")
+def originals(manifest_csv) -> pd.DataFrame:
+    return manifest_csv[manifest_csv.transformation == "original"].set_index("group")
 
 
 @pytest.fixture(scope="module")
-def home_split(manifest) -> pd.Series:
+def home_split(manifest_csv) -> pd.Series:
     """The split of each group's original: where the group lives."""
-    return manifest[manifest.transformation == "original"].set_index("group")["split"]
+    return manifest_csv[manifest_csv.transformation == "original"].set_index("group")["split"]
 
 
 # --------------------------------------------------------------------------- files and manifest
 
 
-def test_manifest_columns_and_order(manifest):
-    assert list(manifest.columns) == COLUMNS
-    assert manifest["path"].tolist() == sorted(manifest["path"])
-    assert manifest["path"].is_unique
-    assert manifest.notna().all().all()
+def test_manifest_columns_and_order(manifest_csv):
+    assert list(manifest_csv.columns) == COLUMNS
+    assert manifest_csv["path"].tolist() == sorted(manifest_csv["path"])
+    assert manifest_csv["path"].is_unique
+    assert manifest_csv.notna().all().all()
 
 
-def test_every_row_matches_its_file(manifest):
-    for row in manifest.itertuples():
+def test_every_row_matches_its_file(manifest_csv):
+    for row in manifest_csv.itertuples():
         path = DATA / row.path
         assert path.is_file(), row.path
         assert _sha256(path) == row.sha256, row.path
@@ -75,41 +72,41 @@ def test_every_row_matches_its_file(manifest):
             assert (image.width, image.height, image.mode) == (row.width, row.height, row.mode)
 
 
-def test_every_file_has_exactly_one_row(manifest):
+def test_every_file_has_exactly_one_row(manifest_csv):
     on_disk = sorted(
         p.relative_to(DATA).as_posix()
         for split in ("train", "test")
         for p in (DATA / split).rglob("*")
         if p.is_file()
     )
-    assert on_disk == manifest["path"].tolist()
+    assert on_disk == manifest_csv["path"].tolist()
 
 
-def test_paths_follow_the_naming_scheme(manifest):
-    for row in manifest.itertuples():
+def test_paths_follow_the_naming_scheme(manifest_csv):
+    for row in manifest_csv.itertuples():
         assert re.fullmatch(r"(train|test)/[a-z0-9-]+_[a-z_]+\.(jpg|png)", row.path), row.path
         assert row.path == f"{row.split}/{row.group}_{row.transformation}.{row.path.rsplit('.', 1)[1]}"
-    assert set(manifest["split"]) == {"train", "test"}
-    assert set(manifest["transformation"]) <= KINDS
+    assert set(manifest_csv["split"]) == {"train", "test"}
+    assert set(manifest_csv["transformation"]) <= KINDS
 
 
-def test_size_and_variety(manifest):
-    assert len(manifest) >= 200
-    assert manifest["group"].nunique() >= 24
-    assert manifest["source"].nunique() >= 12
-    assert set(manifest["transformation"]) == KINDS
+def test_size_and_variety(manifest_csv):
+    assert len(manifest_csv) >= 200
+    assert manifest_csv["group"].nunique() >= 24
+    assert manifest_csv["source"].nunique() >= 12
+    assert set(manifest_csv["transformation"]) == KINDS
     # a label shared by different source photos
-    assert (manifest.groupby("label")["source"].nunique() >= 2).any()
+    assert (manifest_csv.groupby("label")["source"].nunique() >= 2).any()
     # each group comes from one source photo and has one label
-    assert (manifest.groupby("group")[["source", "label"]].nunique() == 1).all().all()
+    assert (manifest_csv.groupby("group")[["source", "label"]].nunique() == 1).all().all()
 
 
-def test_one_original_per_group_and_the_common_kinds(manifest):
-    counts = manifest.groupby(["group", "transformation"]).size()
+def test_one_original_per_group_and_the_common_kinds(manifest_csv):
+    counts = manifest_csv.groupby(["group", "transformation"]).size()
     assert counts.max() == 1
-    for group, kinds in manifest.groupby("group")["transformation"]:
+    for group, kinds in manifest_csv.groupby("group")["transformation"]:
         assert EVERY_GROUP <= set(kinds), group
-    per_kind = manifest["transformation"].value_counts()
+    per_kind = manifest_csv["transformation"].value_counts()
     for kind in ("exact_copy", "lossless_resave", "rgba_cutout"):
         assert per_kind[kind] >= 6, kind
 
@@ -123,15 +120,15 @@ def test_data_folder_is_small():
 # --------------------------------------------------------------------------- transformations
 
 
-def test_exact_copies_are_byte_identical(manifest, originals):
-    for row in manifest[manifest.transformation == "exact_copy"].itertuples():
+def test_exact_copies_are_byte_identical(manifest_csv, originals):
+    for row in manifest_csv[manifest_csv.transformation == "exact_copy"].itertuples():
         original = originals.loc[row.group]
         assert row.sha256 == original.sha256
         assert (DATA / row.path).read_bytes() == (DATA / original.path).read_bytes()
 
 
-def test_lossless_resaves_keep_pixels_but_not_bytes(manifest, originals):
-    for row in manifest[manifest.transformation == "lossless_resave"].itertuples():
+def test_lossless_resaves_keep_pixels_but_not_bytes(manifest_csv, originals):
+    for row in manifest_csv[manifest_csv.transformation == "lossless_resave"].itertuples():
         original = originals.loc[row.group]
         assert row.sha256 != original.sha256, row.path
         a = np.asarray(load_rgb(DATA / row.path))
@@ -139,26 +136,26 @@ def test_lossless_resaves_keep_pixels_but_not_bytes(manifest, originals):
         assert np.array_equal(a, b), row.path
 
 
-def test_size_changing_edits(manifest, originals):
-    for row in manifest[manifest.transformation.isin(["resize", "crop"])].itertuples():
+def test_size_changing_edits(manifest_csv, originals):
+    for row in manifest_csv[manifest_csv.transformation.isin(["resize", "crop"])].itertuples():
         original = originals.loc[row.group]
         ratio = row.width / original.width
         assert row.height / original.height == pytest.approx(ratio, abs=0.01)
         low, high = (0.5, 0.75) if row.transformation == "resize" else (0.65, 0.8)
         assert low - 0.01 <= ratio <= high + 0.01, row.path
-    same_size = manifest[~manifest.transformation.isin(["resize", "crop"])]
+    same_size = manifest_csv[~manifest_csv.transformation.isin(["resize", "crop"])]
     assert (same_size["width"] == same_size["group"].map(originals["width"])).all()
 
 
-def test_grayscale_copies_are_of_colour_bases(manifest, originals):
-    gray = manifest[manifest.transformation == "grayscale"]
+def test_grayscale_copies_are_of_colour_bases(manifest_csv, originals):
+    gray = manifest_csv[manifest_csv.transformation == "grayscale"]
     assert (gray["mode"] == "L").all()
     colour_groups = set(originals.index[originals["mode"] == "RGB"])
     assert set(gray["group"]) == colour_groups
 
 
-def test_rgba_cutouts(manifest, originals):
-    cutouts = manifest[manifest.transformation == "rgba_cutout"]
+def test_rgba_cutouts(manifest_csv, originals):
+    cutouts = manifest_csv[manifest_csv.transformation == "rgba_cutout"]
     assert len(cutouts) >= 6
     for row in cutouts.itertuples():
         original = originals.loc[row.group]
@@ -187,19 +184,19 @@ def test_groups_are_split_about_three_to_one(home_split):
     assert (home_split == "train").sum() > (home_split == "test").sum()
 
 
-def test_planted_leaks(manifest, home_split):
-    moved = manifest[manifest["split"] != manifest["group"].map(home_split)]
+def test_planted_leaks(manifest_csv, home_split):
+    moved = manifest_csv[manifest_csv["split"] != manifest_csv["group"].map(home_split)]
     assert moved["group"].nunique() >= 8
-    groups_in = manifest.groupby("group")["split"].agg(set)
+    groups_in = manifest_csv.groupby("group")["split"].agg(set)
     both = groups_in[groups_in.map(len) == 2].index
-    leaking_test = manifest[(manifest["split"] == "test") & manifest["group"].isin(both)]
+    leaking_test = manifest_csv[(manifest_csv["split"] == "test") & manifest_csv["group"].isin(both)]
     assert LEAK_KINDS <= set(leaking_test["transformation"])
 
 
 # --------------------------------------------------------------------------- the script
 
 
-def test_build_reproduces_the_files(tmp_path, manifest):
+def test_build_reproduces_the_files(tmp_path, manifest_csv):
     make_dataset = _load_script()
     keep = tmp_path / "README.md"
     keep.write_text("not generated\n")
@@ -212,7 +209,7 @@ def test_build_reproduces_the_files(tmp_path, manifest):
     assert not (tmp_path / "train" / "stale.jpg").exists()
     assert list(rebuilt.columns) == COLUMNS
     assert dict(zip(rebuilt["path"], rebuilt["sha256"], strict=True)) == dict(
-        zip(manifest["path"], manifest["sha256"], strict=True)
+        zip(manifest_csv["path"], manifest_csv["sha256"], strict=True)
     )
     assert (tmp_path / "manifest.csv").read_bytes() == (DATA / "manifest.csv").read_bytes()
     for path in rebuilt["path"]:

@@ -3,7 +3,6 @@
 Executing the notebooks is nbval's job (pytest collects notebooks/*.ipynb).
 """
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -19,10 +18,9 @@ IDS = [p.name for p in NOTEBOOKS]
 
 
 def _sync_module():
-    spec = importlib.util.spec_from_file_location("sync_notebooks", REPO / "scripts" / "sync_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    import sync_notebooks
+
+    return sync_notebooks
 
 
 def test_there_are_lessons():

