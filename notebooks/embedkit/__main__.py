@@ -15,7 +15,9 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m embedkit", description="The course's image-curation tools.")
+    parser = argparse.ArgumentParser(
+        prog="python -m embedkit", description="The course's image-curation tools."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     curate = commands.add_parser(
         "curate",
@@ -26,15 +28,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     curate.add_argument("folder", metavar="FOLDER", help="folder of images to curate")
     curate.add_argument("--out", metavar="DIR", required=True, help="folder to write the results to")
-    curate.add_argument("--threshold", type=float, default=None,
-                        help="cosine similarity from which two files are near duplicates "
-                        "(default: the backbone's calibrated threshold)")
-    curate.add_argument("--backbone", default=None,
-                        help="network to embed with, as load_backbone names it (default: "
-                        "$EMBEDKIT_BACKBONE, else the course's default)")
+    curate.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="cosine similarity from which two files are near duplicates "
+        "(default: the backbone's calibrated threshold)",
+    )
+    curate.add_argument(
+        "--backbone",
+        default=None,
+        help="network to embed with, as load_backbone names it (default: "
+        "$EMBEDKIT_BACKBONE, else the course's default)",
+    )
     curate.add_argument("--batch-size", type=int, default=None, help="images per forward pass")
-    curate.add_argument("--export", choices=("links", "copies"), default=None,
-                        help="also lay the kept files out as DIR/clean/<split>/... (links or copies)")
+    curate.add_argument(
+        "--export",
+        choices=("links", "copies"),
+        default=None,
+        help="also lay the kept files out as DIR/clean/<split>/... (links or copies)",
+    )
     curate.add_argument("--quiet", action="store_true", help="no progress bars and no summary")
     return parser
 
@@ -52,8 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         list_image_files(args.folder)  # fail fast, before loading a network
-        findings = curate(args.folder, args.backbone, threshold=args.threshold,
-                          batch_size=args.batch_size, progress=not args.quiet)
+        findings = curate(
+            args.folder,
+            args.backbone,
+            threshold=args.threshold,
+            batch_size=args.batch_size,
+            progress=not args.quiet,
+        )
     except FolderError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2

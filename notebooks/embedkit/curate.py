@@ -229,7 +229,9 @@ def list_image_files(folder: str | os.PathLike) -> tuple[list[Path], list[tuple[
             if name.startswith(".") or Path(name).suffix.lower() not in IMAGE_SUFFIXES:
                 continue
             if path.is_symlink() and not path.exists():
-                problems.append((path, f"dangling symbolic link (points to {os.readlink(path)}, which does not exist)"))
+                problems.append(
+                    (path, f"dangling symbolic link (points to {os.readlink(path)}, which does not exist)")
+                )
                 continue
             files.append(path)
     for error in walk_errors:
@@ -278,8 +280,15 @@ def _guarded_groups(
             continue
         if len(members) > LINKAGE_MAX_MEMBERS:
             groups.append(members)
-            review.append({"members": members, "min_similarity": float("nan"), "weakest_pair": None,
-                           "parts": [members], "note": "too large to check pairwise"})
+            review.append(
+                {
+                    "members": members,
+                    "min_similarity": float("nan"),
+                    "weakest_pair": None,
+                    "parts": [members],
+                    "note": "too large to check pairwise",
+                }
+            )
             continue
         sims = np.clip(unit[members] @ unit[members].T, -1.0, 1.0)
         iu = np.triu_indices(len(members), k=1)
@@ -294,13 +303,15 @@ def _guarded_groups(
         cut = fcluster(tree, t=1.0 - threshold, criterion="distance")
         parts = [members[cut == c] for c in np.unique(cut)]
         groups.extend(p for p in parts if len(p) > 1)
-        review.append({
-            "members": members,
-            "min_similarity": low,
-            "weakest_pair": (int(members[iu[0][weakest]]), int(members[iu[1][weakest]])),
-            "parts": parts,
-            "note": "" if len(parts) == 1 else f"split into {len(parts)} by average similarity",
-        })
+        review.append(
+            {
+                "members": members,
+                "min_similarity": low,
+                "weakest_pair": (int(members[iu[0][weakest]]), int(members[iu[1][weakest]])),
+                "parts": parts,
+                "note": "" if len(parts) == 1 else f"split into {len(parts)} by average similarity",
+            }
+        )
     return groups, review
 
 
@@ -400,10 +411,16 @@ def curate(
     start = time.perf_counter()
     net = _resolve_backbone(backbone)
     threshold = float(net.near_duplicate_threshold if threshold is None else threshold)
+    if np.isnan(threshold):
+        raise ValueError(
+            f"{net.name} has no calibrated near-duplicate threshold; pass threshold= "
+            "(--threshold on the command line), e.g. from pairs you labelled yourself"
+        )
     if not -1.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be a cosine similarity in [-1, 1], got {threshold}")
     seconds["load backbone"] = time.perf_counter() - start
     start = time.perf_counter()
+    batch_size = batch_size or getattr(net, "batch_size", None)
     embedded = embed_images([str(p) for p in good], net, batch_size=batch_size, progress=progress)
     row_of = {p: i for i, p in enumerate(embedded.paths)}
     for name, reason in embedded.failed:  # decoded in step 1, yet failed now: still reported
@@ -424,13 +441,17 @@ def curate(
     star = [np.stack([np.full(len(g) - 1, g[0]), g[1:]], axis=1) for g in exact]
     for g in exact:
         exact_of[g] = g[0]
-    near, near_scores = (near_duplicate_pairs(vectors, threshold=threshold) if n > 1
-                         else (np.empty((0, 2), np.int64), np.empty(0, np.float32)))
+    near, near_scores = (
+        near_duplicate_pairs(vectors, threshold=threshold)
+        if n > 1
+        else (np.empty((0, 2), np.int64), np.empty(0, np.float32))
+    )
     edges = np.concatenate([near, *star]) if star else near
     seconds["search"] = time.perf_counter() - start
 
     start = time.perf_counter()
     groups, review_idx = _guarded_groups(n, edges, vectors, threshold) if n else ([], [])
+
     # Largest picture first, then the shorter and alphabetically first path.
     def rank(i: int) -> tuple:
         return (-int(pixel_arr[i]), len(paths[i]), paths[i])
@@ -468,8 +489,9 @@ def curate(
 
     start = time.perf_counter()
     bins = np.linspace(-1.0, 1.0, 201)
-    counts, hist_files = _similarity_histogram(vectors, HISTOGRAM_MAX_FILES, bins) if n > 1 else (
-        np.zeros(200, np.int64), n)
+    counts, hist_files = (
+        _similarity_histogram(vectors, HISTOGRAM_MAX_FILES, bins) if n > 1 else (np.zeros(200, np.int64), n)
+    )
     borderline = [
         {"a": paths[a], "b": paths[b], "score": round(s, 4), "side": "above" if s >= threshold else "below"}
         for a, b, s in (_borderline(vectors, threshold, exact_of) if n > 1 else [])
@@ -478,15 +500,32 @@ def curate(
     del near_scores
 
     return Findings(
-        folder=root, files=len(candidates) + len(problems), unreadable=sorted(unreadable, key=lambda u: u["path"]),
-        exact_groups=exact_groups, near_groups=near_groups, leaks=leaks, keep=keep, review=review,
-        borderline=borderline, threshold=threshold, backbone=net.name, paths=paths, splits=splits,
-        vectors=vectors, group=group, proposed_split=proposed, pixels=pixel_arr,
-        histogram=(counts, bins), histogram_files=hist_files, seconds=seconds,
+        folder=root,
+        files=len(candidates) + len(problems),
+        unreadable=sorted(unreadable, key=lambda u: u["path"]),
+        exact_groups=exact_groups,
+        near_groups=near_groups,
+        leaks=leaks,
+        keep=keep,
+        review=review,
+        borderline=borderline,
+        threshold=threshold,
+        backbone=net.name,
+        paths=paths,
+        splits=splits,
+        vectors=vectors,
+        group=group,
+        proposed_split=proposed,
+        pixels=pixel_arr,
+        histogram=(counts, bins),
+        histogram_files=hist_files,
+        seconds=seconds,
     )
 
 
-def _propose_split(group: np.ndarray, splits: Sequence[str], test_size: float = 0.2, seed: int = 0) -> list[str]:
+def _propose_split(
+    group: np.ndarray, splits: Sequence[str], test_size: float = 0.2, seed: int = 0
+) -> list[str]:
     """Group-aware split: minimal moves when there are split folders, else a seeded 80/20 split."""
     n = len(group)
     if n == 0:
@@ -498,8 +537,11 @@ def _propose_split(group: np.ndarray, splits: Sequence[str], test_size: float = 
         return ["train"] * n
     from sklearn.model_selection import GroupShuffleSplit
 
-    train, _ = next(GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed).split(
-        np.zeros(n), groups=labels))
+    train, _ = next(
+        GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed).split(
+            np.zeros(n), groups=labels
+        )
+    )
     out = np.full(n, "test", dtype=object)
     out[train] = "train"
     return out.tolist()
@@ -513,16 +555,24 @@ def write_outputs(findings: Findings, out: str | os.PathLike, report: bool = Tru
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = {"findings": out / "findings.json", "split": out / "split.csv"}
-    written["findings"].write_text(json.dumps(findings.to_json(), indent=1, ensure_ascii=False) + "\n",
-                                   encoding="utf-8")
+    written["findings"].write_text(
+        json.dumps(findings.to_json(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     keep = set(findings.keep)
     with open(written["split"], "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "original_split", "proposed_split", "group", "keep"])
         for i, path in enumerate(findings.paths):
             g = int(findings.group[i])
-            writer.writerow([path, findings.splits[i], findings.proposed_split[i],
-                             "" if g < 0 else g, "yes" if path in keep else "no"])
+            writer.writerow(
+                [
+                    path,
+                    findings.splits[i],
+                    findings.proposed_split[i],
+                    "" if g < 0 else g,
+                    "yes" if path in keep else "no",
+                ]
+            )
     if report:
         from .report import write_report
 

@@ -74,8 +74,9 @@ class _Thumbs:
         return self.cache[rel]
 
 
-def _histogram_svg(counts: np.ndarray, edges: np.ndarray, threshold: float, width: int = 720,
-                   height: int = 220) -> str:
+def _histogram_svg(
+    counts: np.ndarray, edges: np.ndarray, threshold: float, width: int = 720, height: int = 220
+) -> str:
     """Bars of pair counts on a log scale over cosine similarity, with the threshold marked."""
     nonzero = np.flatnonzero(counts)
     lo = float(edges[nonzero[0]]) if nonzero.size else -1.0
@@ -94,9 +95,11 @@ def _histogram_svg(counts: np.ndarray, edges: np.ndarray, threshold: float, widt
     for value, count in zip(left, c, strict=True):
         if count:
             h = np.log10(count + 1) / top * (height - 2 * pad)
-            bars.append(f'<rect x="{x(value):.1f}" y="{height - pad - h:.1f}" '
-                        f'width="{max(1.0, x(value + step) - x(value) - 0.5):.1f}" height="{h:.1f}" '
-                        f'fill="#4a7ab0"><title>{value:.2f}-{value + step:.2f}: {count} pairs</title></rect>')
+            bars.append(
+                f'<rect x="{x(value):.1f}" y="{height - pad - h:.1f}" '
+                f'width="{max(1.0, x(value + step) - x(value) - 0.5):.1f}" height="{h:.1f}" '
+                f'fill="#4a7ab0"><title>{value:.2f}-{value + step:.2f}: {count} pairs</title></rect>'
+            )
     ticks = "".join(
         f'<text x="{x(t):.1f}" y="{height - 10}" font-size="11" text-anchor="middle">{t:.1f}</text>'
         for t in np.arange(np.ceil(lo * 10) / 10, 1.0001, 0.1)
@@ -115,7 +118,8 @@ def _histogram_svg(counts: np.ndarray, edges: np.ndarray, threshold: float, widt
 def _figure(rel: str, thumbs: _Thumbs, caption: str = "", kept: bool = False) -> str:
     cls = ' class="kept"' if kept else ""
     text = html.escape(rel) + (f"<br><span class=note>{html.escape(caption)}</span>" if caption else "")
-    return f'<figure{cls}><img src="{thumbs(rel)}" alt="{html.escape(rel)}"><figcaption>{text}</figcaption></figure>'
+    img = f'<img src="{thumbs(rel)}" alt="{html.escape(rel)}">'
+    return f"<figure{cls}>{img}<figcaption>{text}</figcaption></figure>"
 
 
 def write_report(findings: Findings, file: str | os.PathLike) -> Path:
@@ -149,39 +153,62 @@ def write_report(findings: Findings, file: str | os.PathLike) -> Path:
         "review": len(f.review),
     }
     labels = {
-        "files": "image files", "unreadable": "unreadable files", "exact_groups": "exact-duplicate groups",
-        "near_groups": "near-duplicate groups", "leaks": "groups leaking across splits",
-        "keep": "files kept", "review": "groups to review",
+        "files": "image files",
+        "unreadable": "unreadable files",
+        "exact_groups": "exact-duplicate groups",
+        "near_groups": "near-duplicate groups",
+        "leaks": "groups leaking across splits",
+        "keep": "files kept",
+        "review": "groups to review",
     }
     summary = "".join(
         f'<tr><th>{labels[k]}</th><td data-count="{k}">{v}</td></tr>' for k, v in counts.items()
     )
-    leaks = "".join(
-        '<div class="row leak">' + "".join(
-            _figure(p, thumbs, f"in {split}") for split, members in leak["splits"].items() for p in members
-        ) + "</div>"
-        for leak in f.leaks
-    ) or "<p>No leaks" + ("" if f.has_splits else " (the folder has no split subfolders)") + ".</p>"
-    review = "".join(
-        f'<h3>{len(r["paths"])} files, lowest similarity within {r["min_similarity"]:.3f}'
-        f'{" — " + html.escape(r["note"]) if r["note"] else ""}</h3>'
-        + "".join('<div class="row review">' + "".join(_figure(p, thumbs) for p in part) + "</div>"
-                  for part in r["parts"])
-        for r in f.review
-    ) or "<p>None: every group's members are all similar to each other.</p>"
+    leaks = (
+        "".join(
+            '<div class="row leak">'
+            + "".join(
+                _figure(p, thumbs, f"in {split}")
+                for split, members in leak["splits"].items()
+                for p in members
+            )
+            + "</div>"
+            for leak in f.leaks
+        )
+        or "<p>No leaks" + ("" if f.has_splits else " (the folder has no split subfolders)") + ".</p>"
+    )
+    review = (
+        "".join(
+            f"<h3>{len(r['paths'])} files, lowest similarity within {r['min_similarity']:.3f}"
+            f"{' — ' + html.escape(r['note']) if r['note'] else ''}</h3>"
+            + "".join(
+                '<div class="row review">' + "".join(_figure(p, thumbs) for p in part) + "</div>"
+                for part in r["parts"]
+            )
+            for r in f.review
+        )
+        or "<p>None: every group's members are all similar to each other.</p>"
+    )
     unreadable = "".join(
         f"<tr><td>{html.escape(u['path'])}</td><td>{html.escape(u['reason'])}</td></tr>" for u in f.unreadable
     )
-    borderline = "".join(
-        f'<div class="pair borderline">{_figure(b["a"], thumbs)}{_figure(b["b"], thumbs)}'
-        f'<div>cosine <b>{b["score"]:.3f}</b>, {b["side"]} the threshold</div></div>'
-        for b in f.borderline
-    ) or "<p>No pair within reach of the threshold.</p>"
-    sampled = (f" (all pairs of a random sample of {f.histogram_files} of the {len(f.paths)} files)"
-               if f.histogram_files < len(f.paths) else "")
+    borderline = (
+        "".join(
+            f'<div class="pair borderline">{_figure(b["a"], thumbs)}{_figure(b["b"], thumbs)}'
+            f"<div>cosine <b>{b['score']:.3f}</b>, {b['side']} the threshold</div></div>"
+            for b in f.borderline
+        )
+        or "<p>No pair within reach of the threshold.</p>"
+    )
+    sampled = (
+        f" (all pairs of a random sample of {f.histogram_files} of the {len(f.paths)} files)"
+        if f.histogram_files < len(f.paths)
+        else ""
+    )
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+<meta http-equiv="Content-Security-Policy"
+ content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
 <title>Curation report: {html.escape(Path(f.folder).name)}</title><style>{_CSS}</style></head>
 <body>
 <h1>Curation report: {html.escape(str(f.folder))}</h1>
@@ -194,8 +221,10 @@ average similarity and listed for review. Green frame: the file kept from each g
 <h2>Leaks between splits</h2>{leaks}
 <h2>Groups to review</h2>{review}
 <h2>Exact duplicates (identical pixels)</h2>{group_rows(f.exact_groups, "exact")}
-<h2>Near-duplicate groups</h2><p>Score: cosine similarity to the group's first file.</p>{group_rows(f.near_groups, "near")}
-<h2>Borderline pairs</h2><p>The pairs just below and just above the threshold: a person decides.</p>{borderline}
+<h2>Near-duplicate groups</h2><p>Score: cosine similarity to the group's first file.</p>
+{group_rows(f.near_groups, "near")}
+<h2>Borderline pairs</h2><p>The pairs just below and just above the threshold: a person decides.</p>
+{borderline}
 <h2>Unreadable files</h2><table id="unreadable"><tr><th>file</th><th>reason</th></tr>{unreadable}</table>
 </body></html>
 """

@@ -1,0 +1,284 @@
+"""The curate tool: unit tests, end-to-end runs on generated folders and the bundled data,
+and the report opened in a real headless browser (tests/browser.py; skipped with a message
+when Chromium or Playwright is missing)."""
+
+import csv
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from itertools import combinations
+
+import numpy as np
+import pytest
+from browser import open_page
+
+from conftest import REPO
+from embedkit.curate import (
+    FolderError,
+    _guarded_groups,
+    _propose_split,
+    curate,
+    list_image_files,
+    write_outputs,
+)
+from embedkit.labelling import PairLabeller
+
+ENV = {**os.environ, "PYTHONPATH": str(REPO / "notebooks")}
+
+
+def _messy_module():
+    spec = importlib.util.spec_from_file_location(
+        "make_messy_folder", REPO / "scripts" / "make_messy_folder.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _cli(*args, cwd=REPO):
+    return subprocess.run(
+        [sys.executable, "-m", "embedkit", "curate", *map(str, args)],
+        cwd=cwd,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def _pairs(groups):
+    return {frozenset(p) for g in groups for p in combinations(g, 2)}
+
+
+# --------------------------------------------------------------------------- listing and folder errors
+
+
+def test_list_image_files_walks_nested_odd_names_and_reports_bad_links(tmp_path):
+    (tmp_path / "a b" / "ünï côde").mkdir(parents=True)
+    for rel in ["x.JPG", "a b/y.png", "a b/ünï côde/z.Jpeg", "notes.txt", ".hidden.jpg"]:
+        (tmp_path / rel).write_bytes(b"0")
+    (tmp_path / ".cache").mkdir()
+    (tmp_path / ".cache" / "w.jpg").write_bytes(b"0")
+    os.symlink("nowhere.jpg", tmp_path / "gone.jpg")
+    os.symlink(tmp_path, tmp_path / "a b" / "loop")
+    files, problems = list_image_files(tmp_path)
+    assert [f.relative_to(tmp_path).as_posix() for f in files] == [
+        "a b/y.png",
+        "a b/ünï côde/z.Jpeg",
+        "x.JPG",
+    ]
+    reasons = {p.relative_to(tmp_path).as_posix(): r for p, r in problems}
+    assert set(reasons) == {"gone.jpg", "a b/loop"}
+    assert "dangling" in reasons["gone.jpg"] and "loop" in reasons["a b/loop"]
+
+
+@pytest.mark.parametrize("kind", ["missing", "file", "empty"])
+def test_folder_errors_say_what_is_wrong(tmp_path, kind):
+    target = tmp_path / "photos"
+    if kind == "file":
+        target.write_text("x")
+    elif kind == "empty":
+        target.mkdir()
+        (target / "readme.txt").write_text("no images here")
+    with pytest.raises(
+        FolderError,
+        match={"missing": "does not exist", "file": "not a folder", "empty": "no image files"}[kind],
+    ):
+        curate(target)
+    result = _cli(target, "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and str(target) in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- grouping guard and split
+
+
+def _unit(angles_deg):
+    a = np.radians(angles_deg)
+    return np.stack([np.cos(a), np.sin(a)], axis=1).astype(np.float32)
+
+
+def test_chain_is_flagged_and_cut_by_average_similarity():
+    # Angles 0, 30, 60 degrees: cos 30 = 0.866 links neighbours at threshold 0.8, but the
+    # ends are cos 60 = 0.5 apart. A fourth vector at 5 degrees makes 0 and 5 one tight pair.
+    vectors = _unit([0, 5, 30, 60])
+    edges = np.array([[0, 1], [1, 2], [0, 2], [2, 3]])
+    groups, review = _guarded_groups(4, edges, vectors, threshold=0.8)
+    assert len(review) == 1
+    assert review[0]["min_similarity"] == pytest.approx(0.5, abs=1e-6)
+    assert set(review[0]["weakest_pair"]) == {0, 3}
+    # average linkage: {0,1} (cos 5 = 0.996), then 2 joins at mean(cos 30, cos 25) = 0.886;
+    # 3 would join at mean(cos 60, cos 55, cos 30) = 0.646 < 0.8, so it stays alone.
+    assert sorted(map(sorted, (g.tolist() for g in groups))) == [[0, 1, 2]]
+
+
+def test_coherent_group_is_not_flagged():
+    vectors = _unit([0, 10, 20])
+    groups, review = _guarded_groups(3, np.array([[0, 1], [1, 2]]), vectors, threshold=0.9)
+    assert review == [] and [g.tolist() for g in groups] == [[0, 1, 2]]
+
+
+def test_proposed_split_keeps_groups_together():
+    group = np.array([0, 0, 0, -1, 1, 1, -1])
+    splits = ["train", "test", "train", "test", "test", "val", "train"]
+    proposed = _propose_split(group, splits)
+    assert proposed[:3] == ["train"] * 3  # majority
+    assert proposed[3] == "test" and proposed[6] == "train"  # ungrouped files stay
+    assert proposed[4] == proposed[5]
+    fresh = _propose_split(np.array([0, 0, 1, 1, -1, -1, -1, -1, -1, -1]), [""] * 10)
+    assert set(fresh) <= {"train", "test"} and fresh[0] == fresh[1] and fresh[2] == fresh[3]
+
+
+# --------------------------------------------------------------------------- labeller logic
+
+
+def test_labeller_counts_and_recalibrates():
+    scores = np.array([0.30, 0.45, 0.50, 0.55, 0.60, 0.65, 0.70, 0.90])
+    same = [False, False, False, True, False, True, True, True]
+    labeller = PairLabeller([(f"a{i}", f"b{i}") for i in range(8)], scores, threshold=0.5)
+    assert labeller.next_unlabelled() == 0
+    for i, s in enumerate(same):
+        labeller.label(i, "same" if s else "different")
+    labeller.label(2, "skip")  # a skip un-labels the pair
+    counts = labeller.counts(0.5)
+    # labelled: 7 pairs (index 2 skipped); at 0.5 predicted same = scores >= 0.5 among them
+    assert counts == {
+        "labelled": 7,
+        "same": 4,
+        "different": 3,
+        "predicted same": 5,
+        "true positives": 4,
+        "false positives": 1,
+        "missed": 0,
+    }
+    with pytest.raises(ValueError, match="same, different or skip"):
+        labeller.label(0, "maybe")
+    result = labeller.recalibrate(seed=0)
+    assert 0.30 <= result.threshold <= 0.90
+    assert result.n_labelled == 7
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture(scope="module")
+def messy(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("messy") / "my photos"
+    truth = _messy_module().make_messy_folder(folder)
+    findings = curate(folder, progress=False)
+    out = tmp_path_factory.mktemp("messy_out")
+    write_outputs(findings, out)
+    return folder, truth, findings, out
+
+
+def test_messy_folder_findings_match_the_planted_truth(messy):
+    _, truth, findings, out = messy
+    saved = json.loads((out / "findings.json").read_text(encoding="utf-8"))
+    assert list(saved)[:6] == ["files", "unreadable", "exact_groups", "near_groups", "leaks", "keep"]
+    assert saved["files"] == truth["files"]
+    assert sorted(u["path"] for u in saved["unreadable"]) == truth["unreadable"]
+    assert all(u["reason"] for u in saved["unreadable"])
+    assert sorted(map(sorted, saved["exact_groups"])) == truth["exact_groups"]
+    assert sorted(map(sorted, saved["near_groups"])) == truth["near_groups"]
+
+    def norm(leaks):
+        return sorted(json.dumps({k: sorted(v) for k, v in leak.items()}, sort_keys=True) for leak in leaks)
+
+    assert norm(leak["splits"] for leak in saved["leaks"]) == norm(truth["leaks"])
+    assert len(saved["leaks"]) == len(truth["leaks"])
+    kept = set(saved["keep"])
+    assert set(truth["singles"]) <= kept
+    assert all(len(kept & set(g)) == 1 for g in truth["near_groups"])
+    assert len(kept) == len(truth["singles"]) + len(truth["near_groups"])
+
+
+def test_split_csv_is_group_aware(messy):
+    _, truth, findings, out = messy
+    with open(out / "split.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["path", "original_split", "proposed_split", "group", "keep"]
+    assert len(rows) == truth["files"] - len(truth["unreadable"])
+    by_path = {r["path"]: r for r in rows}
+    for group in truth["near_groups"]:
+        assert len({by_path[p]["proposed_split"] for p in group}) == 1
+        assert len({by_path[p]["group"] for p in group}) == 1 and by_path[group[0]]["group"] != ""
+    assert all(r["original_split"] == r["path"].split("/")[0] for r in rows)
+
+
+def test_report_in_a_browser_matches_findings(messy):
+    _, _, _, out = messy
+    _check_report(out)
+
+
+def _check_report(out):
+    findings = json.loads((out / "findings.json").read_text(encoding="utf-8"))
+    with open_page(out / "report.html") as (page, problems):
+        assert problems.console_errors == []
+        assert problems.failed_requests == [] and problems.requests == []
+        widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+        assert widths and min(widths) > 0
+        shown = dict(
+            page.eval_on_selector_all(
+                "[data-count]", "els => els.map(e => [e.dataset.count, Number(e.textContent)])"
+            )
+        )
+        for key in ["unreadable", "exact_groups", "near_groups", "leaks", "keep", "review"]:
+            assert shown[key] == len(findings[key]), key
+        assert shown["files"] == findings["files"]
+        assert page.locator(".row.near").count() == len(findings["near_groups"])
+        assert page.locator(".row.exact").count() == len(findings["exact_groups"])
+        assert page.locator("#unreadable tr").count() == len(findings["unreadable"]) + 1
+
+
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bundled_out")
+    result = _cli("data", "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_bundled_data_agrees_with_the_manifest(bundled, manifest):
+    findings = json.loads((bundled / "findings.json").read_text(encoding="utf-8"))
+    assert findings["files"] == len(manifest) and findings["unreadable"] == []
+    group_of = dict(zip(manifest["path"], manifest["group"], strict=True))
+    kind_of = dict(zip(manifest["path"], manifest["transformation"], strict=True))
+    # every planted exact copy sits in an exact group with its original
+    in_exact = {p: set(g) for g in findings["exact_groups"] for p in g}
+    for path, kind in kind_of.items():
+        if kind in ("exact_copy", "lossless_resave"):
+            original = next(
+                p for p, k in kind_of.items() if k == "original" and group_of[p] == group_of[path]
+            )
+            assert original in in_exact.get(path, set()), path
+    # exact groups are files of one photo, each group also inside one near group
+    assert all(len({group_of[p] for p in g}) == 1 for g in findings["exact_groups"])
+    near_sets = [set(g) for g in findings["near_groups"]]
+    assert all(any(set(g) <= s for s in near_sets) for g in findings["exact_groups"])
+    # near-duplicate pairs against the manifest's groups
+    true = _pairs(manifest.groupby("group")["path"].agg(list))
+    found = _pairs(findings["near_groups"])
+    precision, recall = len(found & true) / len(found), len(found & true) / len(true)
+    assert precision >= 0.95 and recall >= 0.9, (precision, recall)
+    # every planted leak: each manifest group with files in both splits is reported
+    leaking = {g for g, s in manifest.groupby("group")["split"] if s.nunique() > 1}
+    reported = {
+        group_of[p]
+        for leak in findings["leaks"]
+        for ps in leak["splits"].values()
+        for p in ps
+        if len({q.split("/")[0] for qs in leak["splits"].values() for q in qs}) > 1
+    }
+    assert leaking <= reported
+    # keep: one file per group, every ungrouped file
+    grouped = {p for g in findings["near_groups"] for p in g}
+    kept = set(findings["keep"])
+    assert all(len(kept & set(g)) == 1 for g in findings["near_groups"])
+    assert set(manifest["path"]) - grouped <= kept
+
+
+def test_bundled_report_renders(bundled):
+    _check_report(bundled)
