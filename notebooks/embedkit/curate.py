@@ -338,8 +338,12 @@ def _borderline(vectors: np.ndarray, threshold: float, exact_of: np.ndarray) -> 
     """The pairs closest to the threshold on each side (pixel-identical pairs left out)."""
     low = max(-1.0, threshold - BORDERLINE_MARGIN)
     pairs, scores = near_duplicate_pairs(vectors, threshold=low)
-    real = exact_of[pairs[:, 0]] != exact_of[pairs[:, 1]]
-    pairs, scores = pairs[real], scores[real]
+    # One pair per pair of photos: copies of a pixel-identical group stand for one file.
+    reps = np.sort(exact_of[pairs], axis=1)
+    _, first = np.unique(reps, axis=0, return_index=True)
+    first = np.sort(first)  # keeps near_duplicate_pairs' order, highest score first
+    first = first[reps[first, 0] != reps[first, 1]]
+    pairs, scores = pairs[first], scores[first]
     above = np.flatnonzero(scores >= threshold)[::-1][:BORDERLINE_PER_SIDE]  # sorted descending
     below = np.flatnonzero(scores < threshold)[:BORDERLINE_PER_SIDE]
     chosen = np.concatenate([below[::-1], above[::-1]])
