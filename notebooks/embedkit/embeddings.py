@@ -4,17 +4,27 @@
 float32 matrix together with the path of each row and the files that could not be
 embedded, so a row can never be matched to the wrong image. Files are decoded and
 preprocessed by a pool of threads while the network works on the previous batch.
+
+Each file is decoded at the smallest size that still covers the network's resize
+target (JPEG's DCT scaling, box reduction for other formats): a 12-megapixel phone
+photo costs a few milliseconds instead of ~90. Images too elongated for a network
+(a 60000x1 strip) are refused by name before anything is resized, and whatever a
+decoder raises for one file is reported for that file while the batch goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import tempfile
 import warnings
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +32,39 @@ import torch
 from PIL import Image
 
 from .backbones import Backbone
-from .images import ImageLoadError, as_rgb
+from .images import MAX_ASPECT_RATIO, ImageLoadError, as_rgb, check_background, expand_paths
 
-__all__ = ["Embeddings", "default_batch_size", "embed_images"]
+__all__ = [
+    "PRECISIONS",
+    "Embeddings",
+    "EmbeddingsFileError",
+    "ModelInput",
+    "bfloat16_supported",
+    "default_batch_size",
+    "embed_images",
+    "resize_target",
+]
+
+#: What ``embed_images(precision=...)`` accepts.
+PRECISIONS = ("float32", "bfloat16")
+
+
+class EmbeddingsFileError(ValueError):
+    """A saved embeddings file that cannot be read (truncated, corrupt, another format)."""
+
+    def __init__(self, file: str | os.PathLike, reason: str):
+        self.file = str(file)
+        self.reason = reason
+        super().__init__(f"{self.file}: {reason}")
+
+
+# --------------------------------------------------------------------------- the result
+
+
+def _npz_path(file: str | os.PathLike) -> Path:
+    """The name ``np.savez`` writes to: ``.npz`` appended unless the name already ends so."""
+    file = Path(file)
+    return file if file.suffix == ".npz" else file.with_name(file.name + ".npz")
 
 
 @dataclass
@@ -38,8 +78,8 @@ class Embeddings:
         failed: ``(path, reason)`` for each input that could not be embedded; these
             have no row.
         backbone: name of the network that produced the vectors.
-        source: optional fingerprint of the files embedded (e.g. their checksums), so a
-            saved file can tell whether it is still up to date.
+        source: optional fingerprint of the files embedded (e.g. their content
+            hashes), so a saved file can tell whether it is still up to date.
     """
 
     vectors: np.ndarray
@@ -73,37 +113,167 @@ class Embeddings:
             raise KeyError(f"{path} has no embedding row") from None
 
     def save(self, file: str | os.PathLike) -> Path:
-        """Write vectors, paths, failures, backbone name and source to one ``.npz`` file."""
-        file = Path(file)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(
-            file,
-            vectors=self.vectors,
-            paths=np.array(self.paths, dtype=str),
-            failed=np.array(self.failed, dtype=str).reshape(-1, 2),
-            backbone=np.array(self.backbone),
-            source=np.array(self.source),
-        )
-        return file
+        """Write vectors, paths, failures, backbone name and source to one ``.npz`` file.
+
+        ``.npz`` is appended to a name that does not end in it (as NumPy does); the
+        path actually written is returned. The file is written under a temporary
+        name and renamed, so an interrupted save never leaves a half-written file.
+
+        Raises:
+            IsADirectoryError: ``file`` is a folder.
+        """
+        if Path(file).is_dir():
+            example = Path(file) / "embeddings.npz"
+            raise IsADirectoryError(f"{file} is a folder; give a file name such as {example}")
+        target = _npz_path(file)
+        if target.is_dir():
+            raise IsADirectoryError(f"{target} is a folder; give another file name")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as f:
+                np.savez_compressed(
+                    f,
+                    vectors=self.vectors,
+                    paths=np.array(self.paths, dtype=str),
+                    failed=np.array(self.failed, dtype=str).reshape(-1, 2),
+                    backbone=np.array(self.backbone),
+                    source=np.array(self.source),
+                )
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return target
 
     @classmethod
     def load(cls, file: str | os.PathLike) -> Embeddings:
-        """Read what :meth:`save` wrote."""
-        with np.load(file, allow_pickle=False) as data:
-            return cls(
-                vectors=data["vectors"],
-                paths=data["paths"].tolist(),
-                failed=[tuple(pair) for pair in data["failed"].tolist()],
-                backbone=str(data["backbone"]),
-                source=str(data["source"]) if "source" in data.files else "",
-            )
+        """Read what :meth:`save` wrote.
+
+        Raises:
+            FileNotFoundError: no such file.
+            EmbeddingsFileError: the file is truncated, corrupt or not one :meth:`save` wrote.
+        """
+        try:
+            with np.load(file, allow_pickle=False) as data:
+                return cls(
+                    vectors=data["vectors"],
+                    paths=data["paths"].tolist(),
+                    failed=[tuple(pair) for pair in data["failed"].tolist()],
+                    backbone=str(data["backbone"]),
+                    source=str(data["source"]),
+                )
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - zip, zlib, CRC, format and key errors alike
+            text = str(exc).splitlines()[0] if str(exc) else ""
+            reason = f"not a readable embeddings file ({type(exc).__name__}: {text})"
+            raise EmbeddingsFileError(file, f"{reason}; delete it or save it again") from None
 
 
-def default_batch_size(device: torch.device) -> int:
-    """Images per forward pass: 8 on a CPU, where a small batch's activations stay in
-    cache (1.2x to 1.6x the throughput of 32 on a 2-core CPU, see benchmarks/), and 32
-    on a GPU, which needs larger batches to keep busy."""
-    return 8 if device.type == "cpu" else 32
+# --------------------------------------------------------------------------- settings
+
+
+def default_batch_size(backbone_or_device: Backbone | torch.device) -> int:
+    """Images per forward pass: ``backbone.batch_size`` (per network and device).
+
+    Given only a device (the older call), 8 on a CPU and 32 on a GPU; prefer
+    passing the backbone, whose entry knows what suits its network.
+    """
+    if isinstance(backbone_or_device, Backbone):
+        return backbone_or_device.batch_size
+    return 8 if torch.device(backbone_or_device).type == "cpu" else 32
+
+
+def _resize_size(transform) -> int | None:
+    """The short-side resize target inside a torchvision preprocessing pipeline, if any."""
+    size = getattr(transform, "resize_size", None)  # torchvision's ImageClassification
+    if size is None and type(transform).__name__ == "Resize":
+        size = transform.size
+    if isinstance(size, int):
+        return size
+    if isinstance(size, (list, tuple)) and size:
+        return max(int(s) for s in size)  # (h, w): the short side must cover the larger one
+    for step in getattr(transform, "transforms", ()):
+        found = _resize_size(step)
+        if found:
+            return found
+    return None
+
+
+def resize_target(backbone: Backbone) -> int:
+    """Pixels the short side must keep for ``backbone.preprocess`` to see full quality.
+
+    Read from the preprocessing (its resize step: 256 for a 224 crop, 292 for
+    EfficientNet-Lite2's 260); twice ``input_size`` when none is found.
+    """
+    return _resize_size(backbone.preprocess) or 2 * backbone.input_size
+
+
+@cache
+def _cpu_has_bfloat16() -> bool:
+    """True when the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX), read from /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def bfloat16_supported(device: torch.device | str) -> bool:
+    """True when ``device`` runs bfloat16 natively (otherwise it is emulated, and slower)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return torch.backends.mkldnn.is_available() and _cpu_has_bfloat16()
+    return False
+
+
+_warned_no_bfloat16: set[str] = set()
+
+
+def _use_bfloat16(precision: str, device: torch.device) -> bool:
+    """Check ``precision``; True to run under bfloat16 autocast (warns once per device type if it cannot)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
+    if precision == "float32":
+        return False
+    if bfloat16_supported(device):
+        return True
+    if device.type not in _warned_no_bfloat16:
+        _warned_no_bfloat16.add(device.type)
+        warnings.warn(
+            f"this {device.type} has no native bfloat16 support; embedding in float32 instead",
+            stacklevel=3,
+        )
+    return False
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ValueError(f"{name} must be a whole number, at least 1; got {value!r}")
+    return int(value)
+
+
+def _input_items(images_or_paths) -> list:
+    """The list of things to embed: a folder's image files, one file, one image, or each item."""
+    if isinstance(images_or_paths, (str, os.PathLike)):
+        return [str(p) for p in expand_paths(images_or_paths)]
+    if isinstance(images_or_paths, Image.Image):
+        return [images_or_paths]
+    if isinstance(images_or_paths, bytes) or not isinstance(images_or_paths, Iterable):
+        raise TypeError(
+            "embed_images takes a folder, a file path, a PIL image, or an iterable of paths and "
+            f"images; got {type(images_or_paths).__name__}"
+        )
+    return list(images_or_paths)
+
+
+# --------------------------------------------------------------------------- decoding
 
 
 def _in_notebook() -> bool:
@@ -126,94 +296,150 @@ def _name(item, index: int) -> str:
     return str(item)
 
 
-def _prepared(items, preprocess, background, workers, window) -> Iterator:
-    """Yield ``(name, tensor or None, reason)`` in input order, decoding ``window`` ahead."""
-    def job(pair):
-        index, item = pair
-        try:
-            return _name(item, index), preprocess(as_rgb(item, background)), ""
-        except ImageLoadError as exc:
-            return _name(item, index), None, exc.reason
-        except (ValueError, TypeError, OSError) as exc:
-            return _name(item, index), None, f"{type(exc).__name__}: {exc}"
+@dataclass(frozen=True)
+class ModelInput:
+    """A path or image -> the ``(3, s, s)`` tensor ``preprocess`` makes, decoded at reduced size.
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending: deque = deque()
-        for pair in enumerate(items):
-            pending.append(pool.submit(job, pair))
+    Attributes:
+        preprocess: the backbone's preprocessing.
+        min_side: short side the decoded picture keeps (:func:`resize_target`).
+        background: colour transparent areas are composited over.
+        max_aspect_ratio: more elongated images are refused (see ``images.MAX_ASPECT_RATIO``).
+    """
+
+    preprocess: Callable
+    min_side: int
+    background: tuple[int, int, int] = (255, 255, 255)
+    max_aspect_ratio: float = MAX_ASPECT_RATIO
+
+    def __call__(self, item) -> torch.Tensor:
+        picture = as_rgb(
+            item, self.background, min_side=self.min_side, max_aspect_ratio=self.max_aspect_ratio
+        )
+        return self.preprocess(picture)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ImageLoadError):
+        return exc.reason
+    if isinstance(exc, MemoryError):
+        return "not enough memory to decode and resize the image"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _decode_one(transform: Callable, index: int, item) -> tuple[str, torch.Tensor | None, str]:
+    """``(name, tensor, "")`` or ``(name, None, reason)``: whatever decoding raises is the reason."""
+    try:
+        return _name(item, index), transform(item), ""
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - one bad file must never lose the batch
+        return _name(item, index), None, _reason(exc)
+
+
+def _decoded_in_order(items: list, transform: Callable, workers: int, window: int) -> Iterator:
+    """Yield ``(name, tensor or None, reason)`` in input order, decoding ``window`` items ahead."""
+    pool = ThreadPoolExecutor(max_workers=workers)
+    pending: deque = deque()
+    try:
+        for index, item in enumerate(items):
+            pending.append(pool.submit(_decode_one, transform, index, item))
             if len(pending) >= window:
                 yield pending.popleft().result()
-        for future in pending:
-            yield future.result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _batches(stream: Iterator, batch_size: int, failed: list, bar) -> Iterator[tuple[list, list]]:
+    """Group decoded items into ``(names, tensors)`` batches; failures go to ``failed``."""
+    names: list[str] = []
+    tensors: list[torch.Tensor] = []
+    for name, tensor, reason in stream:
+        bar.update(1)
+        if tensor is None:
+            failed.append((name, reason))
+            continue
+        names.append(name)
+        tensors.append(tensor)
+        if len(tensors) == batch_size:
+            yield names, tensors
+            names, tensors = [], []
+    if tensors:
+        yield names, tensors
+
+
+def _forward(backbone: Backbone, tensors: list[torch.Tensor], bfloat16: bool) -> np.ndarray:
+    """``(len(tensors), dim)`` float32 embeddings of one batch."""
+    device = backbone.device
+    precision = (
+        torch.autocast(device.type, dtype=torch.bfloat16) if bfloat16 else contextlib.nullcontext()
+    )
+    with torch.inference_mode(), precision:
+        out = backbone.model(backbone.as_input(torch.stack(tensors)))
+    return out.float().cpu().numpy()
+
+
+def _warn_failures(failed: list[tuple[str, str]], total: int) -> None:
+    if failed:
+        listing = "\n".join(f"  {name}: {reason}" for name, reason in failed)
+        warnings.warn(
+            f"skipped {len(failed)} of {total} images that could not be embedded:\n{listing}",
+            stacklevel=3,
+        )
 
 
 def embed_images(
-    images_or_paths: Iterable[str | os.PathLike | Image.Image],
+    images_or_paths: str | os.PathLike | Image.Image | Iterable[str | os.PathLike | Image.Image],
     backbone: Backbone,
     batch_size: int | None = None,
     progress: bool = True,
     workers: int | None = None,
     background: tuple[int, int, int] = (255, 255, 255),
+    precision: str = "float32",
+    max_aspect_ratio: float = MAX_ASPECT_RATIO,
 ) -> Embeddings:
     """Embed images with ``backbone.model`` in batches.
 
     Args:
-        images_or_paths: file paths and/or ``PIL.Image`` objects.
+        images_or_paths: a folder (its image files, as :func:`~embedkit.images.scan_images`
+            finds them), one file, one ``PIL.Image``, or an iterable of paths and images.
         backbone: from :func:`embedkit.backbones.load_backbone`.
-        batch_size: images per forward pass; default :func:`default_batch_size`
-            (8 on a CPU, 32 on a GPU).
+        batch_size: images per forward pass; default ``backbone.batch_size``.
         progress: show a progress bar in Jupyter or on a terminal (never in logs).
         workers: threads that decode and preprocess ahead of the network
             (default: the number of CPU cores, at most 8).
         background: colour transparent areas are composited over.
+        precision: ``"float32"`` (reproducible) or ``"bfloat16"`` (autocast; faster
+            where the CPU or GPU supports it natively, otherwise a warning and float32).
+            The vectors returned are float32 either way.
+        max_aspect_ratio: images more elongated than this are refused by name.
 
     Returns:
         :class:`Embeddings` with ``vectors`` of shape ``(n_ok, backbone.dim)``,
         float32, in input order; the files that failed are listed in ``failed``
         with a reason and reported in one warning, and the rest go on.
+
+    Raises:
+        TypeError, ValueError: an argument that makes no sense (``None`` to embed,
+            ``batch_size=2.5``, ``background="white"``, an unknown ``precision``).
     """
-    items: Sequence = list(images_or_paths)
-    if batch_size is None:
-        batch_size = default_batch_size(backbone.device)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    workers = workers or min(8, os.cpu_count() or 1)
-    model = backbone.model
+    items = _input_items(images_or_paths)
+    batch_size = _positive_int(backbone.batch_size if batch_size is None else batch_size, "batch_size")
+    workers = _positive_int(workers or min(8, os.cpu_count() or 1), "workers")
+    transform = ModelInput(backbone.preprocess, resize_target(backbone), check_background(background),
+                           max_aspect_ratio)
+    bfloat16 = _use_bfloat16(precision, backbone.device)
 
     rows: list[np.ndarray] = []
     paths: list[str] = []
     failed: list[tuple[str, str]] = []
-    batch: list[torch.Tensor] = []
-    batch_names: list[str] = []
-
-    def flush() -> None:
-        with torch.inference_mode():
-            out = model(backbone.as_input(torch.stack(batch)))
-        rows.append(out.float().cpu().numpy())
-        paths.extend(batch_names)
-        batch.clear()
-        batch_names.clear()
-
-    bar = _progress_bar(len(items), progress, f"embedding with {backbone.name}")
-    stream = _prepared(items, backbone.preprocess, background, workers, window=2 * batch_size)
-    for name, tensor, reason in stream:
-        if tensor is None:
-            failed.append((name, reason))
-        else:
-            batch.append(tensor)
-            batch_names.append(name)
-            if len(batch) == batch_size:
-                flush()
-        bar.update(1)
-    if batch:
-        flush()
-    bar.close()
-
-    if failed:
-        listing = "\n".join(f"  {name}: {reason}" for name, reason in failed)
-        warnings.warn(
-            f"skipped {len(failed)} of {len(items)} images that could not be embedded:\n{listing}",
-            stacklevel=2,
-        )
+    with _progress_bar(len(items), progress, f"embedding with {backbone.name}") as bar:
+        stream = _decoded_in_order(items, transform, workers, window=max(2 * batch_size, workers))
+        for names, tensors in _batches(stream, batch_size, failed, bar):
+            rows.append(_forward(backbone, tensors, bfloat16))
+            paths.extend(names)
+    _warn_failures(failed, len(items))
     vectors = np.concatenate(rows) if rows else np.zeros((0, backbone.dim), dtype=np.float32)
     return Embeddings(vectors.astype(np.float32, copy=False), paths, failed, backbone.name)

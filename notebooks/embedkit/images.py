@@ -3,18 +3,29 @@
 Real folders hold more than tidy RGB JPEGs: phone photos stored sideways with an
 EXIF orientation tag, PNG cut-outs with a transparent background, palette GIFs,
 grayscale scans, 16-bit medical images, CMYK files from print, and files that
-are empty, truncated or not images at all. ``load_rgb`` turns every readable one
-into what a person sees on screen, and raises :class:`ImageLoadError` naming the
-file and the reason for the rest. ``scan_images`` sorts a whole folder into
-loadable files and ``(path, reason)`` pairs, without ever raising for a bad file.
+are empty, truncated, not images at all, or dangling links. ``load_rgb`` turns
+every readable one into what a person sees on screen, and raises
+:class:`ImageLoadError` naming the file and the reason for the rest.
+``scan_images`` sorts a whole folder into loadable files and ``(path, reason)``
+pairs, without ever raising for a bad file.
+
+A network sees a few hundred pixels, so ``load_rgb(..., min_side=256)`` decodes a
+12-megapixel phone photo at reduced size: JPEG's DCT scaling decodes at 1/2, 1/4
+or 1/8 size directly, other formats are box-reduced after decoding, and the short
+side always stays at least ``min_side`` (the network's resize target), so what the
+network sees does not change. Hashing pixels needs every pixel and keeps the default.
 """
 
 from __future__ import annotations
 
+import errno
+import math
 import os
+import threading
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +34,13 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 __all__ = [
     "IMAGE_SUFFIXES",
     "DEFAULT_MAX_PIXELS",
+    "MAX_ASPECT_RATIO",
     "ImageLoadError",
     "ScanResult",
     "as_rgb",
+    "check_background",
+    "check_max_pixels",
+    "expand_paths",
     "load_rgb",
     "scan_images",
     "to_rgb",
@@ -41,7 +56,16 @@ IMAGE_SUFFIXES = frozenset(
 #: would expand to gigabytes of memory.
 DEFAULT_MAX_PIXELS = 89_478_485
 
+#: Longest side over shortest side that an image prepared for a network may have.
+#: A network sees the centre square of the picture resized to its input, i.e. about
+#: 1/ratio of the picture: at 20:1 only 5% of it. Beyond that the embedding describes
+#: a sliver, and resizing the short side of a 60000x1 strip to 256 px would need
+#: 15 million x 256 pixels (gigabytes). Such images are refused with this reason
+#: rather than silently cropped; wide panoramas (up to about 10:1) pass.
+MAX_ASPECT_RATIO = 20.0
+
 _FORMAT_NAMES = {"JPEG": "JPEG", "PNG": "PNG", "GIF": "GIF", "TIFF": "TIFF", "WEBP": "WebP"}
+_PILLOW_LIMIT_LOCK = threading.Lock()
 
 
 class ImageLoadError(Exception):
@@ -54,6 +78,72 @@ class ImageLoadError(Exception):
 
     def __reduce__(self):  # keep the two fields when pickled (thread/process pools)
         return (type(self), (self.path, self.reason))
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+def check_background(background) -> tuple[int, int, int]:
+    """``background`` as an ``(r, g, b)`` tuple of ints in 0..255, or a clear ``TypeError``/``ValueError``."""
+    if (
+        isinstance(background, (str, bytes))
+        or not isinstance(background, (tuple, list, np.ndarray))
+        or len(background) != 3
+        or not all(isinstance(c, Integral) and not isinstance(c, bool) for c in background)
+    ):
+        raise TypeError(
+            f"background must be an (r, g, b) tuple of three integers 0-255, e.g. (255, 255, 255) "
+            f"for white; got {background!r}"
+        )
+    if not all(0 <= c <= 255 for c in background):
+        raise ValueError(f"background colour values must lie in 0..255; got {tuple(background)!r}")
+    return tuple(int(c) for c in background)
+
+
+def check_max_pixels(max_pixels) -> int:
+    """``max_pixels`` as a positive int, or a clear ``TypeError``/``ValueError``."""
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, Real):
+        raise TypeError(
+            f"max_pixels must be a number of pixels such as {DEFAULT_MAX_PIXELS:_} "
+            f"(the default); got {max_pixels!r}"
+        )
+    if not math.isfinite(max_pixels) or max_pixels < 1:
+        raise ValueError(f"max_pixels must be a finite number of pixels, at least 1; got {max_pixels!r}")
+    return int(max_pixels)
+
+
+def _check_min_side(min_side) -> int | None:
+    if min_side is None:
+        return None
+    if isinstance(min_side, bool) or not isinstance(min_side, Integral) or min_side < 1:
+        raise ValueError(f"min_side must be None or a positive integer number of pixels; got {min_side!r}")
+    return int(min_side)
+
+
+def _check_aspect_ratio(max_aspect_ratio) -> float | None:
+    if max_aspect_ratio is None:
+        return None
+    if isinstance(max_aspect_ratio, bool) or not isinstance(max_aspect_ratio, Real) or not (
+        math.isfinite(max_aspect_ratio) and max_aspect_ratio >= 1
+    ):
+        raise ValueError(f"max_aspect_ratio must be None or a finite number >= 1; got {max_aspect_ratio!r}")
+    return float(max_aspect_ratio)
+
+
+def _allow_in_pillow(max_pixels: int) -> None:
+    """Raise Pillow's process-wide bomb limit so it never refuses what ``max_pixels`` accepts.
+
+    Pillow refuses images above twice ``Image.MAX_IMAGE_PIXELS`` before we see them;
+    the limit is only ever raised here (to ``max_pixels``), never lowered, and our own
+    check, with the file's name, still applies to every call.
+    """
+    with _PILLOW_LIMIT_LOCK:
+        limit = Image.MAX_IMAGE_PIXELS
+        if limit is not None and max_pixels > 2 * limit:
+            Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+# --------------------------------------------------------------------------- modes to RGB
 
 
 def _composite(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
@@ -98,6 +188,7 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255
     transparent pixels, often black. EXIF orientation is *not* applied here; it
     needs the file's metadata, which :func:`load_rgb` reads.
     """
+    background = check_background(background)
     mode = image.mode
     if mode in ("RGBa", "La"):  # premultiplied alpha: undo it first
         image = image.convert("RGBA" if mode == "RGBa" else "LA")
@@ -113,32 +204,118 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255
     raise ValueError(f"unsupported image mode {mode!r}")
 
 
+# --------------------------------------------------------------------------- size checks
+
+
+def _size_problem(
+    size: tuple[int, int], max_pixels: int | None, max_aspect_ratio: float | None, min_side: int | None
+) -> str | None:
+    """Why an image of ``size`` (width, height) must not be decoded or resized, or None."""
+    width, height = size
+    if width < 1 or height < 1:
+        return f"image has no pixels ({width}x{height})"
+    if max_pixels is not None and width * height > max_pixels:
+        return (
+            f"image too large: {width}x{height} = {width * height:,} pixels exceeds the limit of "
+            f"{max_pixels:,} (possible decompression bomb; raise max_pixels if the file is trusted)"
+        )
+    ratio = max(width, height) / min(width, height)
+    if max_aspect_ratio is not None and ratio > max_aspect_ratio:
+        target = min_side or 256
+        resized = f"{round(target * ratio):,}x{target}"
+        return (
+            f"extreme aspect ratio: {width}x{height} is {ratio:,.0f}:1, more than {max_aspect_ratio:g}:1; "
+            f"the network would see only its centre square, and resizing its short side to {target} px "
+            f"would make a {resized} image (crop or split it first)"
+        )
+    return None
+
+
+def _shrink(image: Image.Image, min_side: int | None) -> Image.Image:
+    """Box-reduce by the largest integer factor that keeps the short side >= ``min_side``."""
+    if min_side is None:
+        return image
+    factor = min(image.size) // min_side
+    return image.reduce(factor) if factor >= 2 else image
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _check_file(p: Path) -> None:
+    """Raise ImageLoadError for a path that is not a readable, non-empty regular file."""
+    if p.is_symlink() and not p.exists():
+        try:
+            os.stat(p)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ImageLoadError(p, "symbolic link loop (the link points back to itself)") from None
+        raise ImageLoadError(p, f"broken symbolic link (it points to {os.readlink(p)}, which does not exist)")
+    if not p.exists():
+        raise ImageLoadError(p, "file not found")
+    if p.is_dir():
+        raise ImageLoadError(p, "is a folder, not an image file")
+    if p.stat().st_size == 0:
+        raise ImageLoadError(p, "empty file (0 bytes)")
+
+
 _MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG": "PNG", b"GIF8": "GIF", b"II*\x00": "TIFF",
           b"MM\x00*": "TIFF", b"BM": "BMP"}
 
 
 def _sniff_format(path: Path) -> str | None:
     """The format a file's first bytes announce, for messages about files Pillow gave up on."""
-    with open(path, "rb") as f:
-        head = f.read(8)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return None
     return next((name for magic, name in _MAGIC.items() if head.startswith(magic)), None)
 
 
-def _reason_from(exc: BaseException, path: Path, fmt: str | None) -> str:
-    fmt = fmt or _sniff_format(path)
-    kind = _FORMAT_NAMES.get(fmt or "", fmt or "image")
-    text = str(exc)
-    if "truncated" in text.lower() or "premature end" in text.lower():
-        return f"truncated {kind} file (the file ends before the image data does)"
+def _reason_from(exc: Exception, path: Path, fmt: str | None) -> str:
+    """One line for the user on why decoding ``path`` raised ``exc``."""
+    if isinstance(exc, UnidentifiedImageError):
+        announced = _sniff_format(path)
+        if announced:
+            return f"corrupt {announced} file (it starts like one, but its header is damaged)"
+        return "not an image file (Pillow recognises no image format in it)"
+    if isinstance(exc, Image.DecompressionBombError):
+        return f"image too large: {exc}"
     if isinstance(exc, MemoryError):
         return "not enough memory to decode the image"
+    text = str(exc)
+    if isinstance(exc, ValueError) and "unsupported image mode" in text:
+        return text
+    if isinstance(exc, PermissionError):
+        return "no permission to read the file"
+    kind = _FORMAT_NAMES.get(fmt or _sniff_format(path) or "", fmt or "image")
+    if "truncated" in text.lower() or "premature end" in text.lower():
+        return f"truncated {kind} file (the file ends before the image data does)"
     return f"corrupt {kind} data ({type(exc).__name__}: {text})"
+
+
+def _decode(
+    image: Image.Image, background: tuple[int, int, int], min_side: int | None
+) -> Image.Image:
+    """Decode an opened file (at reduced size where allowed), orient it, make it RGB."""
+    if min_side is not None:
+        # JPEG: DCT-scaled decoding at 1/2, 1/4 or 1/8 size, keeping both sides >=
+        # min_side (a square request, so it holds before and after EXIF rotation).
+        # Other formats ignore draft and are box-reduced after decoding.
+        image.draft("RGB", (min_side, min_side))
+    image.load()
+    image = ImageOps.exif_transpose(image)
+    return _shrink(to_rgb(image, background), min_side)
 
 
 def load_rgb(
     path: str | os.PathLike,
     background: tuple[int, int, int] = (255, 255, 255),
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    *,
+    min_side: int | None = None,
+    max_aspect_ratio: float | None = None,
 ) -> Image.Image:
     """Open an image file as 8-bit RGB, oriented and with transparency composited.
 
@@ -147,80 +324,78 @@ def load_rgb(
         background: RGB colour that transparent areas are laid over (white, as a
             browser or image viewer on a white page shows them).
         max_pixels: refuse images larger than this many pixels (decompression bombs).
+        min_side: decode at reduced size, keeping the short side at least this many
+            pixels (the resize target of the network's preprocessing); ``None``
+            decodes every pixel (what pixel hashes need).
+        max_aspect_ratio: refuse images whose long side is more than this many times
+            their short side (see :data:`MAX_ASPECT_RATIO`); ``None`` accepts any.
 
     Returns:
-        A fully decoded ``PIL.Image.Image`` in mode ``"RGB"``; the file is closed.
+        A decoded ``PIL.Image.Image`` in mode ``"RGB"``; the file is closed.
 
     Raises:
-        ImageLoadError: the file is missing, empty, not an image, truncated,
-            corrupt, too large, or in a mode that has no RGB meaning. The
-            exception's ``path`` and ``reason`` say which file and why.
+        ImageLoadError: the file is missing, a dangling link, empty, not an image,
+            truncated, corrupt, too large, too elongated, or in a mode that has no
+            RGB meaning; ``path`` and ``reason`` say which file and why.
+        TypeError, ValueError: an argument that makes no sense (``background="white"``).
     """
     p = Path(path)
-    if not p.exists():
-        raise ImageLoadError(p, "file not found")
-    if p.is_dir():
-        raise ImageLoadError(p, "is a folder, not an image file")
-    if p.stat().st_size == 0:
-        raise ImageLoadError(p, "empty file (0 bytes)")
-
+    background = check_background(background)
+    max_pixels = check_max_pixels(max_pixels)
+    min_side = _check_min_side(min_side)
+    max_aspect_ratio = _check_aspect_ratio(max_aspect_ratio)
+    _check_file(p)
+    _allow_in_pillow(max_pixels)
     fmt = None
     try:
         with warnings.catch_warnings():
-            # Pillow warns (and only above twice its limit raises) for very large
-            # images; here the size check below decides, with the file's name.
+            # Pillow warns above its limit; the size check below decides, with the file's name.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(p) as image:
                 fmt = image.format
-                width, height = image.size
-                if width * height > max_pixels:
-                    raise ImageLoadError(
-                        p,
-                        f"image too large: {width}x{height} = {width * height:,} pixels exceeds "
-                        f"the limit of {max_pixels:,} (possible decompression bomb; raise "
-                        "max_pixels if the file is trusted)",
-                    )
-                image.load()
-                image = ImageOps.exif_transpose(image)
-                return to_rgb(image, background)
+                problem = _size_problem(image.size, max_pixels, max_aspect_ratio, min_side)
+                if problem:
+                    raise ImageLoadError(p, problem)
+                return _decode(image, background, min_side)
     except ImageLoadError:
         raise
-    except UnidentifiedImageError:
-        announced = _sniff_format(p)
-        if announced:
-            reason = f"corrupt {announced} file (it starts like one, but its header is damaged)"
-        else:
-            reason = "not an image file (Pillow recognises no image format in it)"
-        raise ImageLoadError(p, reason) from None
-    except Image.DecompressionBombError as exc:
-        raise ImageLoadError(p, f"image too large: {exc}") from None
-    except ValueError as exc:
-        if "unsupported image mode" in str(exc):
-            raise ImageLoadError(p, str(exc)) from None
-        raise ImageLoadError(p, _reason_from(exc, p, fmt)) from None
-    except (OSError, SyntaxError, EOFError, MemoryError, IndexError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever a decoder raises becomes a reason
         raise ImageLoadError(p, _reason_from(exc, p, fmt)) from None
 
 
 def as_rgb(
     item: str | os.PathLike | Image.Image,
     background: tuple[int, int, int] = (255, 255, 255),
+    *,
+    min_side: int | None = None,
+    max_aspect_ratio: float | None = None,
 ) -> Image.Image:
     """An RGB picture from a file path (:func:`load_rgb`) or an opened image (:func:`to_rgb`).
 
+    ``min_side`` and ``max_aspect_ratio`` work as in :func:`load_rgb`, for opened
+    images too (an opened image is reduced after conversion).
+
     Raises:
-        ImageLoadError: a path that cannot be opened as an image.
+        ImageLoadError: a path that cannot be opened as an image, or an image that
+            has no pixels or is too elongated (named by its filename or ``"<image>"``).
         ValueError: an opened image in a mode with no RGB meaning.
         TypeError: anything else (for a NumPy array, use ``Image.fromarray`` first).
     """
     if isinstance(item, Image.Image):
-        return to_rgb(item, background)
+        min_side = _check_min_side(min_side)
+        problem = _size_problem(item.size, None, _check_aspect_ratio(max_aspect_ratio), min_side)
+        if problem:
+            raise ImageLoadError(getattr(item, "filename", "") or "<image>", problem)
+        return _shrink(to_rgb(item, background), min_side)
     if isinstance(item, (str, os.PathLike)):
-        return load_rgb(item, background)
+        return load_rgb(item, background, min_side=min_side, max_aspect_ratio=max_aspect_ratio)
     raise TypeError(
         f"expected a file path or a PIL.Image.Image, got {type(item).__name__}; "
         "for a NumPy array use PIL.Image.fromarray(array) first"
     )
+
+
+# --------------------------------------------------------------------------- folders
 
 
 @dataclass
@@ -233,25 +408,39 @@ class ScanResult:
     def __iter__(self):  # allows ``good, bad = scan_images(...)``
         return iter((self.good, self.bad))
 
-    def summary(self) -> str:
-        lines = [f"{len(self.good)} loadable, {len(self.bad)} not"]
-        lines += [f"  {path}: {reason}" for path, reason in self.bad]
-        return "\n".join(lines)
+
+def _is_listed(f: Path, root: Path) -> bool:
+    """A folder entry scan_images picks up: an image ending, not hidden, a file or a broken link."""
+    if f.suffix.lower() not in IMAGE_SUFFIXES:
+        return False
+    if any(part.startswith(".") for part in f.relative_to(root).parts):
+        return False
+    # a dangling link or a link loop is listed, so that it is reported rather than dropped
+    return f.is_file() or (f.is_symlink() and not f.exists())
 
 
-def _expand(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
+def expand_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
+    """The files ``paths`` names: a folder's image files (sorted, hidden ones skipped,
+    broken links kept so they can be reported), one file, or each item of an iterable.
+
+    Raises:
+        TypeError: ``paths`` is None or not iterable, or an item is not a path.
+    """
     if isinstance(paths, (str, os.PathLike)):
         root = Path(paths)
         if root.is_dir():
-            return sorted(
-                f
-                for f in root.rglob("*")
-                if f.is_file()
-                and f.suffix.lower() in IMAGE_SUFFIXES
-                and not any(part.startswith(".") for part in f.relative_to(root).parts)
-            )
+            return sorted(f for f in root.rglob("*") if _is_listed(f, root))
         return [root]
-    return [Path(p) for p in paths]
+    if isinstance(paths, (bytes, Image.Image)) or not isinstance(paths, Iterable):
+        raise TypeError(
+            f"expected a folder, a file path or a list of file paths; got {type(paths).__name__}"
+        )
+    files = []
+    for index, item in enumerate(paths):
+        if not isinstance(item, (str, os.PathLike)):
+            raise TypeError(f"item {index} is {item!r} ({type(item).__name__}), not a file path")
+        files.append(Path(item))
+    return files
 
 
 def scan_images(
@@ -268,11 +457,17 @@ def scan_images(
 
     Returns:
         ``ScanResult(good, bad)``: ``good`` the loadable paths in input order,
-        ``bad`` a ``(path, reason)`` pair for each other file. Never raises for
-        a bad file.
+        ``bad`` a ``(path, reason)`` pair for each other file, dangling links and
+        link loops included. Never raises for a bad file.
+
+    Raises:
+        TypeError, ValueError: ``paths`` is not a path or a list of paths, or an
+            argument makes no sense.
     """
+    background = check_background(background)
+    max_pixels = check_max_pixels(max_pixels)
     result = ScanResult()
-    for path in _expand(paths):
+    for path in expand_paths(paths):
         try:
             load_rgb(path, background=background, max_pixels=max_pixels)
         except ImageLoadError as exc:
