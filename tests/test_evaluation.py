@@ -8,9 +8,20 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn
-from sklearn.metrics import f1_score, precision_score, recall_score
+from sklearn.metrics import adjusted_rand_score, f1_score, precision_score, recall_score
 
-from embedkit.evaluation import Scores, score_pairs, scores_by_kind, true_pairs_from_groups
+from embedkit.evaluation import (
+    Scores,
+    choose_threshold,
+    cross_validate_threshold,
+    group_folds,
+    score_pairs,
+    scores_by_kind,
+    summarise_cross_validation,
+    threshold_curve,
+    true_pairs_from_groups,
+)
+from embedkit.pairs import connected_groups
 
 # Six items, two photos, each as original + resized + flipped copy.
 GROUPS = [0, 0, 0, 1, 1, 1]
@@ -195,3 +206,178 @@ def test_scores_by_kind_errors(groups, kinds, pairs, message):
 def test_scores_by_kind_other_reference_kind():
     table = scores_by_kind([(0, 1)], [0, 0], ["source", "copy"], reference_kind="source")
     assert table.loc["copy", "recall"] == 1.0
+
+
+# --------------------------------------------------------------------------- the threshold rule
+
+
+def chained_case():
+    """Two photos of five files each: 20 true pairs, and one false pair that chains them.
+
+    True pairs score 0.9, except (0, 1) at 0.5; the false pair (4, 5) scores 0.55; every
+    other pair 0.1. At 0.5 the pairs are best (tp 20, fp 1: precision 0.952, F1 0.976),
+    but the false pair joins the two photos into one group. At 0.6: tp 19, fp 0, F1 0.974,
+    two groups.
+    """
+    groups = [0] * 5 + [1] * 5
+    pairs = np.array(list(itertools.combinations(range(10), 2)))
+    same = np.array([groups[i] == groups[j] for i, j in pairs])
+    scores = np.where(same, 0.9, 0.1)
+    scores[(pairs == [0, 1]).all(axis=1)] = 0.5
+    scores[(pairs == [4, 5]).all(axis=1)] = 0.55
+    return pairs, scores, groups
+
+
+def brute_force_merges(n, found_pairs, groups):
+    """Found groups holding two or more true groups, by plain union-find."""
+    parent = list(range(n))
+
+    def root(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i, j in found_pairs:
+        parent[root(i)] = root(j)
+    members = {}
+    for i in range(n):
+        members.setdefault(root(i), set()).add(groups[i])
+    return sum(len(g) > 1 for g in members.values())
+
+
+def test_grouping_safe_threshold_refuses_the_pair_optimal_one_that_merges_two_photos():
+    pairs, scores, groups = chained_case()
+    grid = [0.5, 0.6, 0.95]
+    curve = threshold_curve(pairs, scores, groups, grid)
+    assert curve.loc[0.5, "precision"] == pytest.approx(20 / 21)
+    assert curve.loc[0.5, "f1"] == pytest.approx(40 / 41) and curve.loc[0.6, "f1"] == pytest.approx(38 / 39)
+    assert curve["merges"].tolist() == [1, 0, 0]
+    assert curve.loc[0.95, "found"] == 0 and math.isnan(curve.loc[0.95, "precision"])
+    # Pairs alone (merges allowed) prefer 0.5; the rule keeps the groups apart.
+    assert choose_threshold(pairs, scores, groups, grid, max_merges=1).threshold == 0.5
+    chosen = choose_threshold(pairs, scores, groups, grid)
+    assert chosen.threshold == 0.6
+    assert (chosen.precision, chosen.merges, chosen.ari) == (1.0, 0, 1.0)
+    assert chosen.recall == pytest.approx(19 / 20)
+    assert str(chosen).startswith("threshold >= 0.6: precision 1.000, recall 0.950")
+
+
+def test_precision_floor_binds():
+    pairs, scores, groups = chained_case()
+    # A floor above 20/21 rules out 0.5 even when merges are allowed.
+    chosen = choose_threshold(pairs, scores, groups, [0.5, 0.6], min_precision=0.96, max_merges=1)
+    assert chosen.threshold == 0.6
+
+
+def test_lower_is_similar_scores_such_as_hamming_distances():
+    pairs, scores, groups = chained_case()
+    # Distances: true 1, the weak true pair 5, the false pair 4, the rest 9.
+    distances = np.select([scores == 0.9, scores == 0.5, scores == 0.55], [1, 5, 4], default=9)
+    chosen = choose_threshold(pairs, distances, groups, range(0, 11), higher_is_similar=False)
+    # 1, 2 and 3 find the same 19 true pairs and tie: the middle one is taken.
+    assert chosen.threshold == 2
+    assert str(chosen).startswith("threshold <= 2: ")
+    # With merges allowed, 5 (every true pair, one false one) has the best F1; 6 to 8 tie
+    # with it, so the grid stops at 5 here.
+    assert choose_threshold(
+        pairs, distances, groups, range(0, 6), higher_is_similar=False, max_merges=1
+    ).threshold == 5
+    # Mirror image: the distance rule equals the similarity rule on minus the distance.
+    curve = threshold_curve(pairs, distances, groups, range(0, 11), higher_is_similar=False)
+    mirrored = threshold_curve(pairs, -distances, groups, -np.arange(11))
+    assert np.array_equal(curve.to_numpy(), mirrored.to_numpy(), equal_nan=True)
+
+
+def test_ties_take_the_middle_threshold():
+    pairs, scores, groups = chained_case()
+    # 0.6 to 0.9 find the same pairs: four tied grid points, the stricter middle one is 0.8.
+    assert choose_threshold(pairs, scores, groups, [0.5, 0.6, 0.7, 0.8, 0.9, 0.95]).threshold == 0.8
+    assert choose_threshold(pairs, scores, groups, [0.6, 0.7, 0.8]).threshold == 0.7
+
+
+def test_threshold_curve_matches_score_pairs_union_find_and_sklearn_ari():
+    rng = np.random.default_rng(3)
+    n = 30
+    groups = rng.integers(0, 8, size=n).tolist()
+    groups[5] = None  # an item in no group pairs with nothing
+    pairs = np.array(list(itertools.combinations(range(n), 2)))[rng.random(435) < 0.5]
+    scores = rng.random(len(pairs)).round(2)
+    grid = np.round(np.arange(0.0, 1.01, 0.05), 2)
+    curve = threshold_curve(pairs, scores, groups, grid)
+    truth = true_pairs_from_groups(groups)
+    codes = pd.factorize(pd.Series(groups, dtype=object))[0]
+    codes[codes < 0] = 100
+    for t in grid:
+        found = pairs[scores >= t]
+        expected = score_pairs(found, truth, zero_division=float("nan"))
+        row = curve.loc[t]
+        counts = (row["found"], row["tp"], row["fp"], row["fn"])
+        assert counts == (len(found), expected.tp, expected.fp, expected.fn)
+        for column in ("precision", "recall", "f1"):
+            assert row[column] == pytest.approx(getattr(expected, column), nan_ok=True)
+        assert row["merges"] == brute_force_merges(n, found, codes)
+        assert row["ari"] == pytest.approx(adjusted_rand_score(codes, connected_groups(n, found)))
+
+
+def test_choose_threshold_errors():
+    pairs, scores, groups = chained_case()
+    with pytest.raises(ValueError, match="extend the grid"):
+        choose_threshold(pairs, scores, groups, [0.3, 0.5])
+    with pytest.raises(ValueError, match="one score per pair"):
+        choose_threshold(pairs, scores[:-1], groups)
+    with pytest.raises(ValueError, match="finite"):
+        choose_threshold(pairs, np.full(len(pairs), np.nan), groups)
+    with pytest.raises(ValueError, match="repeated"):
+        choose_threshold(pairs, scores, groups, [0.5, 0.5])
+    with pytest.raises(ValueError, match="outside"):
+        choose_threshold(pairs, scores, groups[:5])
+
+
+def test_group_folds_hold_each_group_out_whole_once_per_repeat():
+    groups = np.repeat(list("abcdefghij"), 3)
+    folds = list(group_folds(groups, n_folds=4, n_repeats=3, seed=1))
+    assert len(folds) == 12
+    for repeat in range(3):
+        masks = [held for r, _, held in folds if r == repeat]
+        assert (np.sum(masks, axis=0) == 1).all()  # every item held out exactly once
+        for held in masks:
+            assert not set(groups[held]) & set(groups[~held])  # no group on both sides
+            assert len(set(groups[held])) in (2, 3)
+    assert [held.tolist() for *_, held in folds] == [
+        held.tolist() for *_, held in group_folds(groups, n_folds=4, n_repeats=3, seed=1)
+    ]
+    with pytest.raises(ValueError, match="n_folds"):
+        next(group_folds(groups, n_folds=11))
+
+
+def test_cross_validation_chooses_on_calibration_groups_and_scores_on_the_others():
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(8), 4)
+    n = len(groups)
+    pairs = np.array(list(itertools.combinations(range(n), 2)))
+    same = groups[pairs[:, 0]] == groups[pairs[:, 1]]
+    scores = np.where(same, rng.uniform(0.5, 1.0, len(pairs)), rng.uniform(0.0, 0.75, len(pairs))).round(2)
+    grid = np.round(np.arange(0.3, 1.001, 0.01), 2)
+    table = cross_validate_threshold(pairs, scores, groups, grid, n_folds=4, n_repeats=2, seed=5)
+    assert len(table) == 8 and set(table["held_out_groups"]) == {2}
+    for (_, _, held), row in zip(group_folds(groups, 4, 2, 5), table.itertuples(), strict=True):
+        # Oracle for the choice: the rule run on the calibration items alone, renumbered.
+        keep = np.flatnonzero(~held)
+        inside = (~held[pairs]).all(axis=1)
+        renumber = np.full(n, -1)
+        renumber[keep] = np.arange(len(keep))
+        alone = choose_threshold(renumber[pairs[inside]], scores[inside], groups[keep], grid)
+        assert row.threshold == alone.threshold and row.in_sample_f1 == alone.f1
+        # Oracle for the held-out scores: score_pairs over the pairs touching held-out items.
+        touching = held[pairs].any(axis=1)
+        found = pairs[touching & (scores >= row.threshold)]
+        truth = {(i, j) for i, j in true_pairs_from_groups(groups) if held[i]}
+        expected = score_pairs(found, truth)
+        held_out = (row.held_out_precision, row.held_out_recall)
+        assert held_out == pytest.approx((expected.precision, expected.recall))
+        assert row.held_out_merges == brute_force_merges(n, found, groups)
+    summary = summarise_cross_validation(table, stored=0.7)
+    assert summary["folds"] == 8
+    assert summary["threshold_min"] <= summary["threshold_median"] <= summary["threshold_max"]
+    assert summary["folds_with_merge"] == pytest.approx((table["held_out_merges"] > 0).mean(), abs=1e-3)
+    assert summary["folds_at_stored"] == (table["threshold"] >= 0.7).sum()
