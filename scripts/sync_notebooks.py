@@ -6,8 +6,10 @@ For each ``notebooks/*.ipynb`` this script
   repository address in ``pyproject.toml`` (``[tool.course]``), so the address
   lives in one place;
 - sets each cell's slide type from its headings (``#``/``##`` start a slide,
-  ``###`` a sub-slide, the Colab set-up cell is skipped), so
-  ``jupyter nbconvert --to slides`` gives a usable deck;
+  ``###`` a sub-slide, a cell that opens with display math ``$$`` is a fragment,
+  the Colab set-up cell and cells with metadata ``"slides": "skip"`` are skipped);
+  ``scripts/build_slides.py`` builds the decks from these and fits each slide
+  (it also reads ``"slides": "output"``, ``"slides": {"lines": N}`` and ``"notes"``);
 - tags each cell that fails on purpose (first line ``# NBVAL_RAISES_EXCEPTION``)
   ``raises-exception``, so "run all" and nbconvert go on past it;
 - strips outputs and execution counts and sets the ``python3`` kernel, so
@@ -93,7 +95,8 @@ if "google.colab" in sys.modules:
 
 
 def slide_type(cell) -> str:
-    if cell.metadata.get("course") == "colab-setup":
+    """The slide type the course's rules give a cell (scripts/build_slides.py fits the rest)."""
+    if cell.metadata.get("course") == "colab-setup" or cell.metadata.get("slides") == "skip":
         return "skip"
     if cell.cell_type == "markdown":
         first = cell.source.lstrip().splitlines()[0] if cell.source.strip() else ""
@@ -101,6 +104,8 @@ def slide_type(cell) -> str:
             return "slide"
         if first.startswith("### "):
             return "subslide"
+        if first.startswith("$$"):
+            return "fragment"  # a step of a derivation appears on its own click
     return "-"
 
 
