@@ -11,9 +11,9 @@ spaces and non-ASCII names, uppercase endings, and planted problems:
   a symbolic link to the original (where the file system allows links), a half-size
   copy in ``test/`` and a centre crop in ``val/``: one near-duplicate group that leaks
   into all three splits;
-- photos that appear once, one of them as a 1200 × 3 strip (an extreme aspect ratio);
-- unreadable files: an empty file, a truncated JPEG, a text file named ``.jpg``, and a
-  dangling symbolic link.
+- photos that appear once, one of them as a 1200 × 150 panorama;
+- files that cannot be used: an empty file, a truncated JPEG, a text file named ``.jpg``, a
+  1200 × 3 strip (an extreme aspect ratio, refused by name) and a dangling symbolic link.
 
 :func:`make_messy_folder` returns the truth as plain data (paths relative to the folder,
 ``/`` separators), so a lesson or a test can check what the tool finds. The result is
@@ -110,11 +110,14 @@ def make_messy_folder(dest: str | os.PathLike, links: bool = True) -> dict:
         target.parent.mkdir(parents=True, exist_ok=True)
         Image.open(_original(name)).convert("RGB").save(target)
         singles.append(rel)
+    panorama = f"train/{STRIP}_panorama.png"  # 8:1, wide but within what the package accepts
+    Image.open(_original(STRIP)).convert("RGB").resize((1200, 150)).save(dest / panorama)
+    singles.append(panorama)
+
+    # 400:1: refused by name (the network would see only its centre square)
     strip = f"train/{STRIP}_strip.png"
     Image.open(_original(STRIP)).convert("RGB").resize((1200, 3)).save(dest / strip)
-    singles.append(strip)
-
-    unreadable = ["test/empty.png", "train/truncated.jpg", "val/notes.jpg"]
+    unreadable = ["test/empty.png", "train/truncated.jpg", "val/notes.jpg", strip]
     (dest / unreadable[0]).write_bytes(b"")
     data = (dest / paths["original"]).read_bytes()
     (dest / unreadable[1]).write_bytes(data[: len(data) // 3])
