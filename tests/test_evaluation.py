@@ -381,3 +381,16 @@ def test_cross_validation_chooses_on_calibration_groups_and_scores_on_the_others
     assert summary["threshold_min"] <= summary["threshold_median"] <= summary["threshold_max"]
     assert summary["folds_with_merge"] == pytest.approx((table["held_out_merges"] > 0).mean(), abs=1e-3)
     assert summary["folds_at_stored"] == (table["threshold"] >= 0.7).sum()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_curve_ari_equals_sklearn_including_trivial_groupings(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 25))
+    groups = rng.integers(0, int(rng.integers(1, n + 1)), size=n)
+    pairs = np.array(list(itertools.combinations(range(n), 2)))
+    scores = rng.random(len(pairs)).round(1)
+    curve = threshold_curve(pairs, scores, groups, [0.0, 0.5, 0.9, 1.1])
+    for t, ari in curve["ari"].items():
+        expected = adjusted_rand_score(groups, connected_groups(n, pairs[scores >= t]))
+        assert ari == pytest.approx(expected)
