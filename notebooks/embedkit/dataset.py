@@ -11,12 +11,13 @@ also runs on its own in a fresh kernel.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 
 import pandas as pd
 
 from .backbones import Backbone
-from .embeddings import Embeddings, embed_images
+from .embeddings import Embeddings, EmbeddingsFileError, embed_images
 
 __all__ = [
     "ARTIFACTS_DIR",
@@ -53,9 +54,23 @@ def embeddings_file(backbone_name: str) -> Path:
     return ARTIFACTS_DIR / f"embeddings_{backbone_name}.npz"
 
 
+def _content_sha256(file: str | Path) -> str:
+    try:
+        return hashlib.sha256(Path(file).read_bytes()).hexdigest()
+    except OSError as exc:
+        return f"unreadable ({type(exc).__name__})"
+
+
 def manifest_fingerprint(manifest: pd.DataFrame) -> str:
-    """SHA-256 over every file's path and checksum: changes whenever any bundled file does."""
-    text = "\n".join(f"{p} {h}" for p, h in zip(manifest["path"], manifest["sha256"], strict=True))
+    """SHA-256 over every file's path, recorded checksum and *actual* content.
+
+    Changes whenever any bundled file does, even when ``manifest.csv`` was not
+    updated (hashing the ~200 small bundled files takes milliseconds).
+    """
+    text = "\n".join(
+        f"{p} {h} {_content_sha256(f)}"
+        for p, h, f in zip(manifest["path"], manifest["sha256"], manifest["file"], strict=True)
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -65,8 +80,8 @@ def save_bundled_embeddings(embeddings: Embeddings, manifest: pd.DataFrame | Non
     ``embeddings`` must have one row per manifest row, in manifest order (as
     ``embed_images(manifest["file"], backbone)`` returns when no file fails). The rows
     are saved under the manifest's relative paths, so the file does not depend on where
-    the course lives, together with the manifest's fingerprint, so a rebuilt data set
-    is never matched with old vectors.
+    the course lives, together with the fingerprint of the files' contents, so changed
+    images are never matched with old vectors.
     """
     manifest = load_manifest() if manifest is None else manifest
     if embeddings.paths not in (manifest["file"].tolist(), manifest["path"].tolist()):
@@ -81,6 +96,35 @@ def save_bundled_embeddings(embeddings: Embeddings, manifest: pd.DataFrame | Non
     return keyed.save(embeddings_file(embeddings.backbone))
 
 
+def _mismatch(saved: Embeddings, backbone: Backbone, manifest: pd.DataFrame) -> str | None:
+    """Why a saved file does not hold this backbone's embeddings of these exact files, or None."""
+    if saved.backbone != backbone.name:
+        return f"made by {saved.backbone or 'an unnamed network'}, not {backbone.name}"
+    if saved.vectors.shape[1] != backbone.dim:
+        return f"holds {saved.vectors.shape[1]}-d vectors, {backbone.name} makes {backbone.dim}-d"
+    if saved.paths != manifest["path"].tolist():
+        return f"holds {len(saved)} rows for other files than the manifest's {len(manifest)}"
+    if saved.source != manifest_fingerprint(manifest):
+        return "the images changed since it was saved"
+    return None
+
+
+def _saved_if_current(cache: Path, backbone: Backbone, manifest: pd.DataFrame) -> Embeddings | None:
+    """The saved embeddings if they are readable and current; else None, with a one-line warning."""
+    if not cache.exists():
+        return None
+    try:
+        saved = Embeddings.load(cache)
+    except EmbeddingsFileError as exc:
+        problem = exc.reason
+    else:
+        problem = _mismatch(saved, backbone, manifest)
+        if problem is None:
+            return saved
+    warnings.warn(f"{cache.name}: {problem}; recomputing", stacklevel=3)
+    return None
+
+
 def bundled_embeddings(
     backbone: Backbone,
     manifest: pd.DataFrame | None = None,
@@ -90,14 +134,14 @@ def bundled_embeddings(
     """Embeddings of every bundled image, one row per manifest row, in manifest order.
 
     Reads ``notebooks/artifacts/embeddings_<backbone>.npz`` (saved by lesson 02)
-    when it exists and matches this backbone and these exact files; otherwise embeds
-    the images and saves the file for the next lesson.
+    when it exists, is readable, and matches this backbone and these exact file
+    contents; otherwise (one line says why) embeds the images and saves the file for
+    the next lesson.
     """
     manifest = load_manifest() if manifest is None else manifest
-    cache = embeddings_file(backbone.name)
-    if cache.exists() and not recompute:
-        saved = Embeddings.load(cache)
-        if saved.backbone == backbone.name and saved.source == manifest_fingerprint(manifest):
+    if not recompute:
+        saved = _saved_if_current(embeddings_file(backbone.name), backbone, manifest)
+        if saved is not None:
             return saved
     computed = embed_images(manifest["file"], backbone, progress=progress)
     if computed.failed:

@@ -22,12 +22,33 @@ def _format(value) -> str:
     return f"{value:.3f}"
 
 
-def _as_image(item) -> Image.Image | None:
-    """The picture as a person sees it (RGB, transparency over white), or None if unreadable."""
+def _as_image(item) -> tuple[Image.Image | None, str]:
+    """The picture as a person sees it (RGB, transparency over white), or None and the reason."""
     try:
-        return as_rgb(item)
-    except (ImageLoadError, ValueError):
-        return None
+        return as_rgb(item), ""
+    except (ImageLoadError, ValueError, TypeError) as exc:
+        return None, getattr(exc, "reason", None) or str(exc)
+
+
+def _unreadable(ax, reason: str) -> None:
+    """An empty panel that says why the picture is missing."""
+    short = reason if len(reason) <= 60 else reason[:57] + "..."
+    ax.text(0.5, 0.5, "unreadable:\n" + short, ha="center", va="center", wrap=True,
+            fontsize=7, color="crimson", transform=ax.transAxes)
+
+
+def _sequence(items, name: str) -> list:
+    """``items`` as a non-empty list, or embedkit's own error."""
+    if items is None or isinstance(items, (str, bytes)) or not hasattr(items, "__len__"):
+        raise TypeError(f"{name} must be a list (or array) of items; got {type(items).__name__}")
+    if len(items) == 0:
+        raise ValueError(f"{name} is empty: there is nothing to plot")
+    return list(items)
+
+
+def _same_length(values, n: int, name: str, of: str) -> None:
+    if values is not None and len(values) != n:
+        raise ValueError(f"{name} has {len(values)} entries for {n} {of}; give one per {of[:-1]}")
 
 
 def image_grid(
@@ -40,8 +61,14 @@ def image_grid(
     """Show images in a grid, each with an optional title; returns the figure.
 
     An unreadable file is shown as an empty panel titled with the reason, not skipped.
+
+    Raises:
+        TypeError, ValueError: ``images`` is None or empty, or ``titles`` does not
+            have one entry per image.
     """
+    images = _sequence(images, "images")
     n = len(images)
+    _same_length(titles, n, "titles", "images")
     ncols = max(1, min(ncols, n))
     nrows = max(1, math.ceil(n / ncols))
     title_lines = max((str(t).count("\n") + 1 for t in titles), default=0) if titles is not None else 0
@@ -53,9 +80,10 @@ def image_grid(
         ax.axis("off")
     for i, item in enumerate(images):
         ax = axes.flat[i]
-        image = _as_image(item)
+        image, reason = _as_image(item)
         if image is None:
             ax.set_title("unreadable", fontsize=8, color="crimson")
+            _unreadable(ax, reason)
             continue
         ax.imshow(image)
         if titles is not None:
@@ -76,16 +104,28 @@ def pair_grid(
     """Show image pairs side by side, one pair per column, the score above each pair.
 
     ``pairs`` holds ``(left, right)`` paths or images; ``captions`` one line per pair.
+    An unreadable file is shown as an empty panel titled with the reason.
+
+    Raises:
+        TypeError, ValueError: ``pairs`` is None or empty, an item is not a pair, or
+            ``scores``/``captions`` do not have one entry per pair.
     """
+    pairs = _sequence(pairs, "pairs")
     n = len(pairs)
+    _same_length(scores, n, "scores", "pairs")
+    _same_length(captions, n, "captions", "pairs")
+    if not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in pairs):
+        raise ValueError("pairs must hold (left, right) tuples, one per pair")
     fig, axes = plt.subplots(2, n, figsize=(size * n, size * 2 + 0.6), squeeze=False)
     for j, (left, right) in enumerate(pairs):
         for row, item in enumerate((left, right)):
             ax = axes[row, j]
             ax.axis("off")
-            image = _as_image(item)
+            image, reason = _as_image(item)
             if image is not None:
                 ax.imshow(image)
+            else:
+                _unreadable(ax, reason)
         title = [] if captions is None else [captions[j]]
         if scores is not None:
             title.append(f"{score_name} = {_format(scores[j])}")
@@ -102,7 +142,18 @@ def similarity_heatmap(
     vmax: float = 1.0,
     size: float = 7.0,
 ):
-    """Show an ``(n, n)`` similarity matrix; ``labels`` (n,) mark where each run of equal labels starts."""
+    """Show an ``(n, n)`` similarity matrix; ``labels`` (n,) mark where each run of equal labels starts.
+
+    Raises:
+        TypeError, ValueError: ``matrix`` is None, empty or not square, or ``labels``
+            does not have one entry per row.
+    """
+    if matrix is None:
+        raise TypeError("matrix is None; give an (n, n) similarity matrix, e.g. pairwise_cosine(vectors)")
+    matrix = np.asarray(matrix, dtype=float)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.size == 0:
+        raise ValueError(f"matrix must be a non-empty square (n, n) array; got shape {matrix.shape}")
+    _same_length(labels, len(matrix), "labels", "rows")
     fig, ax = plt.subplots(figsize=(size, size * 0.85))
     im = ax.imshow(matrix, cmap="viridis", vmin=vmin, vmax=vmax, interpolation="nearest")
     fig.colorbar(im, ax=ax, shrink=0.8)
@@ -127,7 +178,16 @@ def precision_recall_plot(
     xlabel: str = "threshold",
     title: str = "precision and recall against the threshold",
 ):
-    """Precision and recall as functions of a threshold, the chosen threshold marked."""
+    """Precision and recall as functions of a threshold, the chosen threshold marked.
+
+    Raises:
+        TypeError, ValueError: an input is None or empty, or the three have different lengths.
+    """
+    thresholds = _sequence(thresholds, "thresholds")
+    _sequence(precision, "precision")
+    _sequence(recall, "recall")
+    _same_length(precision, len(thresholds), "precision", "thresholds")
+    _same_length(recall, len(thresholds), "recall", "thresholds")
     fig, ax = plt.subplots(figsize=(6.5, 4))
     ax.plot(thresholds, precision, label="precision")
     ax.plot(thresholds, recall, label="recall")
