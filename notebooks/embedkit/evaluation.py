@@ -643,8 +643,8 @@ def summarise_cross_validation(
         ``folds_at_stored``, the folds whose threshold was at least as strict as
         ``stored``, and ``folds_at_stored_with_merge``, how many of those still merged
         held-out groups: held-out evidence on the stored value, since those folds chose
-        it (or stricter) without seeing their held-out groups. Values are plain floats
-        rounded to 3 decimals, ready for JSON.
+        it (or stricter) without seeing their held-out groups. Counts are ints, the rest
+        plain floats rounded to 3 decimals, ready for JSON.
     """
     summary = {
         "folds": len(table),
@@ -664,4 +664,4 @@ def summarise_cross_validation(
         at_stored = sign * table["threshold"] >= sign * stored - 1e-12
         summary["folds_at_stored"] = int(at_stored.sum())
         summary["folds_at_stored_with_merge"] = int((at_stored & (table["held_out_merges"] > 0)).sum())
-    return {key: round(float(value), 3) for key, value in summary.items()}
+    return {key: v if isinstance(v, int) else round(float(v), 3) for key, v in summary.items()}
