@@ -80,8 +80,9 @@ def choose_threshold_held_out(
 ) -> Recalibration:
     """Choose a threshold on half of the labelled pairs and score it on the other half.
 
-    The halves are group-aware: pairs that share a file (directly or through a chain) go to
-    the same half, so no photo is both chosen on and scored on.
+    The halves are group-aware: the photo groups the "same" answers imply are split in two,
+    a pair is used on the side both its files are on (pairs across the halves are left out),
+    so no photo is both chosen on and scored on.
 
     This is the labeller's one call site for the threshold rule; when the package's
     held-out rule (``embedkit.evaluation``) is used instead, only this function changes.
@@ -89,12 +90,21 @@ def choose_threshold_held_out(
     scores = np.asarray(scores, dtype=np.float64)
     same = np.asarray(same, dtype=bool)
     names = pd.factorize(pd.Series([p for pair in pairs for p in pair]))[0].reshape(-1, 2)
-    component = connected_groups(int(names.max()) + 1 if len(names) else 0, names)[names[:, 0]]
-    groups = np.unique(component)
-    chosen_groups = np.random.default_rng(seed).permutation(groups)[: max(1, len(groups) // 2)]
-    choose = np.isin(component, chosen_groups)
+    n_files = int(names.max()) + 1 if len(names) else 0
+    # Photo groups as the labels imply them: files joined by "same" answers.
+    photo = connected_groups(n_files, names[same])
+    rng = np.random.default_rng(seed)
+    photos = np.unique(photo)
+    in_first = np.isin(photo, rng.permutation(photos)[: max(1, len(photos) // 2)])
+    first_a, first_b = in_first[names[:, 0]], in_first[names[:, 1]]
+    choose = first_a & first_b
+    held_only = ~first_a & ~first_b  # pairs across the two halves are used by neither
+    held = held_only
+    if not same[choose].any() or not held.any():
+        raise ValueError(
+            "too few labelled photos to choose on one half and score on the other; label more pairs"
+        )
     threshold = _rule(scores[choose], same[choose])
-    held = ~choose
     predicted = held & (scores >= threshold)
     tp = int((predicted & same).sum())
     precision = tp / predicted.sum() if predicted.any() else float("nan")
