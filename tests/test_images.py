@@ -3,6 +3,7 @@
 import io
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -262,3 +263,105 @@ def test_scan_images_takes_a_list_and_keeps_its_order(tmp_path):
         ("b.png", "empty file (0 bytes)"),
         ("missing.png", "file not found"),
     ]
+
+
+def test_scan_images_reports_dangling_links_and_link_loops(tmp_path):
+    Image.new("RGB", (4, 4)).save(tmp_path / "ok.png")
+    (tmp_path / "gone.jpg").symlink_to(tmp_path / "deleted.jpg")
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    result = scan_images(tmp_path)
+    assert result.good == [tmp_path / "ok.png"]
+    reasons = {p.name: r for p, r in result.bad}
+    assert reasons["gone.jpg"].startswith("broken symbolic link") and "deleted.jpg" in reasons["gone.jpg"]
+    assert reasons["loop.png"].startswith("symbolic link loop")
+
+
+@pytest.mark.parametrize("paths", [None, 42, [Path("a.png"), None]])
+def test_scan_images_refuses_what_is_not_a_path(paths):
+    with pytest.raises(TypeError, match="file path|not a file path"):
+        scan_images(paths)
+
+
+# ---------------------------------------------------------------- arguments are checked on entry
+
+
+@pytest.mark.parametrize("background", ["white", None, (255, 255), (0, 0, 256), (0.5, 0, 0)])
+def test_background_must_be_an_rgb_triple(tmp_path, background):
+    _cutout().save(tmp_path / "cut.png")
+    with pytest.raises((TypeError, ValueError), match="background"):
+        load_rgb(tmp_path / "cut.png", background=background)
+    with pytest.raises((TypeError, ValueError), match="background"):
+        scan_images([tmp_path / "cut.png"], background=background)
+
+
+@pytest.mark.parametrize("max_pixels, error", [(None, TypeError), ("1e6", TypeError),
+                                               (float("nan"), ValueError), (0, ValueError)])
+def test_max_pixels_must_be_a_positive_number(tmp_path, max_pixels, error):
+    Image.new("RGB", (4, 4)).save(tmp_path / "a.png")
+    with pytest.raises(error, match="max_pixels"):
+        load_rgb(tmp_path / "a.png", max_pixels=max_pixels)
+
+
+def test_max_pixels_above_pillows_own_limit_is_honoured(tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000)  # Pillow refuses above twice this
+    Image.new("RGB", (50, 50), GREEN).save(tmp_path / "a.png")  # 2,500 pixels
+    assert load_rgb(tmp_path / "a.png", max_pixels=10_000).getpixel((0, 0)) == GREEN
+    with pytest.raises(ImageLoadError, match="too large"):
+        load_rgb(tmp_path / "a.png", max_pixels=2_000)
+
+
+# ---------------------------------------------------------------- reduced decoding for networks
+
+
+def _photo(width: int, height: int, seed: int = 0) -> Image.Image:
+    """Smooth colour gradients, a disc and noise: compresses and decodes like a photo."""
+    y, x = np.mgrid[0:height, 0:width]
+    rgb = np.stack([x * 255 // width, y * 255 // height, (x + y) * 255 // (width + height)], -1)
+    rgb[(x - width // 3) ** 2 + (y - height // 2) ** 2 < (height // 4) ** 2] = (230, 40, 30)
+    noise = np.random.default_rng(seed).integers(-10, 11, (height, width, 1))
+    return Image.fromarray(np.clip(rgb + noise, 0, 255).astype(np.uint8))
+
+
+def _mean_difference(a: Image.Image, b: Image.Image) -> float:
+    size = (64, 48) if a.width > a.height else (48, 64)
+    pa = np.asarray(a.resize(size, Image.Resampling.BOX), dtype=float)
+    pb = np.asarray(b.resize(size, Image.Resampling.BOX), dtype=float)
+    return float(np.abs(pa - pb).mean())
+
+
+def test_jpeg_is_decoded_reduced_oriented_and_still_covers_min_side(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, shown portrait
+    _photo(2016, 1512).save(tmp_path / "phone.jpg", quality=90, exif=exif)
+    full = load_rgb(tmp_path / "phone.jpg")
+    fast = load_rgb(tmp_path / "phone.jpg", min_side=256)
+    assert full.size == (1512, 2016)
+    # DCT scaling by 4 (the largest power of two keeping 1512 / s >= 256): 378 x 504, portrait
+    assert fast.size == (378, 504)
+    assert _mean_difference(full, fast) < 2.0  # the same picture, the same way up
+
+
+def test_other_formats_are_box_reduced_keeping_min_side(tmp_path):
+    _photo(1200, 700).save(tmp_path / "scan.png")
+    fast = load_rgb(tmp_path / "scan.png", min_side=200)
+    assert fast.size == (400, 234)  # reduced by 3 (700 // 200), partial blocks kept
+    assert _mean_difference(load_rgb(tmp_path / "scan.png"), fast) < 2.0
+    small = load_rgb(tmp_path / "scan.png", min_side=500)
+    assert small.size == (1200, 700)  # 700 // 500 = 1: nothing to gain
+
+
+@pytest.mark.parametrize("size", [(60_000, 1), (1, 40_000), (2_100, 100)])
+def test_extreme_aspect_ratios_are_refused_for_networks_by_name(tmp_path, size):
+    Image.new("L", size, 128).save(tmp_path / "strip.png")
+    with pytest.raises(ImageLoadError, match=r"extreme aspect ratio: .* more than 20:1") as info:
+        load_rgb(tmp_path / "strip.png", min_side=256, max_aspect_ratio=20)
+    assert info.value.path.endswith("strip.png")
+    assert load_rgb(tmp_path / "strip.png").size == size  # hashing still sees every pixel
+
+
+def test_in_memory_images_without_pixels_or_too_elongated_are_refused():
+    with pytest.raises(ImageLoadError, match=r"no pixels \(0x0\)"):
+        as_rgb(Image.new("RGB", (0, 0)), min_side=256, max_aspect_ratio=20)
+    with pytest.raises(ImageLoadError, match="extreme aspect ratio"):
+        as_rgb(Image.new("RGB", (3000, 10)), min_side=256, max_aspect_ratio=20)
+    assert as_rgb(Image.new("RGB", (1024, 600)), min_side=256).size == (512, 300)
