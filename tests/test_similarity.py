@@ -1,14 +1,15 @@
 """embedkit.similarity against SciPy, scikit-learn and hand-computed cases."""
 
-import sys
-
 import numpy as np
 import pytest
+import torch
 from scipy.spatial.distance import cosine as scipy_cosine_distance
 from sklearn.metrics.pairwise import cosine_similarity as sklearn_cosine
 
+from embedkit import similarity
 from embedkit.similarity import (
     DEFAULT_CHUNK_BYTES,
+    bfloat16_margin,
     cosine_similarity,
     default_chunk_size,
     near_duplicate_pairs,
@@ -405,20 +406,128 @@ def test_default_chunk_size_keeps_a_block_near_the_budget():
     assert default_chunk_size(1000) == DEFAULT_CHUNK_BYTES // 4000
 
 
-def test_top_k_without_torch_gives_the_same_neighbours(monkeypatch):
-    """The NumPy fallback of the k-th-largest step agrees with the torch one, ties included."""
-    rng = np.random.default_rng(7)
-    X = rng.standard_normal((300, 16)).astype(np.float32)
-    X[150:160] = X[10]  # exact ties
-    with_torch = top_k(X, k=12, chunk_size=64)
-    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
-    without = top_k(X, k=12, chunk_size=64)
-    np.testing.assert_array_equal(with_torch[0], without[0])
-    np.testing.assert_array_equal(with_torch[1], without[1])
-
-
 def test_top_k_never_returns_the_row_itself_even_beside_opposite_vectors():
     X = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0]])
     indices, scores = top_k(X, k=2)
     np.testing.assert_array_equal(indices, [[2, 1], [2, 0], [0, 1]])
     np.testing.assert_allclose(scores, [[0, -1], [0, -1], [0, 0]], atol=1e-7)
+
+
+# --------------------------------------------------------------------------- bfloat16 candidates
+
+
+@pytest.fixture
+def bf16_native(monkeypatch):
+    """Take the bfloat16 path even where the CPU emulates it (slower, same arithmetic)."""
+    monkeypatch.setattr(similarity, "bfloat16_is_native", lambda: True)
+
+
+def pair_at(rng, d: int, cosine: float) -> np.ndarray:
+    """Two float64 unit vectors whose cosine is exactly ``cosine`` (to float64 rounding)."""
+    a = rng.standard_normal(d)
+    a /= np.linalg.norm(a)
+    b = rng.standard_normal(d)
+    b -= (b @ a) * a
+    b /= np.linalg.norm(b)
+    return np.stack([a, cosine * a + np.sqrt(1 - cosine**2) * b])
+
+
+@pytest.fixture(scope="module")
+def borderline():
+    """400 random 256-d rows plus pairs at 0.9 ± 1e-5, ± 1e-3 and ± 5e-3: closer to the
+    threshold than bfloat16 can tell apart (its error is up to ~0.01), further than float32 can't."""
+    rng = np.random.default_rng(11)
+    offsets = [-5e-3, -1e-3, -1e-5, 1e-5, 1e-3, 5e-3, 0.05, 0.099]
+    rows = [rng.standard_normal((400, 256))] + [pair_at(rng, 256, 0.9 + o) for o in offsets]
+    X = np.vstack(rows)
+    return X[rng.permutation(len(X))].astype(np.float32)
+
+
+def test_bfloat16_margin_bounds_the_real_error():
+    rng = np.random.default_rng(12)
+    for d in (8, 64, 512, 1280):
+        assert 3 * 2**-8 < bfloat16_margin(d) < 3 * 2**-8 + 4 * 2**-16 + 2 * d * 2**-23
+        # Rows of equal magnitude (the worst case for Cauchy-Schwarz) and random ones.
+        X = np.vstack([np.sign(rng.standard_normal((200, d))), rng.standard_normal((200, d))])
+        X /= np.linalg.norm(X, axis=1, keepdims=True)
+        X32 = X.astype(np.float32)
+        bf = torch.from_numpy(X32).bfloat16()
+        error = np.abs((bf @ bf.T).double().numpy() - X32.astype(np.float64) @ X32.T.astype(np.float64))
+        assert error.max() < bfloat16_margin(d)
+        assert error.max() > bfloat16_margin(d) / 50  # the margin is not wildly loose
+
+
+@pytest.mark.parametrize("chunk_size", [1, 50, None])
+def test_bfloat16_pairs_equal_the_float32_path_near_the_threshold(borderline, bf16_native, chunk_size):
+    exact = sklearn_cosine(borderline.astype(np.float64))
+    ref_pairs, _ = reference_pairs(exact, 0.9, square=True)
+    assert len(ref_pairs) == 5  # + 1e-5, + 1e-3, + 5e-3, + 0.05, + 0.099
+    f32 = near_duplicate_pairs(borderline, threshold=0.9, precision="float32", chunk_size=chunk_size)
+    b16 = near_duplicate_pairs(borderline, threshold=0.9, precision="bfloat16", chunk_size=chunk_size)
+    for pairs, scores in (f32, b16):
+        got_pairs, got_scores = by_pair(pairs, scores)
+        np.testing.assert_array_equal(got_pairs, ref_pairs)
+        np.testing.assert_allclose(got_scores, exact[ref_pairs[:, 0], ref_pairs[:, 1]], atol=1e-6)
+    # Rectangular, B given.
+    A, B = borderline[:200], borderline[200:]
+    f32 = near_duplicate_pairs(A, B, threshold=0.9, precision="float32")
+    b16 = near_duplicate_pairs(A, B, threshold=0.9, precision="bfloat16")
+    np.testing.assert_array_equal(by_pair(*f32)[0], by_pair(*b16)[0])
+
+
+def test_bfloat16_pairs_on_planted_data(planted, planted_S, bf16_native):
+    ref_pairs, ref_scores = reference_pairs(planted_S, 0.9, square=True)
+    pairs, scores = near_duplicate_pairs(planted, threshold=0.9, precision="bfloat16", chunk_size=256)
+    assert_sorted_by_score_then_pair(pairs, scores)
+    got_pairs, got_scores = by_pair(pairs, scores)
+    np.testing.assert_array_equal(got_pairs, ref_pairs)
+    np.testing.assert_allclose(got_scores, ref_scores, atol=1e-6)
+
+
+@pytest.mark.parametrize("chunk_size", [7, 256, None])
+def test_bfloat16_top_k_equals_the_float32_path(planted, planted_S, planted_top, bf16_native, chunk_size):
+    k = 5
+    ref_idx, ref_scores = planted_top[0][:, :k], planted_top[1][:, :k]
+    idx, scores = top_k(planted, k=k, chunk_size=chunk_size, precision="bfloat16")
+    np.testing.assert_allclose(scores, ref_scores, atol=1e-6)
+    np.testing.assert_allclose(np.take_along_axis(planted_S, idx, axis=1), ref_scores, atol=1e-6)
+    clear = (np.abs(np.diff(planted_top[1], axis=1)) > 1e-5).all(axis=1)
+    np.testing.assert_array_equal(idx[clear], ref_idx[clear])
+    f32_idx, _ = top_k(planted, k=k, chunk_size=chunk_size, precision="float32")
+    np.testing.assert_array_equal(idx[clear], f32_idx[clear])
+
+
+def test_bfloat16_top_k_settles_rows_with_a_clear_gap_and_redoes_the_rest():
+    """Rows whose k-th neighbour stands clear are settled by bfloat16 candidates; crowded rows
+    (non-negative random 256-d vectors: cosines 0.64 ± 0.03) are redone; both give float32's result."""
+    rng = np.random.default_rng(13)
+    base = rng.standard_normal((50, 64))
+    clustered = np.vstack([base + 0.01 * rng.standard_normal((50, 64)) for _ in range(3)])
+    crowded = np.abs(rng.standard_normal((300, 256)))
+    for X, settled in ((clustered, True), (crowded, False)):
+        Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+        rows, searched = Xn.astype(np.float32), np.ascontiguousarray(Xn.T, dtype=np.float32)
+        idx, scores, redone = similarity._top_k_block_bfloat16(
+            rows, torch.from_numpy(rows).bfloat16(), searched, torch.from_numpy(searched).bfloat16(),
+            rows, 2, np.arange(len(rows)), bfloat16_margin(Xn.shape[1]),
+        )
+        assert (redone == 0) if settled else (redone > 0)
+        ref_idx, ref_scores = top_k(X, k=2, precision="float32")
+        np.testing.assert_array_equal(idx, ref_idx)
+        np.testing.assert_allclose(scores, ref_scores, atol=1e-6)
+
+
+def test_bfloat16_without_native_support_warns_and_uses_float32(planted, monkeypatch):
+    monkeypatch.setattr(similarity, "bfloat16_is_native", lambda: False)
+    with pytest.warns(RuntimeWarning, match="no native bfloat16"):
+        got = near_duplicate_pairs(planted, threshold=0.9, precision="bfloat16")
+    want = near_duplicate_pairs(planted, threshold=0.9, precision="float32")
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_precision_is_checked():
+    with pytest.raises(ValueError, match="precision must be one of"):
+        top_k(np.eye(3), k=1, precision="float16")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        near_duplicate_pairs(np.eye(3), threshold=0.5, precision="int8")

@@ -20,18 +20,43 @@ different kernels for differently shaped blocks, a score may differ in its last 
 between chunk sizes, so a pair whose cosine lies within ``~1e-6`` of ``threshold``
 can fall on either side of it; and two identical rows score ``1.0`` only to within
 that rounding (use ``threshold=0.9999``, not ``1.0``, to catch exact copies).
+
+Precision of the search (``precision=`` of :func:`top_k` and :func:`near_duplicate_pairs`):
+on a CPU that multiplies bfloat16 natively (AVX512-BF16 or AMX on x86, BF16 on Arm), a
+bfloat16 matrix product runs about twice as fast as a float32 one. Used alone it would
+change results (bfloat16 keeps 8 significant bits, so a score is off by up to ~0.01).
+``precision="bfloat16"`` uses it only to pick *candidates*, with the threshold (or the
+k-th score) lowered by :func:`bfloat16_margin`, a bound on the bfloat16 error derived from
+its rounding, then rescores every candidate in float32 or float64. The returned neighbours
+and pairs are therefore those of the float32 path, and the scores agree with it to float32
+rounding. ``"auto"`` (the default) takes that path when the CPU has native bfloat16 and
+the search is large enough to gain from it, float32 otherwise.
+
+What it gains depends on the data. Near-duplicate pairs at a high threshold have few
+candidates: the bfloat16 product is nearly all the work. For ``top_k`` a row is settled
+only when its ``k``-th neighbour stands clear (by about ``2·margin``, ~0.02) of the
+neighbours after it; where neighbours crowd together (random vectors, a dense cluster)
+the rows are redone in float32, and after a first block of rows in which most had to be
+redone, the rest of the search runs in float32, so the detour costs one small block.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+import platform
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
+import torch
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
+    "Precision",
+    "bfloat16_is_native",
+    "bfloat16_margin",
     "default_chunk_size",
     "cosine_similarity",
     "pairwise_cosine",
@@ -60,12 +85,9 @@ def default_chunk_size(n_columns: int, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -
 
 def _to_numpy(x: Any, name: str) -> np.ndarray:
     """Turn a list, array or torch tensor into a real-valued NumPy array (no copy if possible)."""
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch.Tensor, without importing torch
+    if isinstance(x, torch.Tensor):
         x = x.detach().cpu()
-        try:
-            x = x.numpy()
-        except TypeError:  # bfloat16 and other dtypes NumPy does not have
-            x = x.float().numpy()
+        x = (x.float() if x.dtype == torch.bfloat16 else x).numpy()
     try:
         arr = np.asarray(x)
     except ValueError as exc:  # ragged nested lists
@@ -212,6 +234,93 @@ def _check_chunk_size(chunk_size: int | None, n_columns: int) -> int:
     return int(chunk_size)
 
 
+# --------------------------------------------------------------------------- precision
+
+#: What :func:`top_k` and :func:`near_duplicate_pairs` accept as ``precision``.
+Precision = Literal["auto", "float32", "bfloat16"]
+_PRECISIONS = ("auto", "float32", "bfloat16")
+
+# "auto" uses bfloat16 from this many multiply-adds (n·m·d) on: below it the search
+# takes milliseconds and converting to bfloat16 costs about what it saves.
+_AUTO_BFLOAT16_MIN_WORK = 2**31
+
+# bfloat16 keeps 8 significant bits: rounding to nearest changes a value by at most
+# 2**-8 of itself (its unit roundoff). float32's is 2**-24.
+_BF16_UNIT_ROUNDOFF = 2.0**-8
+_F32_UNIT_ROUNDOFF = 2.0**-24
+
+
+@cache
+def bfloat16_is_native() -> bool:
+    """True when this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX-BF16 on x86, BF16 on Arm).
+
+    Read from the CPU's feature flags (``/proc/cpuinfo`` on Linux, ``sysctl`` on macOS).
+    Without them, bfloat16 matrix products are emulated and slower than float32.
+    """
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key = line.split(":", 1)[0].strip()
+            if key in ("flags", "Features"):
+                flags.update(line.split(":", 1)[1].split())
+    except (OSError, IndexError):
+        pass
+    if platform.system() == "Darwin":
+        import subprocess
+
+        try:
+            out = subprocess.run(
+                ["sysctl", "-n", "hw.optional.arm.FEAT_BF16"], capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            return out == "1"
+        except (OSError, subprocess.SubprocessError):
+            return False
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def bfloat16_margin(d: int) -> float:
+    """A bound on ``|bfloat16 score - float32 score|`` for two unit vectors of dimension ``d``.
+
+    With ``u = 2**-8`` (bfloat16's unit roundoff) and ``g = d·2**-24 / (1 - d·2**-24)``
+    (float32's bound for a sum of ``d`` products): rounding both vectors to bfloat16 moves
+    their dot product by at most ``(2u + u²)·Σ|a_i b_i| <= 2u + u²`` (Cauchy-Schwarz on
+    unit vectors); the float32 accumulation adds at most ``g·(1+u)²``, rounding the result
+    to bfloat16 at most ``u`` times its size, and the float32 path's own accumulation
+    error ``g`` is added once more. For ``d = 512`` the bound is about 0.0118.
+    """
+    u, d = _BF16_UNIT_ROUNDOFF, max(1, int(d))
+    g = d * _F32_UNIT_ROUNDOFF / (1 - d * _F32_UNIT_ROUNDOFF)
+    inputs = 2 * u + u * u
+    accumulated = inputs + g * (1 + u) ** 2
+    return float(accumulated + u * (1 + accumulated) + g)
+
+
+def _use_bfloat16(precision: str, work: int) -> bool:
+    """Resolve ``precision`` for a search of ``work`` multiply-adds: True means the bfloat16 path."""
+    if precision not in _PRECISIONS:
+        raise ValueError(f"precision must be one of {_PRECISIONS}, got {precision!r}")
+    if precision == "float32":
+        return False
+    if precision == "auto":
+        return work >= _AUTO_BFLOAT16_MIN_WORK and bfloat16_is_native()
+    if not bfloat16_is_native():
+        import warnings
+
+        warnings.warn(
+            "precision='bfloat16' asked for, but this CPU has no native bfloat16 arithmetic "
+            "(AVX512-BF16, AMX or Arm BF16), where it would be slower than float32: "
+            "searching in float32 instead (same results)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return False
+    return True
+
+
+def _bf16(x: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x)).to(torch.bfloat16)
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -323,12 +432,8 @@ def _select_top_k(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     ``torch.topk`` (multi-threaded, no pass over the block beyond its own) is several
     times faster than NumPy's partition on wide blocks. It breaks ties arbitrarily, so
     it is asked for ``k + 1`` entries: a row whose ``k``-th and ``(k + 1)``-th scores are
-    equal has a tie across the cut and is redone exactly. Without torch, NumPy does all.
+    equal has a tie across the cut and is redone exactly with NumPy.
     """
-    try:
-        import torch
-    except ImportError:
-        return _select_exact(_clip_scores(block), k)
     wanted = min(k + 1, block.shape[1])
     values, indices = torch.topk(torch.from_numpy(block), wanted, dim=1, sorted=True)
     # Clipping only what was selected gives the same result as clipping the whole block.
@@ -341,8 +446,72 @@ def _select_top_k(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return idx, scores
 
 
+def _below_in_bfloat16(limit: torch.Tensor) -> torch.Tensor:
+    """``limit`` (float32) as bfloat16, rounded so that it is never above the float32 value."""
+    return (limit - limit.abs() * 2.0**-7 - 2.0**-120).to(torch.bfloat16)
+
+
+# Rows in top_k's first bfloat16 block, which decides whether bfloat16 pays on the data.
+_PROBE_ROWS = 256
+# Rows whose bfloat16 candidates are rescored together (bounds the gathered copy to ~16 MB).
+_RESCORE_BYTES = 16 * 2**20
+
+
+def _top_k_block_bfloat16(
+    rows: np.ndarray, rows16: torch.Tensor, searched: np.ndarray, searched16: torch.Tensor,
+    searched_rows: np.ndarray, k: int, self_columns: np.ndarray | None, margin: float,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Exact top-k of one block of query rows, with bfloat16 picking candidates.
+
+    Each row keeps its ``c`` best columns by bfloat16 score (``c = k + max(8, k // 2)``)
+    and rescores them in float32. A column left out has a bfloat16 score at
+    most the ``(c+1)``-th one, ``b``, so a float32 score at most ``b + margin``: where
+    the ``k``-th rescored score is above that, no left-out column can enter the top k
+    and the row is settled. Other rows are redone in float32 over all columns.
+
+    Returns ``(indices, scores, rows redone)``.
+    """
+    r, m = rows.shape[0], searched.shape[1]
+    approx = torch.mm(rows16, searched16)
+    if self_columns is not None:
+        approx[torch.arange(r), torch.from_numpy(self_columns)] = -torch.inf
+    wanted = min(m, k + max(8, k // 2) + 1)
+    values, picked = torch.topk(approx, wanted, dim=1, sorted=True)
+    del approx
+    if wanted < m:
+        bound = values[:, -1].float().numpy() + margin
+        picked = picked[:, :-1]
+    else:  # every column is a candidate
+        bound = np.full(r, -np.inf)
+    # Candidates in column order, so equal scores are ordered by lower index, as in float32.
+    candidates = np.sort(picked.numpy(), axis=1)
+    exact = np.empty(candidates.shape, dtype=np.float32)
+    group = max(1, _RESCORE_BYTES // (4 * candidates.shape[1] * rows.shape[1]))
+    for g in range(0, r, group):
+        gathered = torch.from_numpy(searched_rows[candidates[g : g + group]])
+        exact[g : g + group] = torch.bmm(
+            gathered, torch.from_numpy(rows[g : g + group])[:, :, None]
+        )[:, :, 0].numpy()
+    if self_columns is not None:
+        exact[candidates == self_columns[:, None]] = -np.inf
+    idx, scores = _select_top_k(exact, k)
+    idx = np.take_along_axis(candidates, idx, axis=1)
+    redo = np.flatnonzero(~(scores[:, k - 1] > bound))
+    if redo.size:
+        block = rows[redo] @ searched
+        if self_columns is not None:
+            block[np.arange(len(redo)), self_columns[redo]] = -np.inf
+        idx[redo], scores[redo] = _select_top_k(block, k)
+    return idx, scores, int(redo.size)
+
+
 def top_k(
-    A: Any, B: Any | None = None, k: int = 5, chunk_size: int | None = None
+    A: Any,
+    B: Any | None = None,
+    k: int = 5,
+    chunk_size: int | None = None,
+    *,
+    precision: Precision = "auto",
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` most similar rows of ``B`` for every row of ``A``, best first.
 
@@ -357,6 +526,11 @@ def top_k(
         chunk_size: rows of ``A`` scored at a time; default
             ``default_chunk_size(m)`` (a block of about ``DEFAULT_CHUNK_BYTES``).
             The result does not depend on it beyond float32 rounding.
+        precision: ``"float32"`` scores everything in float32; ``"bfloat16"`` picks
+            candidates with a bfloat16 product and rescores them in float32 (same
+            neighbours, about twice as fast where bfloat16 is native; elsewhere it warns
+            and uses float32); ``"auto"`` (default) uses bfloat16 when it is native and
+            the search is large. See the module's notes.
 
     Returns:
         ``(indices, scores)``: ``(n, k)`` int64 row numbers into ``B`` (or ``A``) and
@@ -377,19 +551,45 @@ def top_k(
         )
         raise ValueError(f"k={k} neighbours requested but {where}; pass k <= {available}")
     step = _check_chunk_size(chunk_size, m)
+    d = searched.shape[0]
+    low_precision = _use_bfloat16(precision, n * m * d)
+    if low_precision:
+        searched16 = _bf16(searched)
+        queries16 = searched16.T if B is None else _bf16(queries)
+        searched_rows = np.ascontiguousarray(searched.T)
+        margin = bfloat16_margin(d)
     indices = np.empty((n, k), dtype=np.int64)
     scores = np.empty((n, k), dtype=np.float32)
-    for start in range(0, n, step):
-        stop = min(start + step, n)
-        block = np.ascontiguousarray(queries[start:stop]) @ searched
-        if B is None:  # a row is not its own neighbour
-            block[np.arange(stop - start), np.arange(start, stop)] = -np.inf
-        indices[start:stop], scores[start:stop] = _select_top_k(block, k)
+    start = 0
+    while start < n:
+        # A first small block tells whether bfloat16 settles most rows on this data.
+        stop = min(start + (min(step, _PROBE_ROWS) if start == 0 and low_precision else step), n)
+        rows = np.ascontiguousarray(queries[start:stop])
+        self_columns = np.arange(start, stop) if B is None else None
+        if low_precision:
+            indices[start:stop], scores[start:stop], redone = _top_k_block_bfloat16(
+                rows, queries16[start:stop].contiguous(), searched, searched16, searched_rows,
+                k, self_columns, margin,
+            )
+            # Where scores crowd together (within ~0.01) bfloat16 settles few rows and
+            # costs more than it saves: the rest of the search runs in float32.
+            low_precision = redone * 2 <= stop - start
+        else:
+            block = rows @ searched
+            if self_columns is not None:  # a row is not its own neighbour
+                block[np.arange(stop - start), self_columns] = -np.inf
+            indices[start:stop], scores[start:stop] = _select_top_k(block, k)
+        start = stop
     return indices, scores
 
 
 def near_duplicate_pairs(
-    A: Any, B: Any | None = None, *, threshold: float, chunk_size: int | None = None
+    A: Any,
+    B: Any | None = None,
+    *,
+    threshold: float,
+    chunk_size: int | None = None,
+    precision: Precision = "auto",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every pair of rows whose cosine similarity is at least ``threshold``.
 
@@ -403,6 +603,11 @@ def near_duplicate_pairs(
             rounding can put two identical rows at ``0.99999994``.
         chunk_size: rows of ``A`` scored at a time; default
             ``default_chunk_size(m)`` (a block of about ``DEFAULT_CHUNK_BYTES``).
+        precision: ``"float32"`` scores everything in float32; ``"bfloat16"`` finds
+            candidates with a bfloat16 product at ``threshold - bfloat16_margin(d)`` and
+            rescores them in float64 (same pairs as float32, faster where bfloat16 is
+            native; elsewhere it warns and uses float32); ``"auto"`` (default) uses
+            bfloat16 when it is native and the search is large.
 
     Returns:
         ``(pairs, scores)``: ``(p, 2)`` int64 ``(i, j)`` row numbers (``i`` in ``A``,
@@ -419,17 +624,37 @@ def near_duplicate_pairs(
         )
     queries, searched = _prepare_search(A, B)
     n = queries.shape[0]
-    step = _check_chunk_size(chunk_size, searched.shape[1])
+    d, m = searched.shape
+    step = _check_chunk_size(chunk_size, m)
     limit = np.float32(threshold)
+    low_precision = _use_bfloat16(precision, n * m * d)
+    if low_precision:
+        searched16 = _bf16(searched)
+        queries16 = searched16.T if B is None else _bf16(queries)
+        limit16 = _below_in_bfloat16(torch.tensor(float(limit) - bfloat16_margin(d)))
     found_i, found_j, found_s = [], [], []
     for start in range(0, n, step):
         stop = min(start + step, n)
-        if B is None:  # only columns j >= start can satisfy j > i
-            block = np.ascontiguousarray(queries[start:stop]) @ searched[:, start:]
-            offset = start
-        else:
-            block = np.ascontiguousarray(queries[start:stop]) @ searched
-            offset = 0
+        offset = start if B is None else 0  # within A, only columns j >= start can have j > i
+        rows = np.ascontiguousarray(queries[start:stop])
+        columns = searched[:, offset:]
+        if low_precision:
+            # Candidates by bfloat16 (a superset of the float32 path's pairs), each rescored in float64.
+            approx = torch.mm(queries16[start:stop].contiguous(), searched16[:, offset:])
+            r, c = (t.numpy() for t in torch.nonzero(approx >= limit16, as_tuple=True))
+            if B is None:
+                keep = c + offset > r + start
+                r, c = r[keep], c[keep]
+            if len(r) * 16 <= approx.numel():
+                exact = np.einsum(
+                    "pd,pd->p", rows[r].astype(np.float64), columns.T[c].astype(np.float64)
+                ).astype(np.float32)
+                keep = exact >= limit
+                found_i.append(r[keep] + start)
+                found_j.append(c[keep] + offset)
+                found_s.append(np.clip(exact[keep], -1.0, 1.0))
+                continue
+        block = rows @ columns
         r, c = np.nonzero(block >= limit)
         i, j = r + start, c + offset
         if B is None:
