@@ -321,10 +321,15 @@ def code_piece(cell: nbformat.NotebookNode) -> Piece | None:
                         del data[other]
                 w, h = _image_size(data[image])
                 figures.append((out, image, w, h))
-                height += _figure_height(w, h) + OUT_PAD
+                shown = _figure_height(w, h)
+                size = {"height": round(shown), "width": round(w * shown / h)}
+                out.setdefault("metadata", {})[image] = size
+                height += shown + OUT_PAD
             elif "text/html" in data and "<table" in data["text/html"]:
                 rows = data["text/html"].count("<tr")
-                if rows > OUTPUT_LINES + 1 and "text/plain" in data:
+                plain = data.get("text/plain", "")
+                wide = max((len(line) for line in plain.split("\n")), default=0) > OUT_CHARS - 20
+                if (rows > OUTPUT_LINES + 1 or wide) and plain:
                     out["data"] = {"text/plain": _truncate(data["text/plain"], OUTPUT_LINES + 1, "rows")}
                     height += _wrapped(out["data"]["text/plain"], OUT_CHARS) * OUT_LINE + OUT_PAD
                 else:
@@ -373,8 +378,8 @@ def _fit_figures(piece: Piece, room: float, force: bool = False) -> bool:
     if min(p * scale for p in planned) < FIGURE_MIN and scale < 1.0 and not force:
         return False
     for (out, mime, w, h), p in zip(piece.figures, planned, strict=True):
-        shown = max(1, int(p * scale))
-        out.setdefault("metadata", {})[mime] = {"height": shown, "width": max(1, int(w * shown / h))}
+        shown = max(1, round(p * scale))
+        out.setdefault("metadata", {})[mime] = {"height": shown, "width": max(1, round(w * shown / h))}
     piece.height = fixed + sum(p * scale for p in planned)
     return True
 
