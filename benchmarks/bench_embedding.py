@@ -1,191 +1,229 @@
-"""Embedding throughput: the whole pipeline against the bare forward pass, side by side.
+"""Embedding throughput per network: batch size, precision, pipeline against bare forward pass.
 
-    python benchmarks/bench_embedding.py [--images 128] [--batch-size 32] [--arch resnet18 standin]
+    python benchmarks/bench_embedding.py [--images 64] [--networks resnet18 efficientnet_lite0 ...]
+                                         [--batch-sizes 1 2 4 8 16] [--repeats 3] [--fidelity-images 205]
 
-For each network it measures, in one run on the same images and batch size:
+For each network, in one run, every comparison measured side by side (the two sides of
+a ratio alternate, repeat by repeat) with other processes' CPU use recorded for each
+repeat (see ``machine.py``); a number computed only from contended repeats is marked (!):
 
-- bare forward: the headless model on ready-made input tensors (the ceiling for the pipeline);
-- pipeline: ``embed_images`` from file paths (decode, preprocess, forward);
-- naive loop: one image at a time, decoded and preprocessed in the loop (what most tutorials do);
-- the forward pass's achieved GFLOP/s against this machine's float32 GEMM GFLOP/s;
-- what CPU tricks do to the forward pass: channels-last memory format, ``torch.jit.freeze``
-  (oneDNN fusion), ``torch.compile``, and the number of threads.
+- batch size: forward-pass images/s at each batch size, on ready-made input tensors;
+  the best clean one is what the network's ``cpu_batch_size`` should be;
+- precision: float32 against ``torch.autocast("cpu", dtype=torch.bfloat16)`` (where the
+  CPU has native bfloat16), with its fidelity on the bundled images: the lowest cosine
+  between an image's bfloat16 and float32 embedding, and the near-duplicate pairs at the
+  network's calibrated threshold that change;
+- pipeline: ``embed_images`` from file paths (decode, preprocess, forward) against the bare
+  forward pass, and the one-image-at-a-time loop most tutorials write;
+- each stage's achieved GFLOP/s against the chip's peak (measured GEMM, and on paper).
 
-Timings use random ResNet weights where the ResNet checkpoint is not cached: the time a
-network takes does not depend on the values of its weights. The stand-in always has its
-real weights. Nothing here is a pass/fail test.
+ResNet-18 is timed with random weights (``make_backbone`` on ``NETWORKS["resnet18"].build()``)
+when its checkpoint is not cached: time does not depend on the weights' values, but its
+fidelity numbers then mean nothing and are not printed. The EfficientNet-Lite networks
+always have their genuine offline weights. Nothing here is a pass/fail test.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
-import time
-import warnings
+import contextlib
 
+import numpy as np
 import torch
-from machine import best_time, describe, gemm_gflops, table
-from torch import nn
+from machine import (
+    best,
+    chip_peak,
+    contention_note,
+    describe,
+    flag,
+    interleaved,
+    ratio,
+    table,
+    timed,
+)
 from torch.utils.flop_counter import FlopCounterMode
 
-from embedkit.backbones import Backbone, load_backbone, weights_cache_path
+from embedkit.backbones import NETWORKS, Backbone, load_backbone, make_backbone, weights_cache_path
 from embedkit.dataset import load_manifest
-from embedkit.embeddings import default_batch_size, embed_images
+from embedkit.embeddings import embed_images
 from embedkit.images import load_rgb
+from embedkit.similarity import bfloat16_is_native, near_duplicate_pairs
 
 
-def resnet18_backbone() -> Backbone:
-    """ResNet-18 as the course uses it; random weights if the checkpoint is not cached (timing only)."""
-    from torchvision.models import ResNet18_Weights, resnet18
-
-    if weights_cache_path("resnet18").exists():
-        return load_backbone("resnet18", device="cpu", allow_download=False)
-    net = resnet18(weights=None).eval()
-    headless = copy.deepcopy(net)
-    headless.fc = nn.Identity()
-    return Backbone(
-        headless.eval().to(memory_format=torch.channels_last),
-        net.to(memory_format=torch.channels_last), ResNet18_Weights.IMAGENET1K_V1.transforms(), 512,
-        "resnet18 (random weights, timing only)", "resnet18", [], False, 0.0, "none",
-        memory_format=torch.channels_last,
-    )
+def backbone_for(name: str) -> tuple[Backbone, bool]:
+    """The network on the CPU, and whether its weights are genuine."""
+    if name == "resnet18" and not weights_cache_path("resnet18").exists():
+        net = NETWORKS["resnet18"]
+        return make_backbone(net, net.build(), "cpu", weights="random weights (timing only)"), False
+    return load_backbone(name, device="cpu", allow_download=False), True
 
 
-def flops_per_image(model: nn.Module) -> float:
+def flops_per_image(backbone: Backbone) -> float:
     counter = FlopCounterMode(display=False)
+    x = backbone.as_input(torch.randn(1, 3, backbone.input_size, backbone.input_size))
     with counter, torch.inference_mode():
-        model(torch.randn(1, 3, 224, 224))
+        backbone.model(x)
     return counter.get_total_flops()
 
 
-def forward_rate(model: nn.Module, batches: list[torch.Tensor], repeats: int = 3) -> float:
-    """Images per second of ``model`` over ready-made batches."""
-    n = sum(len(b) for b in batches)
-
-    def run():
-        with torch.inference_mode():
-            for b in batches:
-                model(b)
-
-    return n / best_time(run, repeats=repeats)
+def precision_context(precision: str):
+    if precision == "bfloat16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
-def naive_rate(backbone: Backbone, files: list[str]) -> float:
-    """One image at a time, the tutorial way: open, convert, preprocess, forward under no_grad."""
-    from PIL import Image
+def forward(backbone: Backbone, tensors: torch.Tensor, batch_size: int, precision: str = "float32"):
+    """A function that embeds ``tensors`` (ready input) in batches; returns ``(n, dim)`` float32."""
 
-    def run():
-        for f in files:
-            with Image.open(f) as image:
-                x = backbone.preprocess(image.convert("RGB")).unsqueeze(0)
-            with torch.no_grad():
-                backbone.model(x)
+    def run() -> torch.Tensor:
+        out = []
+        with torch.inference_mode(), precision_context(precision):
+            for batch in tensors.split(batch_size):
+                out.append(backbone.model(backbone.as_input(batch)).float())
+        return torch.cat(out)
 
-    return len(files) / best_time(run, repeats=1)
-
-
-def forward_variants(model: nn.Module, batches: list[torch.Tensor]) -> list[tuple[str, float]]:
-    """Forward-pass throughput of CPU optimisations, each measured beside the plain model."""
-    plain = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
-    nchw = [b.contiguous() for b in batches]
-    results = [("plain (contiguous NCHW)", forward_rate(plain, nchw))]
-    cl_model = copy.deepcopy(model).to(memory_format=torch.channels_last)
-    cl_batches = [b.contiguous(memory_format=torch.channels_last) for b in batches]
-    results.append(("channels-last (embedkit's default)", forward_rate(cl_model, cl_batches)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.compile
-        with torch.inference_mode():
-            frozen = torch.jit.freeze(torch.jit.trace(cl_model, cl_batches[0][:1]))
-            frozen(cl_batches[0])
-    results.append(("channels-last + jit.trace/freeze (oneDNN fusion)", forward_rate(frozen, cl_batches)))
-    try:
-        compiled = torch.compile(cl_model)
-        start = time.perf_counter()
-        with torch.inference_mode():
-            compiled(cl_batches[0])  # compile outside the timing
-        compile_s = time.perf_counter() - start
-        rate = forward_rate(compiled, cl_batches)
-        results.append((f"channels-last + torch.compile (compiling took {compile_s:.0f} s)", rate))
-    except Exception as exc:  # noqa: BLE001 - report, do not fail: needs a C++ compiler
-        results.append((f"torch.compile failed: {type(exc).__name__}", float("nan")))
-    threads = torch.get_num_threads()
-    if threads > 1:
-        torch.set_num_threads(1)
-        results.append(("channels-last, 1 thread", forward_rate(cl_model, cl_batches)))
-        torch.set_num_threads(threads)
-    return results
+    return run
 
 
-def batch_size_sweep(model: nn.Module, tensors: torch.Tensor, sizes=(1, 4, 8, 16, 32, 64)) -> list[tuple]:
-    """Forward throughput by batch size: on a CPU, smaller batches can stay in cache."""
-    rows = []
-    for size in sizes:
-        rows.append((size, f"{forward_rate(model, list(tensors.split(size)), repeats=2):.1f}"))
-    return rows
+def batch_size_table(backbone, tensors, sizes, repeats) -> tuple[list[tuple], int | None]:
+    runs = interleaved({str(b): forward(backbone, tensors, b) for b in sizes}, repeats=repeats)
+    rates = {b: (len(tensors) / best(runs[str(b)])[0], best(runs[str(b)])[1]) for b in sizes}
+    clean = {b: r for b, (r, contended) in rates.items() if not contended}
+    chosen = max(clean, key=clean.get) if clean else None
+    top = max(r for r, _ in rates.values())
+    rows = [
+        (b, flag(f"{r:.1f}", c), f"{r / top:.2f}",
+         "<- best" if b == chosen else "", "yes" if b == backbone.batch_size else "")
+        for b, (r, c) in rates.items()
+    ]
+    print(contention_note(runs))
+    return rows, chosen
 
 
-def bench(
-    backbone: Backbone, files: list[str], batch_size: int | None, ceiling: float, variants: bool
-) -> None:
-    batch_size = batch_size or default_batch_size(backbone.device)
-    print(f"## {backbone.name} (batch size {batch_size})")
-    tensors = backbone.as_input(torch.stack([backbone.preprocess(load_rgb(f)) for f in files]))
-    batches = list(tensors.split(batch_size))
-    model = backbone.model
-    flops = flops_per_image(model)
+def fidelity(backbone: Backbone, tensors: torch.Tensor, batch_size: int) -> tuple[float, int, int, int]:
+    """Lowest cosine of bfloat16 to float32 embeddings; float32 pairs, bfloat16 pairs, pairs that differ."""
+    fp32 = forward(backbone, tensors, batch_size)().numpy()
+    bf16 = forward(backbone, tensors, batch_size, "bfloat16")().numpy()
+    cos = (fp32 * bf16).sum(1) / np.linalg.norm(fp32, axis=1) / np.linalg.norm(bf16, axis=1)
+    threshold = backbone.near_duplicate_threshold
+    a = {tuple(p) for p in near_duplicate_pairs(fp32, threshold=threshold, precision="float32")[0].tolist()}
+    b = {tuple(p) for p in near_duplicate_pairs(bf16, threshold=threshold, precision="float32")[0].tolist()}
+    return float(cos.min()), len(a), len(b), len(a ^ b)
+
+
+def bench(name: str, files: list[str], fidelity_files: list[str], sizes, repeats: int, peak) -> dict:
+    backbone, genuine = backbone_for(name)
+    print(f"\n## {backbone.name} ({backbone.weights or 'genuine weights'}; entry's cpu_batch_size "
+          f"{backbone.batch_size}, input {backbone.input_size} px)")
+    tensors = torch.stack([backbone.preprocess(load_rgb(f)) for f in files])
+    flops = flops_per_image(backbone)
+    result: dict = {"network": name}
+
+    print("\nbatch size (forward pass on ready tensors, float32):")
+    rows, chosen = batch_size_table(backbone, tensors, sizes, repeats)
+    print(table(rows, ("batch", "images/s", "x fastest", "best clean", "entry's")))
+    result["best_batch"] = chosen
+    batch_size = backbone.batch_size
 
     def pipeline() -> None:
         embed_images(files, backbone, batch_size=batch_size, progress=False)
 
-    # Side by side, alternating, so drifting machine load hits both alike.
-    bare_1 = forward_rate(model, batches)
-    pipe_1 = len(files) / best_time(pipeline, repeats=2)
-    bare_2 = forward_rate(model, batches)
-    pipe_2 = len(files) / best_time(pipeline, repeats=2)
-    bare, pipe = max(bare_1, bare_2), max(pipe_1, pipe_2)
-    naive = naive_rate(backbone, files[: max(16, len(files) // 4)])
-    decode_s = best_time(lambda: [backbone.preprocess(load_rgb(f)) for f in files], repeats=2) / len(files)
-    achieved = flops * bare / 1e9
+    sides = {"bare": forward(backbone, tensors, batch_size), "pipeline": pipeline}
+    native = bfloat16_is_native()
+    if native:
+        sides["bf16"] = forward(backbone, tensors, batch_size, "bfloat16")
+    runs = interleaved(sides, repeats=repeats)
+    decode = timed(lambda: [backbone.preprocess(load_rgb(f)) for f in files])
+    naive_files = files[: max(8, len(files) // 4)]
+    naive = timed(lambda: naive_loop(backbone, naive_files))
+    print(f"\nprecision and pipeline (batch {batch_size}): {contention_note(runs)}")
+    bare_s, bare_c = best(runs["bare"])
+    bare = len(files) / bare_s
+    pipe_s, pipe_c = best(runs["pipeline"])
+    pipe_ratio, pipe_rc = ratio(runs["bare"], runs["pipeline"])
+    naive_rate = len(naive_files) / naive.seconds
+    gflops = flops / 1e9
     rows = [
-        ("bare forward (ready tensors)", f"{bare:.1f}", "1.00"),
-        ("embed_images pipeline (from files)", f"{pipe:.1f}", f"{pipe / bare:.2f}"),
-        ("naive one-at-a-time loop", f"{naive:.1f}", f"{naive / bare:.2f}"),
+        ("forward float32 (ready tensors)", flag(f"{bare:.1f}", bare_c), "1.00",
+         f"{gflops * bare:.0f}", f"{gflops * bare / peak.gemm_fp32:.2f}",
+         f"{gflops * bare / peak.theoretical_fp32:.2f}"),
+        ("embed_images pipeline (from files)", flag(f"{len(files) / pipe_s:.1f}", pipe_c),
+         flag(f"{pipe_ratio:.2f}", pipe_rc), f"{gflops * len(files) / pipe_s:.0f}",
+         f"{gflops * len(files) / pipe_s / peak.gemm_fp32:.2f}", ""),
+        ("naive one-at-a-time loop", flag(f"{naive_rate:.1f}", naive.contended),
+         flag(f"{naive_rate / bare:.2f}", naive.contended or bare_c), "", "", ""),
     ]
-    print(table(rows, ("path", "images/s", "x bare forward")))
-    print(f"pipeline vs naive loop: {pipe / naive:.2f}x")
-    forward_s = 1 / bare
-    print(f"decode + preprocess: {decode_s * 1e3:.2f} ms per image on one thread, "
-          f"{decode_s / forward_s:.0%} of the forward pass's {forward_s * 1e3:.1f} ms on all cores; "
-          f"if no core is idle during the forward, the pipeline can reach at most "
-          f"{forward_s / (forward_s + decode_s):.2f}x the bare forward")
-    print(f"forward: {flops / 1e9:.2f} GFLOP per image -> {achieved:.1f} GFLOP/s achieved, "
-          f"{achieved / ceiling:.2f} of the float32 GEMM ceiling ({ceiling:.1f} GFLOP/s)")
-    if variants:
-        base = None
-        rows = []
-        for name, rate in forward_variants(model, batches):
-            base = base or rate
-            rows.append((name, f"{rate:.1f}", f"{rate / base:.2f}"))
-        print(table(rows, ("forward pass variant", "images/s", "x plain")))
-        print(table(batch_size_sweep(model, tensors), ("batch size", "images/s (channels-last)")))
+    result.update(bare=bare, pipeline_ratio=pipe_ratio, pipeline_flag=pipe_rc)
+    fid_text = "bfloat16 not native on this CPU: stays float32"
+    if native:
+        bf_s, bf_c = best(runs["bf16"])
+        speedup, sp_c = ratio(runs["bare"], runs["bf16"])
+        rate = len(files) / bf_s
+        rows.insert(1, (
+            "forward bfloat16 autocast", flag(f"{rate:.1f}", bf_c), flag(f"{speedup:.2f}", sp_c),
+            f"{gflops * rate:.0f}",
+            f"{gflops * rate / peak.gemm_fp32:.2f} ({gflops * rate / peak.gemm_bf16:.2f} of bf16 GEMM)",
+            f"{gflops * rate / peak.theoretical_fp32:.2f}",
+        ))
+        result.update(bf16_speedup=speedup, bf16_flag=sp_c)
+        if genuine:
+            fid_tensors = torch.stack([backbone.preprocess(load_rgb(f)) for f in fidelity_files])
+            low, n32, n16, diff = fidelity(backbone, fid_tensors, batch_size)
+            fid_text = (f"bfloat16 fidelity on {len(fidelity_files)} bundled images: min cosine to "
+                        f"float32 {low:.4f}; pairs at the calibrated threshold "
+                        f"{backbone.near_duplicate_threshold:.3f}: {n32} in float32, {n16} in bfloat16, "
+                        f"{diff} differ")
+            result.update(min_cosine=low, pairs32=n32, pairs16=n16, pairs_diff=diff)
+        else:
+            fid_text = "bfloat16 fidelity not measured: random weights"
+    print(table(rows, ("path", "images/s", "x float32 forward", "GFLOP/s",
+                       "of fp32 GEMM peak", "of theoretical fp32 peak")))
+    print(fid_text)
+    forward_s, decode_s = 1 / bare, decode.seconds / len(files)
+    print(f"decode + preprocess: {decode_s * 1e3:.2f} ms per image on one thread "
+          f"{'(!) ' if decode.contended else ''}= {decode_s / forward_s:.0%} of the forward pass's "
+          f"{forward_s * 1e3:.1f} ms; {flops / 1e9:.2f} GFLOP per image")
+    return result
+
+
+def naive_loop(backbone: Backbone, files: list[str]) -> None:
+    """One image at a time, the tutorial way: open, convert, preprocess, forward under no_grad."""
+    from PIL import Image
+
+    for f in files:
+        with Image.open(f) as image:
+            x = backbone.preprocess(image.convert("RGB")).unsqueeze(0)
+        with torch.no_grad():
+            backbone.model(backbone.as_input(x))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="default: embed_images' own default for the CPU")
-    parser.add_argument("--arch", nargs="+", default=["resnet18", "standin"], choices=["resnet18", "standin"])
-    parser.add_argument("--no-variants", action="store_true", help="skip the forward-pass variants")
+    parser.add_argument("--images", type=int, default=64, help="images timed per measurement")
+    parser.add_argument("--networks", nargs="+", choices=sorted(NETWORKS),
+                        default=["resnet18", "efficientnet_lite0", "efficientnet_lite2"])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 2, 4, 8, 16])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--fidelity-images", type=int, default=None,
+                        help="bundled images for the bfloat16 fidelity check (default: all)")
     args = parser.parse_args()
 
     print(describe())
-    files = load_manifest()["file"].tolist()[: args.images]
-    for arch in args.arch:
-        backbone = resnet18_backbone() if arch == "resnet18" else load_backbone(device="cpu")
-        ceiling = gemm_gflops()  # measured next to each network's runs: this machine's speed drifts
-        print(f"\nfloat32 GEMM (2048x2048, torch, best of 15): {ceiling:.1f} GFLOP/s")
-        bench(backbone, files, args.batch_size, ceiling, not args.no_variants)
+    peak = chip_peak()
+    print(peak.describe())
+    all_files = load_manifest()["file"].tolist()
+    files = all_files[: args.images]
+    fidelity_files = all_files[: args.fidelity_images] if args.fidelity_images else all_files
+    results = [bench(n, files, fidelity_files, args.batch_sizes, args.repeats, peak) for n in args.networks]
+    print("\n## summary")
+    print(table([
+        (r["network"], r["best_batch"] if r["best_batch"] is not None else "(all contended)",
+         f"{r['bare']:.1f}", flag(f"{r.get('bf16_speedup', float('nan')):.2f}", r.get("bf16_flag", False)),
+         f"{r['min_cosine']:.4f}" if "min_cosine" in r else "n/a",
+         f"{r['pairs_diff']} of {r['pairs32']}" if "pairs_diff" in r else "n/a",
+         flag(f"{r['pipeline_ratio']:.2f}", r["pipeline_flag"]))
+        for r in results
+    ], ("network", "best batch", "fp32 img/s", "bf16 x", "bf16 min cos", "pairs changed", "pipeline/bare")))
 
 
 if __name__ == "__main__":

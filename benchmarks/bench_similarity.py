@@ -11,7 +11,13 @@ one run:
   matrix they never build;
 - FAISS ``IndexFlatIP`` (exact inner-product search on unit vectors) on the same data,
   checking that both return the same neighbours and pairs;
+- ``precision="bfloat16"`` (bfloat16 candidates, float32 rescoring) against float32,
+  side by side, with a check that both return the same neighbours and pairs (where the
+  CPU has native bfloat16);
 - at n = 2,000, the pair list built in a double Python loop, as many tutorials do.
+
+The timed sides alternate repeat by repeat, and each repeat records other processes'
+CPU use (``machine.py``); a ratio from contended repeats only is marked (!).
 """
 
 from __future__ import annotations
@@ -22,9 +28,9 @@ import time
 import tracemalloc
 
 import numpy as np
-from machine import best_time, describe, table
+from machine import best, best_time, contention_note, describe, flag, interleaved, ratio, table
 
-from embedkit.similarity import default_chunk_size, near_duplicate_pairs, top_k
+from embedkit.similarity import bfloat16_is_native, default_chunk_size, near_duplicate_pairs, top_k
 
 THRESHOLD = 0.95
 K = 10
@@ -82,12 +88,23 @@ def bench_size(n: int, dim: int) -> tuple:
     X = synthetic_embeddings(n, dim)
     Xn = unit(X)
     chunk = default_chunk_size(n)
-    repeats = 3 if n <= 10_000 else 1
-    t_gemm = best_time(lambda: bare_gemm(Xn, chunk), repeats=repeats)
-    t_topk = best_time(lambda: top_k(X, k=K), repeats=repeats)
-    t_pairs = best_time(lambda: near_duplicate_pairs(X, threshold=THRESHOLD), repeats=repeats)
-    mem_topk, (idx, _) = peak_mb(lambda: top_k(X, k=K))
-    mem_pairs, (pairs, _) = peak_mb(lambda: near_duplicate_pairs(X, threshold=THRESHOLD))
+    repeats = 3 if n <= 10_000 else 2
+    native = bfloat16_is_native()
+    sides = {
+        "gemm": lambda: bare_gemm(Xn, chunk),
+        "top_k": lambda: top_k(X, k=K, precision="float32"),
+        "pairs": lambda: near_duplicate_pairs(X, threshold=THRESHOLD, precision="float32"),
+    }
+    if native:
+        sides["top_k bf16"] = lambda: top_k(X, k=K, precision="bfloat16")
+        sides["pairs bf16"] = lambda: near_duplicate_pairs(X, threshold=THRESHOLD, precision="bfloat16")
+    runs = interleaved(sides, repeats=repeats)
+    print(f"n = {n}: {contention_note(runs)}")
+    t_gemm, c_gemm = best(runs["gemm"])
+    t_topk, c_topk = best(runs["top_k"])
+    t_pairs, c_pairs = best(runs["pairs"])
+    mem_topk, (idx, top_scores) = peak_mb(lambda: top_k(X, k=K, precision="float32"))
+    mem_pairs, (pairs, _) = peak_mb(lambda: near_duplicate_pairs(X, threshold=THRESHOLD, precision="float32"))
 
     index = faiss_search(Xn)
     t_faiss_knn = best_time(lambda: index.search(Xn, K + 1), repeats=repeats)
@@ -103,11 +120,26 @@ def bench_size(n: int, dim: int) -> tuple:
     }
     ours = {tuple(p) for p in pairs.tolist()}
     same_pairs = len(ours ^ faiss_pairs)
+    bf16 = ("n/a (bfloat16 not native)",) * 3
+    if native:
+        topk_x, topk_c = ratio(runs["top_k"], runs["top_k bf16"])
+        pairs_x, pairs_c = ratio(runs["pairs"], runs["pairs bf16"])
+        b_idx, b_scores = top_k(X, k=K, precision="bfloat16")
+        found16 = near_duplicate_pairs(X, threshold=THRESHOLD, precision="bfloat16")[0]
+        b_pairs = {tuple(p) for p in found16.tolist()}
+        # Neighbours equal wherever float32 itself orders them clearly (ties within 1e-6 may swap).
+        clear = (np.abs(np.diff(top_scores, axis=1)) > 1e-6).all(axis=1)
+        same = np.array_equal(b_idx[clear], idx[clear]) and np.abs(b_scores - top_scores).max() <= 2e-6
+        bf16 = (flag(f"{topk_x:.2f}", topk_c), flag(f"{pairs_x:.2f}", pairs_c),
+                f"{'yes' if same and b_pairs == ours else 'NO'} ({len(b_pairs ^ ours)} pairs differ)")
     return (
-        n, f"{t_gemm:.3f}", f"{t_topk:.3f}", f"{t_topk / t_gemm:.2f}", f"{t_pairs:.3f}",
-        f"{t_pairs / t_gemm:.2f}", f"{t_topk / t_faiss_knn:.2f}", f"{t_pairs / t_faiss_range:.2f}",
+        n, flag(f"{t_gemm:.3f}", c_gemm), flag(f"{t_topk:.3f}", c_topk),
+        flag(f"{ratio(runs['top_k'], runs['gemm'])[0]:.2f}", ratio(runs["top_k"], runs["gemm"])[1]),
+        flag(f"{t_pairs:.3f}", c_pairs),
+        flag(f"{ratio(runs['pairs'], runs['gemm'])[0]:.2f}", ratio(runs["pairs"], runs["gemm"])[1]),
+        f"{t_topk / t_faiss_knn:.2f}", f"{t_pairs / t_faiss_range:.2f}",
         f"{mem_topk:.0f}", f"{mem_pairs:.0f}", f"{n * n * 4 / 2**20:.0f}",
-        f"{same_knn:.4f}", same_pairs, len(pairs),
+        f"{same_knn:.4f}", same_pairs, len(pairs), *bf16,
     )
 
 
@@ -126,6 +158,7 @@ def main() -> None:
         "n", "GEMM s", "top_k s", "top_k/GEMM", "pairs s", "pairs/GEMM", "top_k/FAISS",
         "pairs/FAISS range", "top_k peak MB", "pairs peak MB", "n x n matrix MB",
         "same top-k as FAISS", "pairs differing", "pairs found",
+        "top_k bf16 speed-up", "pairs bf16 speed-up", "bf16 results = float32",
     )))
 
     n = args.pair_list_n
