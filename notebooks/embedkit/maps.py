@@ -52,8 +52,9 @@ def project(
 
     Args:
         X: the embeddings (scale rows to length 1 first to map cosine similarity).
-        method: ``"pca"`` (``sklearn.decomposition.PCA``) or ``"tsne"``
-            (``sklearn.manifold.TSNE``, initialised with PCA, ``random_state`` fixed).
+        method: ``"pca"`` (``sklearn.decomposition.PCA``, exact SVD) or ``"tsne"``
+            (``sklearn.manifold.TSNE``, initialised with PCA, ``random_state`` fixed; the
+            exact gradient below 1,000 points, Barnes-Hut above).
         n_components: output dimensions.
         random_state: seed for t-SNE; the same seed gives the same map on the same machine.
         perplexity: t-SNE's effective number of neighbours; lowered to ``(n - 1) / 3``
@@ -67,12 +68,14 @@ def project(
     if method == "pca":
         from sklearn.decomposition import PCA
 
-        return PCA(n_components=n_components, random_state=random_state).fit_transform(X)
+        return PCA(n_components=n_components, svd_solver="full").fit_transform(X)
     from sklearn.manifold import TSNE
 
     tsne = TSNE(
         n_components=n_components, perplexity=min(perplexity, (X.shape[0] - 1) / 3),
         init="pca", random_state=random_state,
+        # the exact gradient is faster than Barnes-Hut's approximation below a thousand points
+        method="exact" if X.shape[0] < 1000 else "barnes_hut",
     )
     return tsne.fit_transform(X).astype(np.float64)
 
