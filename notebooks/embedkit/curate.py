@@ -326,11 +326,11 @@ def _similarity_histogram(vectors: np.ndarray, max_files: int, bins: np.ndarray,
         rows = np.sort(np.random.default_rng(seed).choice(n, size=max_files, replace=False))
     unit = vectors[rows] / np.linalg.norm(vectors[rows], axis=1, keepdims=True).clip(min=1e-12)
     counts = np.zeros(len(bins) - 1, dtype=np.int64)
-    step = 512
+    step = 128  # a block holds step × n similarities, about 13 bytes each with its mask and copies
     for start in range(0, len(rows), step):
         block = unit[start : start + step] @ unit[start:].T
-        r, c = np.triu_indices(block.shape[0], k=1, m=block.shape[1])
-        counts += np.histogram(np.clip(block[r, c], -1, 1), bins=bins)[0]
+        upper = np.arange(block.shape[1]) > np.arange(block.shape[0])[:, None]  # each pair once
+        counts += np.histogram(np.clip(block[upper], -1, 1), bins=bins)[0]
     return counts, len(rows)
 
 

@@ -4,8 +4,8 @@ Lesson 05 says "label a few hundred pairs of your own data"; this is the tool fo
 
 - :class:`PairLabeller` is the logic, a plain class (tested without a browser): it records a
   ``same`` / ``different`` / ``skip`` answer per pair, counts what a threshold would do to
-  the labelled pairs, and recalibrates the threshold from the labels, reporting the result on
-  labelled pairs it was *not* chosen on.
+  the labelled pairs, and recalibrates the threshold from the labels with the package's rule
+  (:mod:`embedkit.evaluation`), reporting it on photos it was *not* chosen on.
 - :func:`labeller_widget` is a thin ipywidgets view over it: one pair at a time with
   same / different / skip buttons and a threshold slider whose counts update live. It works
   in JupyterLab and Colab; where no widget front end runs (nbval, a static page) the
@@ -20,97 +20,157 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .evaluation import (
+    COSINE_GRID,
+    choose_threshold,
+    cross_validate_threshold,
+    summarise_cross_validation,
+)
 from .pairs import connected_groups
 
-__all__ = ["ANSWERS", "Recalibration", "PairLabeller", "labeller_widget", "choose_threshold_held_out"]
+__all__ = [
+    "ANSWERS",
+    "PairLabeller",
+    "Recalibration",
+    "choose_threshold_held_out",
+    "labeller_widget",
+    "photo_groups_from_answers",
+]
 
 #: The answers a person can give for a pair.
 ANSWERS = ("same", "different", "skip")
 
-#: Lesson 05's rule: the threshold with the best F1 among those with at least this precision.
-MIN_PRECISION = 0.95
-
 
 @dataclass(frozen=True)
 class Recalibration:
-    """A threshold chosen on some labelled pairs and scored on the others.
+    """A threshold chosen from labelled pairs with the package's rule, and its held-out scores.
 
     Attributes:
-        threshold: the chosen threshold.
+        threshold: the rule (:func:`~embedkit.evaluation.choose_threshold`) on every labelled pair.
         n_labelled: labelled pairs used (skips excluded).
-        n_chosen_on, n_held_out: pairs the threshold was chosen on, and scored on.
-        held_out_precision, held_out_recall: the threshold's precision and recall on the
-            held-out pairs (NaN when they hold no "same" pair, or nothing is predicted).
+        n_photos: photo groups the answers imply (files joined by "same" answers; a file in
+            no "same" pair is a photo of its own). Cross-validation holds out whole photos.
+        conflicts: pairs answered "different" whose files the "same" answers join through
+            other files (a~b, b~c, yet a "different" from c): the rule counts them as same;
+            look at them again.
+        in_sample_precision, in_sample_recall: the threshold's scores on the pairs it was
+            chosen on (optimistic).
+        folds: cross-validation folds (:func:`~embedkit.evaluation.cross_validate_threshold`).
+        held_out_precision, held_out_recall: mean over the folds of the precision and recall
+            of a threshold chosen without the held-out photos, on pairs that involve them
+            (NaN when no fold found, or had, a "same" pair to score).
+        held_out_precision_min, held_out_recall_min: the worst fold.
+        threshold_min, threshold_max: the spread of the thresholds the folds chose.
     """
 
     threshold: float
     n_labelled: int
-    n_chosen_on: int
-    n_held_out: int
+    n_photos: int
+    conflicts: int
+    in_sample_precision: float
+    in_sample_recall: float
+    folds: int
     held_out_precision: float
     held_out_recall: float
+    held_out_precision_min: float
+    held_out_recall_min: float
+    threshold_min: float
+    threshold_max: float
 
     def __str__(self) -> str:
-        return (
-            f"threshold {self.threshold:.3f} chosen on {self.n_chosen_on} labelled pairs; on the other "
-            f"{self.n_held_out}: precision {self.held_out_precision:.3f}, recall {self.held_out_recall:.3f}"
+        text = (
+            f"threshold {self.threshold:.2f} from {self.n_labelled} labelled pairs of "
+            f"{self.n_photos} photos (in-sample precision {self.in_sample_precision:.3f}, recall "
+            f"{self.in_sample_recall:.3f}); on held-out photos over {self.folds} folds: precision "
+            f"{self.held_out_precision:.3f} (worst {self.held_out_precision_min:.3f}), recall "
+            f"{self.held_out_recall:.3f} (worst {self.held_out_recall_min:.3f}); folds chose "
+            f"{self.threshold_min:.2f} to {self.threshold_max:.2f}"
         )
+        if self.conflicts:
+            text += f"; {self.conflicts} 'different' answers contradict the 'same' ones"
+        return text
 
 
-def _rule(scores: np.ndarray, same: np.ndarray) -> float:
-    """Lesson 05's rule on labelled pairs: best F1 with precision >= MIN_PRECISION (best F1 if none)."""
-    candidates = np.unique(scores)
-    order = np.argsort(-scores, kind="stable")
-    s, y = scores[order], same[order]
-    tp = np.cumsum(y)
-    predicted = np.arange(1, len(s) + 1)
-    # at threshold t = candidates[k], predicted same are all pairs with score >= t
-    last = len(s) - np.searchsorted(s[::-1], candidates, side="left") - 1
-    tp_at, pred_at = tp[last], predicted[last]
-    precision = tp_at / pred_at
-    f1 = 2 * tp_at / (pred_at + max(1, int(y.sum())))
-    eligible = precision >= MIN_PRECISION
-    pool = np.flatnonzero(eligible) if eligible.any() else np.arange(len(candidates))
-    best = pool[np.argmax(f1[pool])]
-    return float(candidates[best])
+def photo_groups_from_answers(
+    pairs: Sequence[tuple[str, str]], same: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Item indices of labelled pairs and the photo group of each file, as the answers imply.
+
+    Args:
+        pairs: ``(m,)`` labelled ``(a, b)`` file names.
+        same: ``(m,)`` bool, the answer for each pair.
+
+    Returns:
+        ``(index_pairs, groups)``: ``(m, 2)`` int64 file indices (files numbered by first
+        appearance) and ``(n_files,)`` int64 group labels, the connected groups of the
+        "same" pairs (:func:`~embedkit.pairs.connected_groups`); a file in no "same" pair
+        is a group of its own.
+    """
+    same = np.asarray(same, dtype=bool)
+    index_pairs = pd.factorize(pd.Series([p for pair in pairs for p in pair], dtype=object))[0]
+    index_pairs = index_pairs.reshape(-1, 2).astype(np.int64)
+    n_files = int(index_pairs.max()) + 1 if len(index_pairs) else 0
+    return index_pairs, connected_groups(n_files, index_pairs[same])
 
 
 def choose_threshold_held_out(
-    pairs: Sequence[tuple[str, str]], scores: np.ndarray, same: np.ndarray, seed: int = 0
+    pairs: Sequence[tuple[str, str]],
+    scores: np.ndarray,
+    same: np.ndarray,
+    seed: int = 0,
+    n_folds: int = 4,
+    n_repeats: int = 5,
 ) -> Recalibration:
-    """Choose a threshold on half of the labelled pairs and score it on the other half.
+    """The package's threshold rule on labelled pairs, scored on photos it was not chosen on.
 
-    The halves are group-aware: the photo groups the "same" answers imply are split in two,
-    a pair is used on the side both its files are on (pairs across the halves are left out),
-    so no photo is both chosen on and scored on.
+    The answers become photo groups (:func:`photo_groups_from_answers`); the threshold is
+    :func:`~embedkit.evaluation.choose_threshold` on every labelled pair (grid
+    :data:`~embedkit.evaluation.COSINE_GRID`, pair precision at least
+    :data:`~embedkit.evaluation.MIN_PRECISION`, no two photos merged, best F1), and
+    :func:`~embedkit.evaluation.cross_validate_threshold` chooses it again with whole
+    photos held out to report how it does on photos it has not seen.
 
-    This is the labeller's one call site for the threshold rule; when the package's
-    held-out rule (``embedkit.evaluation``) is used instead, only this function changes.
+    Only the labelled pairs have scores: two files the answers join through a third but
+    that were never shown as a pair count as a pair to find that no threshold finds, so
+    recall is a lower bound.
+
+    Raises:
+        ValueError: too few photos to hold some out (fewer than two), or no threshold on
+            the grid satisfies the rule.
     """
-    scores = np.asarray(scores, dtype=np.float64)
-    same = np.asarray(same, dtype=bool)
-    names = pd.factorize(pd.Series([p for pair in pairs for p in pair]))[0].reshape(-1, 2)
-    n_files = int(names.max()) + 1 if len(names) else 0
-    # Photo groups as the labels imply them: files joined by "same" answers.
-    photo = connected_groups(n_files, names[same])
-    rng = np.random.default_rng(seed)
-    photos = np.unique(photo)
-    in_first = np.isin(photo, rng.permutation(photos)[: max(1, len(photos) // 2)])
-    first_a, first_b = in_first[names[:, 0]], in_first[names[:, 1]]
-    choose = first_a & first_b
-    held_only = ~first_a & ~first_b  # pairs across the two halves are used by neither
-    held = held_only
-    if not same[choose].any() or not held.any():
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    same = np.asarray(same, dtype=bool).reshape(-1)
+    if not len(pairs) == len(scores) == len(same):
         raise ValueError(
-            "too few labelled photos to choose on one half and score on the other; label more pairs"
+            f"{len(pairs)} pairs, {len(scores)} scores and {len(same)} answers; pass one of each per pair"
         )
-    threshold = _rule(scores[choose], same[choose])
-    predicted = held & (scores >= threshold)
-    tp = int((predicted & same).sum())
-    precision = tp / predicted.sum() if predicted.any() else float("nan")
-    recall = tp / (held & same).sum() if (held & same).any() else float("nan")
+    index_pairs, groups = photo_groups_from_answers(pairs, same)
+    n_photos = len(np.unique(groups))
+    if n_photos < 2:
+        raise ValueError(
+            f"the answers imply {n_photos} photo; cross-validation needs at least 2, label more pairs"
+        )
+    chosen = choose_threshold(index_pairs, scores, groups, COSINE_GRID)
+    folds = cross_validate_threshold(
+        index_pairs, scores, groups, COSINE_GRID,
+        n_folds=min(n_folds, n_photos), n_repeats=n_repeats, seed=seed,
+    )
+    summary = summarise_cross_validation(folds)
+    conflicts = int((~same & (groups[index_pairs[:, 0]] == groups[index_pairs[:, 1]])).sum())
     return Recalibration(
-        threshold, int(len(scores)), int(choose.sum()), int(held.sum()), float(precision), float(recall)
+        threshold=chosen.threshold,
+        n_labelled=len(scores),
+        n_photos=n_photos,
+        conflicts=conflicts,
+        in_sample_precision=chosen.precision,
+        in_sample_recall=chosen.recall,
+        folds=int(summary["folds"]),
+        held_out_precision=summary["held_out_precision_mean"],
+        held_out_recall=summary["held_out_recall_mean"],
+        held_out_precision_min=summary["held_out_precision_min"],
+        held_out_recall_min=summary["held_out_recall_min"],
+        threshold_min=summary["threshold_min"],
+        threshold_max=summary["threshold_max"],
     )
 
 
@@ -169,7 +229,10 @@ class PairLabeller:
         }
 
     def recalibrate(self, seed: int = 0) -> Recalibration:
-        """Choose a new threshold from the labels (held-out rule) and make it the current one."""
+        """Choose a new threshold from the labels and make it the current one.
+
+        See :func:`choose_threshold_held_out` (the package's rule, cross-validated on photos).
+        """
         idx, same = self._labelled()
         if len(idx) < 4 or same.all() or not same.any():
             raise ValueError(
