@@ -59,6 +59,13 @@ def test_file_sha256_missing_file(tmp_path):
         file_sha256(tmp_path / "nope.png")
 
 
+@pytest.mark.parametrize("block_size", [0, -1, 2.5])
+def test_file_sha256_refuses_a_block_size_that_reads_nothing(tmp_path, block_size):
+    (tmp_path / "a.bin").write_bytes(b"abc")
+    with pytest.raises(ValueError, match="block_size"):
+        file_sha256(tmp_path / "a.bin", block_size=block_size)
+
+
 # --------------------------------------------------------------------------- pixel_hash
 
 

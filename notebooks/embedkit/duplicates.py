@@ -47,8 +47,11 @@ def file_sha256(path: str | os.PathLike, block_size: int = _BLOCK_SIZE) -> str:
     """SHA-256 of a file's bytes as 64 hex digits, read in blocks (any file size).
 
     Equal for byte-identical copies only: re-saving an image, even losslessly,
-    changes it. Raises ``FileNotFoundError`` / ``IsADirectoryError`` as ``open`` does.
+    changes it. Raises ``FileNotFoundError`` / ``IsADirectoryError`` as ``open`` does,
+    and ``ValueError`` for a ``block_size`` below 1 (it would read nothing).
     """
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"block_size must be a positive number of bytes; got {block_size!r}")
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(block_size):
