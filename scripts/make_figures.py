@@ -86,9 +86,53 @@ def cosine_cases() -> Figure:
     return fig
 
 
+#: The network the map is drawn for: the offline stand-in, available everywhere.
+MAP_NETWORK = "efficientnet_lite0"
+#: t-SNE's seed for the map.
+MAP_SEED = 0
+
+
+def embedding_map_data() -> dict:
+    """What the map shows: the stand-in's unit-length embeddings of the bundled images,
+    their PCA and t-SNE projections ``(n, 2)``, labels and files, in manifest order."""
+    from embedkit.backbones import load_backbone
+    from embedkit.dataset import bundled_embeddings, load_manifest
+    from embedkit.maps import project
+
+    manifest = load_manifest()
+    X = bundled_embeddings(load_backbone(MAP_NETWORK, device="cpu"), manifest, progress=False).vectors
+    U = X.astype(np.float64) / np.linalg.norm(X.astype(np.float64), axis=1, keepdims=True)
+    return {
+        "unit_embeddings": U,
+        "pca": project(U, "pca"),
+        "tsne": project(U, "tsne", random_state=MAP_SEED),
+        "labels": manifest["label"].tolist(),
+        "files": manifest["file"].tolist(),
+    }
+
+
+def embedding_map() -> Figure:
+    """The bundled images as thumbnails on a PCA map and a t-SNE map, framed by label."""
+    from embedkit.maps import thumbnail_scatter
+
+    data = embedding_map_data()
+    fig, axes = plt.subplots(1, 2, figsize=(19.0, 8.5))
+    thumbnail_scatter(data["pca"], data["files"], data["labels"], ax=axes[0], legend=False,
+                      title="PCA: the two directions of largest spread")
+    thumbnail_scatter(data["tsne"], data["files"], data["labels"], ax=axes[1],
+                      title="t-SNE: near neighbours kept near")
+    axes[0].set_xlabel("PCA axis 1", fontsize=14)
+    axes[0].set_ylabel("PCA axis 2", fontsize=14)
+    fig.suptitle(f"{len(data['files'])} bundled images, EfficientNet-Lite0 embeddings (unit length), "
+                 "framed by label", fontsize=17)
+    fig.tight_layout()
+    return fig
+
+
 #: file name -> function that draws it.
 FIGURES: dict[str, Callable[[], Figure]] = {
     "cosine_cases.png": cosine_cases,
+    "embedding_map.png": embedding_map,
 }
 
 
