@@ -200,7 +200,7 @@ def test_labeller_threshold_is_the_package_rule_on_the_photos_the_answers_imply(
     # and by hand: 0.61 to 0.66 find the four "same" pairs and merge nothing (F1 1); lower
     # thresholds find a1-b1, which merges A and B; the middle of the six tied points is 0.64.
     assert result.threshold == pytest.approx(0.64)
-    assert result.n_photos == 4 and result.conflicts == 0
+    assert result.n_photos == 4 and result.conflicts == 0 and result.unlabelled_same == 0
     assert result.in_sample_precision == 1.0 and result.in_sample_recall == 1.0
     assert result.folds == 20 and result.threshold_min <= result.threshold_max
     assert 0.0 <= result.held_out_precision <= 1.0 and 0.0 <= result.held_out_recall <= 1.0
@@ -212,6 +212,15 @@ def test_labeller_reports_answers_that_contradict_each_other():
     result = choose_threshold_held_out(pairs, scores, same)
     assert result.conflicts == 1 and result.n_photos == 4
     assert "contradict" in str(result)
+
+
+def test_labeller_counts_implied_pairs_nobody_labelled():
+    pairs, scores, same = _photo_labels()
+    keep = [0, 3, 4, 5, 6, 7] + [1]  # drop a2-a3: a1-a2 and a1-a3 still make A one photo
+    result = choose_threshold_held_out([pairs[i] for i in keep], scores[keep], same[keep])
+    assert result.unlabelled_same == 1 and result.n_photos == 4
+    assert result.in_sample_recall == pytest.approx(3 / 4)  # a2-a3 is a pair no threshold finds
+    assert "never labelled" in str(result)
 
 
 def test_labeller_needs_two_photos():

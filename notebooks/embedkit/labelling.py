@@ -53,6 +53,10 @@ class Recalibration:
         conflicts: pairs answered "different" whose files the "same" answers join through
             other files (a~b, b~c, yet a "different" from c): the rule counts them as same;
             look at them again.
+        unlabelled_same: pairs the answers imply (two files of one photo) that were never
+            labelled, so have no score: the rule counts each as a pair no threshold finds,
+            which lowers recall. Label every pair of a photo, or give the labeller every
+            pair above the window you look at, to bring it to 0.
         in_sample_precision, in_sample_recall: the threshold's scores on the pairs it was
             chosen on (optimistic).
         folds: cross-validation folds (:func:`~embedkit.evaluation.cross_validate_threshold`).
@@ -67,6 +71,7 @@ class Recalibration:
     n_labelled: int
     n_photos: int
     conflicts: int
+    unlabelled_same: int
     in_sample_precision: float
     in_sample_recall: float
     folds: int
@@ -88,6 +93,8 @@ class Recalibration:
         )
         if self.conflicts:
             text += f"; {self.conflicts} 'different' answers contradict the 'same' ones"
+        if self.unlabelled_same:
+            text += f"; {self.unlabelled_same} pairs the answers imply were never labelled (count as missed)"
         return text
 
 
@@ -132,7 +139,7 @@ def choose_threshold_held_out(
 
     Only the labelled pairs have scores: two files the answers join through a third but
     that were never shown as a pair count as a pair to find that no threshold finds, so
-    recall is a lower bound.
+    recall is then a lower bound (``unlabelled_same`` says how many such pairs there are).
 
     Raises:
         ValueError: too few photos to hold some out (fewer than two), or no threshold on
@@ -156,12 +163,17 @@ def choose_threshold_held_out(
         n_folds=min(n_folds, n_photos), n_repeats=n_repeats, seed=seed,
     )
     summary = summarise_cross_validation(folds)
-    conflicts = int((~same & (groups[index_pairs[:, 0]] == groups[index_pairs[:, 1]])).sum())
+    within = groups[index_pairs[:, 0]] == groups[index_pairs[:, 1]]
+    conflicts = int((~same & within).sum())
+    sizes = np.bincount(groups).astype(np.int64)
+    labelled_within = len(np.unique(np.sort(index_pairs[within], axis=1), axis=0))
+    unlabelled_same = int((sizes * (sizes - 1) // 2).sum()) - labelled_within
     return Recalibration(
         threshold=chosen.threshold,
         n_labelled=len(scores),
         n_photos=n_photos,
         conflicts=conflicts,
+        unlabelled_same=unlabelled_same,
         in_sample_precision=chosen.precision,
         in_sample_recall=chosen.recall,
         folds=int(summary["folds"]),
