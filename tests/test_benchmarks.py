@@ -85,8 +85,11 @@ def test_embedding_benchmark_ratios_come_from_its_rates():
             if len(cells) == 6}
     bare = number(rows["forward float32 (ready tensors)"][1])
     pipe = rows["embed_images pipeline (from files)"]
-    # With one repeat per side, the ratio is the two printed rates' ratio (to their rounding).
-    assert number(pipe[2]) == pytest.approx(number(pipe[1]) / bare, rel=0.06, abs=0.02)
+    # With one repeat per side, the ratio is the two printed rates' ratio, to the rounding
+    # of rates printed to 0.1 (on a busy machine they can be as low as 0.5 images/s).
+    rate = number(pipe[1])
+    expected = rate / bare
+    assert number(pipe[2]) == pytest.approx(expected, abs=expected * (0.05 / rate + 0.05 / bare) + 0.005)
     assert re.search(r"\d+ of \d+ repeats contended", out)
     assert re.search(r"min cosine to float32 0\.9\d+", out) or "not native" in out
 
