@@ -220,7 +220,7 @@ def test_labeller_counts_implied_pairs_nobody_labelled():
     result = choose_threshold_held_out([pairs[i] for i in keep], scores[keep], same[keep])
     assert result.unlabelled_same == 1 and result.n_photos == 4
     assert result.in_sample_recall == pytest.approx(3 / 4)  # a2-a3 is a pair no threshold finds
-    assert "never labelled" in str(result)
+    assert "1 pair implied but never labelled" in str(result)
 
 
 def test_labeller_needs_two_photos():

@@ -167,11 +167,18 @@ class Findings:
             f"{self.files} image files, {len(self.unreadable)} unreadable",
             f"{len(self.exact_groups)} exact-duplicate groups, {len(self.near_groups)} near-duplicate "
             f"groups holding {grouped} files (threshold {self.threshold:.2f}, {self.backbone})",
-            f"{len(self.review)} groups to review (members not all similar to each other)",
-            f"{len(self.leaks)} groups leak across splits" if self.has_splits else "no split subfolders",
+            f"{_count(len(self.review), 'group')} to review (members not all similar to each other)",
+            f"{_count(len(self.leaks), 'group')} {'leaks' if len(self.leaks) == 1 else 'leak'} across splits"
+            if self.has_splits
+            else "no split subfolders",
             f"keep {len(self.keep)} of {len(self.paths)} readable files",
         ]
         return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    """``"1 group"``, ``"2 groups"``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 # --------------------------------------------------------------------------- step 1: scan

@@ -94,7 +94,8 @@ class Recalibration:
         if self.conflicts:
             text += f"; {self.conflicts} 'different' answers contradict the 'same' ones"
         if self.unlabelled_same:
-            text += f"; {self.unlabelled_same} pairs the answers imply were never labelled (count as missed)"
+            n = self.unlabelled_same
+            text += f"; {n} {'pair' if n == 1 else 'pairs'} implied but never labelled, counted as missed"
         return text
 
 
