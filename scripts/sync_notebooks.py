@@ -4,7 +4,8 @@ For each ``notebooks/*.ipynb`` this script
 
 - writes the Open-in-Colab badge cell and the Colab-only set-up cell from the
   repository address in ``pyproject.toml`` (``[tool.course]``), so the address
-  lives in one place;
+  lives in one place, inserting both after the title cell of a new lesson; the
+  set-up cell installs only the packages Colab lacks that this lesson imports;
 - sets each cell's slide type from its headings (``#``/``##`` start a slide,
   ``###`` a sub-slide, a cell that opens with display math ``$$`` is a fragment,
   the Colab set-up cell and cells with metadata ``"slides": "skip"`` are skipped);
@@ -23,7 +24,8 @@ notebooks/03_cosine_similarity.ipynb``); with none, every lesson and the README
 are synced.
 
 A notebook marks the two managed cells with ``metadata.course`` set to
-``"badge"`` and ``"colab-setup"``; they follow the title cell.
+``"badge"`` and ``"colab-setup"``; they follow the title cell. A new lesson needs
+only its title cell: the script adds the two.
 """
 
 from __future__ import annotations
@@ -44,8 +46,10 @@ else:  # Python 3.10: the same parser, from PyPI
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 
-# Modules a lesson imports that Colab does not preinstall, with their pip names.
-COLAB_MISSING = {"faiss": "faiss-cpu"}
+# Modules a lesson may import that Colab does not preinstall, with their pip names.
+COLAB_MISSING = {"faiss": "faiss-cpu", "ray": "ray[data]"}
+# embedkit modules that import one of those.
+EMBEDKIT_NEEDS = {"ann": "faiss", "distributed": "ray"}
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
@@ -73,10 +77,22 @@ def readme_synced(text: str, settings: dict) -> str:
     return re.sub(pattern, lambda m: colab_url(m.group(1), settings), text)
 
 
-def colab_setup_source(settings: dict) -> str:
+def modules_colab_lacks(nb: nbformat.NotebookNode) -> list[str]:
+    """The modules of ``COLAB_MISSING`` this notebook imports, directly or through embedkit."""
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code" and c.metadata.get("course") is None)
+    found = set()
+    for module in COLAB_MISSING:
+        if re.search(rf"^\s*(import|from)\s+{module}\b", code, flags=re.MULTILINE):
+            found.add(module)
+    for submodule, module in EMBEDKIT_NEEDS.items():
+        if re.search(rf"embedkit\.{submodule}\b|from embedkit import [\w, ]*\b{submodule}\b", code):
+            found.add(module)
+    return sorted(found)
+
+
+def colab_setup_source(settings: dict, modules: list[str] = ()) -> str:
     repo_url = f"https://github.com/{settings['repository']}.git"
-    missing = ", ".join(f'"{module}": "{package}"' for module, package in COLAB_MISSING.items())
-    return f"""\
+    source = f"""\
 # Colab only: fetch the course and install the few packages Colab lacks. Elsewhere this does nothing.
 import sys
 
@@ -88,10 +104,25 @@ if "google.colab" in sys.modules:
     if not os.path.isdir("/content/course"):
         subprocess.run(["git", "clone", "--depth", "1", "--branch", "{settings['branch']}",
                         "{repo_url}", "/content/course"], check=True)
-    os.chdir("/content/course/notebooks")
-    missing = [pkg for module, pkg in {{{missing}}}.items() if importlib.util.find_spec(module) is None]
+    os.chdir("/content/course/notebooks")"""
+    if modules:
+        wanted = ", ".join(f'"{module}": "{COLAB_MISSING[module]}"' for module in modules)
+        source += f"""
+    missing = [pkg for module, pkg in {{{wanted}}}.items() if importlib.util.find_spec(module) is None]
     if missing:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)"""
+    return source
+
+
+def with_managed_cells(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Insert the badge and Colab set-up cells after the title of a notebook that has neither."""
+    roles = [c.metadata.get("course") for c in nb.cells]
+    if "badge" in roles or "colab-setup" in roles:
+        return nb
+    badge = nbformat.v4.new_markdown_cell("", metadata={"course": "badge"})
+    setup = nbformat.v4.new_code_cell("", metadata={"course": "colab-setup"})
+    nb.cells[1:1] = [badge, setup]
+    return nb
 
 
 def slide_type(cell) -> str:
@@ -111,8 +142,11 @@ def slide_type(cell) -> str:
 
 def synced(nb: nbformat.NotebookNode, name: str, settings: dict) -> nbformat.NotebookNode:
     """The notebook as it should be stored (a copy; ``nb`` is not changed)."""
-    nb = copy.deepcopy(nb)
-    managed = {"badge": badge_source(name, settings), "colab-setup": colab_setup_source(settings)}
+    nb = with_managed_cells(copy.deepcopy(nb))
+    managed = {
+        "badge": badge_source(name, settings),
+        "colab-setup": colab_setup_source(settings, modules_colab_lacks(nb)),
+    }
     for role, source in managed.items():
         cells = [c for c in nb.cells if c.metadata.get("course") == role]
         if len(cells) != 1:

@@ -100,3 +100,24 @@ def test_lint_is_clean():
         capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_new_lesson_needs_only_its_title_cell():
+    """The sync script inserts the badge and Colab cells; the set-up installs what the lesson imports."""
+    sync = _sync_module()
+    settings = sync.course_settings()
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# 99 · New lesson\n\nWhat you will learn ... Run time ..."),
+        nbformat.v4.new_code_cell("from embedkit.ann import build_flat\nimport numpy as np"),
+    ])
+    done = sync.synced(nb, "99_new_lesson.ipynb", settings)
+    assert [c.metadata.get("course") for c in done.cells] == [None, "badge", "colab-setup", None]
+    assert sync.colab_url("99_new_lesson.ipynb", settings) in done.cells[1].source
+    setup = done.cells[2].source
+    assert '"faiss": "faiss-cpu"' in setup and "ray" not in setup  # via embedkit.ann, and nothing else
+    assert sync.synced(done, "99_new_lesson.ipynb", settings) == done  # syncing again changes nothing
+    plain = sync.synced(nbformat.v4.new_notebook(cells=[nb.cells[0]]), "99_x.ipynb", settings)
+    assert "pip" not in plain.cells[2].source  # a lesson that needs nothing installs nothing
+    assert sync.modules_colab_lacks(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import ray\nfrom embedkit import distributed"),
+    ])) == ["ray"]
