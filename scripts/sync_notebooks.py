@@ -92,12 +92,12 @@ def modules_colab_lacks(nb: nbformat.NotebookNode) -> list[str]:
 
 def colab_setup_source(settings: dict, modules: list[str] = ()) -> str:
     repo_url = f"https://github.com/{settings['repository']}.git"
+    importlib_line = "\n    import importlib.util" if modules else ""  # only the install step uses it
     source = f"""\
 # Colab only: fetch the course and install the few packages Colab lacks. Elsewhere this does nothing.
 import sys
 
-if "google.colab" in sys.modules:
-    import importlib.util
+if "google.colab" in sys.modules:{importlib_line}
     import os
     import subprocess
 
