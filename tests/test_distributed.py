@@ -1,8 +1,10 @@
-"""Ray Data pipeline vs embed_images, bad files, Parquet output; FAISS helpers vs brute force."""
+"""Ray Data pipeline vs embed_images (same decode, same rows), bad files, Parquet; FAISS vs brute force."""
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from PIL import Image
 
 ray = pytest.importorskip("ray")
 
@@ -14,8 +16,15 @@ from embedkit.ann import (  # noqa: E402
     synthetic_collection,
     unit_rows,
 )
-from embedkit.distributed import embed_with_ray, read_embeddings, start_ray  # noqa: E402
-from embedkit.embeddings import embed_images  # noqa: E402
+from embedkit.distributed import (  # noqa: E402
+    decode_for_model,
+    embed_with_ray,
+    model_input,
+    read_embeddings,
+    start_ray,
+)
+from embedkit.embeddings import ModelInput, embed_images, resize_target  # noqa: E402
+from embedkit.images import load_rgb  # noqa: E402
 from embedkit.variants import make_bad_files, make_variants  # noqa: E402
 
 
@@ -27,12 +36,22 @@ def ray_running():
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory, manifest):
-    """A dozen bundled files, two edited copies of each of two, and three bad files, interleaved."""
+def big_jpeg(tmp_path_factory, manifest):
+    """A 1600 x 1600 JPEG: large enough that the reduced-size decode differs from a full one."""
+    path = tmp_path_factory.mktemp("big") / "big.jpg"
+    Image.open(manifest["file"][3]).convert("RGB").resize((1600, 1600), Image.Resampling.BICUBIC).save(
+        path, quality=90
+    )
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, manifest, big_jpeg):
+    """A dozen bundled files, a large JPEG, two edited copies of each of two, three bad files, interleaved."""
     root = tmp_path_factory.mktemp("folder")
     variants = make_variants(manifest.iloc[:2], root / "variants", per_file=2, seed=1)
     bad = [str(p) for p in make_bad_files(root / "bad", manifest["file"][0])]
-    good = manifest["file"].tolist()[:12] + variants["file"].tolist()
+    good = manifest["file"].tolist()[:12] + [big_jpeg] + variants["file"].tolist()
     paths = good[:5] + bad[:1] + good[5:11] + bad[1:] + good[11:]
     return paths, good, bad
 
@@ -47,17 +66,21 @@ def ray_result(ray_running, folder, backbone, tmp_path_factory):
 
 def test_rows_match_embed_images(ray_result, folder, backbone):
     paths, good, _ = folder
-    single = embed_images(paths, backbone, progress=False)
+    with pytest.warns(UserWarning, match="skipped 3"):
+        single = embed_images(paths, backbone, progress=False)
     got = ray_result.embeddings
     assert got.paths == single.paths == good  # same order as the input, bad files left out
     np.testing.assert_allclose(got.vectors, single.vectors, rtol=1e-4, atol=1e-5)
     assert got.vectors.dtype == np.float32 and got.shape == (len(good), backbone.dim)
 
 
-def test_bad_files_are_reported_with_reasons(ray_result, folder):
-    _, _, bad = folder
+def test_bad_files_are_reported_with_reasons(ray_result, folder, backbone):
+    paths, _, bad = folder
     failed = dict(ray_result.embeddings.failed)
     assert sorted(failed) == sorted(bad)
+    with pytest.warns(UserWarning, match="skipped 3"):
+        single = embed_images(paths, backbone, progress=False)
+    assert failed == dict(single.failed)  # the same reason, word for word, as embed_images gives
     assert "empty" in failed[bad[0]]
     assert "not an image" in failed[bad[1]]
     assert "truncated" in failed[bad[2]]
@@ -65,7 +88,7 @@ def test_bad_files_are_reported_with_reasons(ray_result, folder):
 
 def test_parquet_shards_read_with_plain_pandas(ray_result, folder, backbone):
     paths, good, _ = folder
-    assert len(ray_result.files) >= 2  # rows_per_file=5 over 19 rows: several shards
+    assert len(ray_result.files) >= 2  # rows_per_file=5 over 20 rows: several shards
     frame = pd.concat([pd.read_parquet(f) for f in ray_result.files]).sort_values("index")
     assert frame["path"].tolist() == paths and frame["index"].tolist() == list(range(len(paths)))
     ok = frame["error"] == ""
@@ -73,6 +96,17 @@ def test_parquet_shards_read_with_plain_pandas(ray_result, folder, backbone):
     assert all(len(v) == backbone.dim for v in frame.loc[ok, "embedding"])
     again = read_embeddings(ray_result.out_dir)
     np.testing.assert_array_equal(again.vectors, ray_result.embeddings.vectors)
+
+
+def test_decode_is_the_reduced_size_decode_of_embed_images(backbone, big_jpeg):
+    transform = model_input(backbone)
+    assert transform.min_side == resize_target(backbone)
+    reduced = decode_for_model(big_jpeg, transform)
+    full = backbone.preprocess(load_rgb(big_jpeg))
+    assert reduced.shape == full.shape
+    assert 1e-3 < float((reduced - full).abs().max())  # a full decode would not match embed_images
+    same = ModelInput(backbone.preprocess, resize_target(backbone))(big_jpeg)  # what embed_images runs
+    assert torch.equal(reduced, same)
 
 
 def test_embed_with_ray_needs_ray_and_files(backbone, tmp_path):
@@ -84,17 +118,6 @@ def test_embed_with_ray_needs_ray_and_files(backbone, tmp_path):
             ray.shutdown()
     with pytest.raises(RuntimeError, match="start_ray"):
         embed_with_ray(["x.jpg"], backbone, tmp_path, progress=False)
-
-
-def test_variants_keep_group_and_split(manifest, tmp_path):
-    rows = manifest.iloc[[0, 50, 100]]
-    variants = make_variants(rows, tmp_path, per_file=3, seed=0)
-    assert len(variants) == 9
-    assert variants["group"].tolist() == np.repeat(rows["group"].to_numpy(), 3).tolist()
-    assert variants["split"].tolist() == np.repeat(rows["split"].to_numpy(), 3).tolist()
-    assert all(p.exists() and p.stat().st_size > 0 for p in map(__import__("pathlib").Path, variants["file"]))
-    again = make_variants(rows, tmp_path / "again", per_file=3, seed=0)
-    assert again["transformation"].tolist() == variants["transformation"].tolist()
 
 
 def _brute_force_pairs(x, ids, threshold):

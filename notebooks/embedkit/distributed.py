@@ -4,7 +4,7 @@ The pipeline is the distributed version of :func:`embedkit.embeddings.embed_imag
 
 1. **list** the files (``ray.data.from_items``, one row per path with its position);
 2. **decode** each batch of files to model-ready tensors in stateless Ray tasks
-   (:func:`decode_for_model`: the one function to change for a faster decoder);
+   (:func:`decode_for_model`: the same reduced-size decode ``embed_images`` uses);
 3. **embed** with :class:`BackboneEmbedder`, an actor class: each actor loads the
    network once and then runs batch after batch (``concurrency`` actors, each
    reserving ``num_cpus`` / ``num_gpus``);
@@ -18,6 +18,7 @@ only where Ray runs and where the files live (a shared or ``s3://`` path) change
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -32,8 +33,7 @@ import torch
 from PIL import Image
 
 from .backbones import Backbone, load_backbone
-from .embeddings import Embeddings
-from .images import ImageLoadError, load_rgb
+from .embeddings import Embeddings, ModelInput, _decode_one, resize_target
 
 __all__ = [
     "BackboneEmbedder",
@@ -41,6 +41,7 @@ __all__ = [
     "decode_batch",
     "decode_for_model",
     "embed_with_ray",
+    "model_input",
     "read_embeddings",
     "start_ray",
 ]
@@ -66,7 +67,8 @@ def start_ray(
         object_store_mb: shared memory for blocks in flight (local Ray only). Ray
             Data streams, so a small store is enough; it never holds the whole data set.
         quiet: no dashboard, no usage statistics, workers' log lines not copied into
-            this process's output (errors still are raised here).
+            this process's output (errors still are raised here), and no notice that
+            token authentication is on (it stays on).
 
     Returns:
         The cluster's resources as Ray reports them, e.g. ``{"CPU": 2.0, ...}``.
@@ -80,53 +82,78 @@ def start_ray(
         kwargs.update(num_cpus=num_cpus, object_store_memory=object_store_mb * 1024**2)
     else:
         kwargs["address"] = address
-    ray.init(**kwargs)
+    notice = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    only_the_notice = _DropMessage("Token authentication is enabled for this Ray cluster")
+    if quiet:
+        notice.addFilter(only_the_notice)
+    try:
+        ray.init(**kwargs)
+    finally:
+        notice.removeFilter(only_the_notice)
     return ray.cluster_resources()
 
 
-def decode_for_model(path: str, preprocess) -> torch.Tensor:
-    """One file as the ``(3, H, W)`` float tensor the network takes.
+class _DropMessage(logging.Filter):
+    """Drops log records whose message starts with ``prefix``; every other record passes.
 
-    This is the pipeline's only decoding step: swap in a faster decoder here (for
-    example one that decodes large JPEGs at reduced size) and everything else stays.
+    A new local Ray turns on token authentication (good) and logs a notice saying so at
+    warning level on every start; that notice, and only it, is dropped when ``quiet``.
+    """
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefix)
+
+
+def model_input(backbone: Backbone) -> ModelInput:
+    """The transform ``embed_images`` applies to each file, for ``backbone``: path -> ``(3, H, W)``.
+
+    It decodes at reduced size (JPEG DCT scaling, box reduction for other formats) to the
+    short side the network's preprocessing resizes to (:func:`embedkit.embeddings.resize_target`),
+    refuses extreme aspect ratios by name, then runs ``backbone.preprocess``. Using the very
+    same transform is what makes the pipeline's rows equal ``embed_images``'s rows.
+    """
+    return ModelInput(backbone.preprocess, resize_target(backbone))
+
+
+def decode_for_model(path: str, transform: ModelInput) -> torch.Tensor:
+    """One file as the ``(3, H, W)`` float tensor the network takes (:func:`model_input`'s transform).
+
+    This is the pipeline's only decoding step: swap in another decoder here and
+    everything else stays.
 
     Raises:
         ImageLoadError: the file cannot be opened as an image (the reason says why).
     """
-    return preprocess(load_rgb(path))
+    return transform(path)
 
 
 def decode_batch(
-    batch: dict[str, np.ndarray], preprocess, input_shape: tuple[int, int, int]
+    batch: dict[str, np.ndarray], transform: ModelInput, input_shape: tuple[int, int, int]
 ) -> dict[str, np.ndarray]:
     """Ray Data step 2: decode a batch of paths; failures become rows with a reason.
 
     Args:
         batch: ``{"index": (b,) int64, "path": (b,) str}``.
-        preprocess: the backbone's ``preprocess`` (PIL RGB -> tensor).
-        input_shape: ``(3, H, W)``, the shape ``preprocess`` gives (bad files get zeros of it,
+        transform: :func:`model_input` of the backbone (path -> tensor).
+        input_shape: ``(3, H, W)``, the shape ``transform`` gives (bad files get zeros of it,
             so every batch stacks into one array).
 
     Returns:
         ``{"index", "path", "pixels": (b, 3, H, W) float32, "error": (b,) str}``; a bad
-        file's pixels are zeros and its ``error`` is the reason (``""`` for good files).
+        file's pixels are zeros and its ``error`` is the reason (``""`` for good files),
+        the same reason ``embed_images`` reports for it.
     """
-    tensors: list[torch.Tensor | None] = []
+    pixels = np.zeros((len(batch["path"]), *input_shape), dtype=np.float32)
     errors: list[str] = []
-    for path in batch["path"]:
-        try:
-            tensors.append(decode_for_model(str(path), preprocess))
-            errors.append("")
-        except ImageLoadError as exc:
-            tensors.append(None)
-            errors.append(exc.reason)
-        except (ValueError, TypeError, OSError) as exc:
-            tensors.append(None)
-            errors.append(f"{type(exc).__name__}: {exc}")
-    pixels = np.zeros((len(tensors), *input_shape), dtype=np.float32)
-    for i, t in enumerate(tensors):
-        if t is not None:
-            pixels[i] = t.numpy()
+    for i, path in enumerate(batch["path"]):
+        _, tensor, reason = _decode_one(lambda p: decode_for_model(p, transform), i, str(path))
+        if tensor is not None:
+            pixels[i] = tensor.numpy()
+        errors.append(reason)
     return {"index": batch["index"], "path": batch["path"], "pixels": pixels,
             "error": np.array(errors, dtype=object)}
 
@@ -245,15 +272,20 @@ def embed_with_ray(
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = progress
     context.enable_operator_progress_bars = False  # one bar for the whole pipeline
+    # Ray Data warns once per process that the per-step bars are off; they are off on purpose.
+    from ray.util.debug import log_once
+
+    log_once("ray_data_progress_manager_global")
     context.print_on_execution_start = False
     context.enable_auto_log_stats = False
     device = "cuda" if num_gpus else "cpu"
 
+    transform = model_input(backbone)
     input_shape = tuple(backbone.preprocess(Image.new("RGB", (32, 32))).shape)
     start = time.perf_counter()
     rows = ray.data.from_items([{"index": i, "path": p} for i, p in enumerate(items)])
     decoded = rows.map_batches(decode_batch, batch_size=batch_size, num_cpus=decode_cpus,
-                               fn_kwargs={"preprocess": backbone.preprocess, "input_shape": input_shape})
+                               fn_kwargs={"transform": transform, "input_shape": input_shape})
     embedded = decoded.map_batches(
         BackboneEmbedder, batch_size=batch_size, num_cpus=num_cpus, num_gpus=num_gpus,
         compute=ray.data.ActorPoolStrategy(size=concurrency),
