@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from embedkit.images import ImageLoadError, load_rgb
-from embedkit.variants import make_bad_files, make_variants
+from embedkit.variants import COLUMNS, make_bad_files, make_variants
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +82,10 @@ def test_bad_files_are_refused_by_name(manifest, tmp_path):
         with pytest.raises(ImageLoadError) as info:
             load_rgb(path)
         assert Path(info.value.path) == path and word in info.value.reason
+
+
+def test_no_copies_is_an_empty_table_and_bad_counts_are_refused(rows, tmp_path):
+    empty = make_variants(rows, tmp_path, per_file=0)
+    assert len(empty) == 0 and list(empty.columns) == COLUMNS
+    with pytest.raises(ValueError, match="per_file"):
+        make_variants(rows, tmp_path, per_file=-1)

@@ -272,10 +272,10 @@ def embed_with_ray(
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = progress
     context.enable_operator_progress_bars = False  # one bar for the whole pipeline
-    # Ray Data warns once per process that the per-step bars are off; they are off on purpose.
+    # Ray Data warns once per process that its bars are off; here they are off on purpose.
     from ray.util.debug import log_once
 
-    log_once("ray_data_progress_manager_global")
+    log_once("ray_data_progress_manager_global" if progress else "ray_data_progress_manager_disabled")
     context.print_on_execution_start = False
     context.enable_auto_log_stats = False
     device = "cuda" if num_gpus else "cpu"

@@ -4,6 +4,10 @@
 images, resizes, JPEG re-encodes, in combination) into a folder. Each copy keeps its
 source's ``group`` and ``split``, so the manifest's ground truth still scores every
 method; ``make_bad_files`` adds the files a real folder holds that are not images.
+
+It is the package's job because lessons and tests need it at run time, in any number:
+``scripts/make_dataset.py`` builds the fixed bundled set once (committed, checksummed) and
+``scripts/make_messy_folder.py`` a small fixed folder of planted problems for lesson 06.
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ from PIL import Image, ImageOps
 
 from .images import load_rgb
 
-__all__ = ["make_bad_files", "make_variants"]
+__all__ = ["COLUMNS", "make_bad_files", "make_variants"]
+
+#: The columns of :func:`make_variants`' table (present even when it has no rows).
+COLUMNS = ["file", "path", "source", "group", "split", "transformation"]
 
 
 def _edit(image: Image.Image, rng: np.random.Generator) -> tuple[Image.Image, str]:
@@ -58,6 +65,8 @@ def make_variants(
         ``source`` (the bundled file's relative path), ``group``, ``split`` (the
         source's) and ``transformation`` (the edits, e.g. ``"crop+mirror"``).
     """
+    if isinstance(per_file, bool) or not isinstance(per_file, int) or per_file < 0:
+        raise ValueError(f"per_file must be a whole number, 0 or more; got {per_file!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -71,7 +80,7 @@ def make_variants(
             edited.save(out / name, quality=int(rng.integers(60, 95)))
             rows.append({"file": str(out / name), "path": name, "source": src.path, "group": src.group,
                          "split": src.split, "transformation": kind})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def make_bad_files(out_dir: str | os.PathLike, good_jpeg: str | os.PathLike) -> list[Path]:
