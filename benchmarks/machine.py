@@ -132,11 +132,16 @@ def timed(fn: Callable[[], object]) -> Repeat:
 
 
 def interleaved(
-    fns: dict[str, Callable[[], object]], repeats: int = 3, warmup: int = 1
+    fns: dict[str, Callable[[], object]],
+    repeats: int = 3,
+    warmup: int = 1,
+    timer: Callable[[Callable[[], object]], Repeat] = timed,
 ) -> dict[str, list[Repeat]]:
     """Each function ``repeats`` times, in turn (a, b, a, b, ...), after ``warmup`` untimed rounds.
 
     Alternating means a neighbour's load that comes and goes hits every side alike.
+    ``timer`` times one call (default :func:`timed`; a benchmark whose work runs in other
+    processes passes one that counts those processes as its own).
     """
     for _ in range(warmup):
         for fn in fns.values():
@@ -144,7 +149,7 @@ def interleaved(
     runs: dict[str, list[Repeat]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            runs[name].append(timed(fn))
+            runs[name].append(timer(fn))
     return runs
 
 
