@@ -88,7 +88,9 @@ TEXT_LINE, TEXT_CHARS = 32, 84            # 24 px text: line height, characters 
 HEADING = {1: 72, 2: 62, 3: 54, 4: 46}
 PARAGRAPH_GAP = 12
 MATH_LINE = 60
-TABLE_ROW = 38
+TABLE_LINE, TABLE_CELL_PAD = 31.2, 12    # markdown tables: 24 px text, wrapping in their cells
+OUT_TABLE_FONT, OUT_TABLE_ROW = 16, 28   # printed tables (data frames): 16 px text, one line a row
+CHAR_EM, TABLE_CHAR_PAD = 0.58, 18       # width of a character of the slide font, in em; cell padding
 CODE_LINE, CODE_CHARS, CODE_PAD = 23.5, 110, 18   # 17 px monospace
 OUT_LINE, OUT_CHARS, OUT_PAD = 21, 118, 10        # 16 px monospace
 CELL_GAP = 10
@@ -156,10 +158,11 @@ def write_badge(dest: Path) -> None:
     dest.write_text(
         '<svg xmlns="http://www.w3.org/2000/svg" width="117" height="20" role="img" '
         'aria-label="Open in Colab">'
-        '<rect width="117" height="20" rx="3" fill="#555"/><rect x="45" width="72" height="20" rx="3" '
-        'fill="#f9ab00"/><rect x="45" width="6" height="20" fill="#f9ab00"/>'
+        '<rect width="117" height="20" rx="3" fill="#555"/><rect x="60" width="57" height="20" rx="3" '
+        'fill="#f9ab00"/><rect x="60" width="6" height="20" fill="#f9ab00"/>'
         '<g font-family="Verdana,DejaVu Sans,sans-serif" font-size="11" fill="#fff">'
-        '<text x="7" y="14">Open in</text><text x="52" y="14" fill="#222">Colab</text></g></svg>\n'
+        '<text x="6" y="14" textLength="48">Open in</text>'
+        '<text x="69" y="14" textLength="38" fill="#222">Colab</text></g></svg>\n'
     )
 
 
@@ -229,6 +232,38 @@ def markdown_blocks(source: str) -> list[str]:
     return blocks
 
 
+def table_height(rows: list[list[str]], font: float = 24, line: float = TABLE_LINE) -> float:
+    """Height of a table whose cells wrap to the slide's width.
+
+    Columns share the width in proportion to their widest cell (the browser's automatic
+    layout, roughly); a row is as tall as its cell that wraps to the most lines.
+    """
+    char = CHAR_EM * font
+    cols = max(len(r) for r in rows)
+    natural = [max(len(r[j]) if j < len(r) else 0 for r in rows) * char + TABLE_CHAR_PAD for j in range(cols)]
+    scale = min(1.0, (SLIDE_WIDTH - 20) / sum(natural))
+    total = 0.0
+    for r in rows:
+        lines = max(math.ceil(len(c) * char / max(natural[j] * scale - TABLE_CHAR_PAD, char)) or 1
+                    for j, c in enumerate(r))
+        total += lines * line + TABLE_CELL_PAD
+    return total
+
+
+def html_table_width(html: str, font: float = OUT_TABLE_FONT) -> float:
+    """Width of an HTML table (a data frame's) whose cells do not wrap: its widest cells, column by column."""
+    widths: list[float] = []
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", html, flags=re.S):
+        cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, flags=re.S)
+        for j, cell in enumerate(cells):
+            width = len(re.sub(r"<[^>]+>", "", cell).strip()) * CHAR_EM * font + TABLE_CHAR_PAD
+            if j < len(widths):
+                widths[j] = max(widths[j], width)
+            else:
+                widths.append(width)
+    return sum(widths)
+
+
 def markdown_height(source: str) -> float:
     """Estimated height of a markdown cell on the slide canvas."""
     total = 0.0
@@ -243,18 +278,33 @@ def markdown_height(source: str) -> float:
             total += TEXT_LINE + PARAGRAPH_GAP
         elif first.startswith("#"):
             level = len(first) - len(first.lstrip("#"))
-            rest = _plain("\n".join(lines[1:]))
+            rest = _logical_lines(_plain("\n".join(lines[1:])))
             total += HEADING.get(level, TEXT_LINE)
             total += TEXT_LINE * _wrapped(rest, TEXT_CHARS) if rest.strip() else 0
         elif first.startswith("|"):
-            total += sum(1 for line in lines if not re.fullmatch(r"\|?[\s:|-]+\|?", line.strip())) * TABLE_ROW
+            rows = [[_plain(c).strip() for c in line.strip().strip("|").split("|")]
+                    for line in lines if not re.fullmatch(r"\|?[\s:|-]+\|?", line.strip())]
+            total += table_height(rows) + PARAGRAPH_GAP
         else:
             for image in re.findall(r"!\[[^\]]*\]\(([^)\s]+)", block):
                 path = REPO / "images" / image.split("images/")[-1]
                 total += _figure_height(*_image_size(path.read_bytes())) if path.is_file() else FIGURE_MAX
-            text = _plain(block)
+            text = _logical_lines(_plain(block))
             total += (TEXT_LINE * _wrapped(text, TEXT_CHARS) if text.strip() else 0) + PARAGRAPH_GAP
     return total
+
+
+def _logical_lines(text: str) -> str:
+    """Markdown text with soft line breaks joined: one line per paragraph or list item."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        stripped = line.strip()
+        starts_item = re.match(r"([-*+]|\d+[.)])\s", stripped) is not None
+        if out and stripped and not starts_item and not out[-1].endswith(("  ", "<br>")) and out[-1].strip():
+            out[-1] += " " + stripped
+        else:
+            out.append(stripped)
+    return "\n".join(out)
 
 
 def _truncate(text: str, keep: int, what: str) -> str:
@@ -328,12 +378,13 @@ def code_piece(cell: nbformat.NotebookNode) -> Piece | None:
             elif "text/html" in data and "<table" in data["text/html"]:
                 rows = data["text/html"].count("<tr")
                 plain = data.get("text/plain", "")
-                wide = max((len(line) for line in plain.split("\n")), default=0) > OUT_CHARS - 20
+                wide = (max((len(line) for line in plain.split("\n")), default=0) > OUT_CHARS - 20
+                        or html_table_width(data["text/html"]) > SLIDE_WIDTH - 60)
                 if (rows > OUTPUT_LINES + 1 or wide) and plain:
                     out["data"] = {"text/plain": _truncate(data["text/plain"], OUTPUT_LINES + 1, "rows")}
                     height += _wrapped(out["data"]["text/plain"], OUT_CHARS) * OUT_LINE + OUT_PAD
                 else:
-                    height += rows * 30 + OUT_PAD
+                    height += rows * OUT_TABLE_ROW + OUT_PAD
             elif "text/plain" in data:
                 out["data"] = {"text/plain": _truncate(data["text/plain"], OUTPUT_LINES, "lines")}
                 height += _wrapped(out["data"]["text/plain"], OUT_CHARS) * OUT_LINE + OUT_PAD
@@ -348,18 +399,28 @@ def code_piece(cell: nbformat.NotebookNode) -> Piece | None:
 
 
 def markdown_pieces(cell: nbformat.NotebookNode) -> list[Piece]:
-    """The markdown cell as one piece, or split between paragraphs into pieces that each fit a slide."""
+    """The markdown cell as one piece, or split into pieces: at headings, and between paragraphs so each fits.
+
+    A ``#``/``##`` heading inside the cell starts a slide and a ``###`` heading a sub-slide,
+    as they do at the top of a cell.
+    """
     chunks: list[list[str]] = [[]]
+    kinds: list[str] = [""]
     for block in markdown_blocks(cell.source):
-        if chunks[-1] and markdown_height("\n\n".join(chunks[-1] + [block])) > BUDGET - CONTINUED:
+        heading = re.match(r"(#{1,3})\s", block.lstrip())
+        if chunks[-1] and heading:
             chunks.append([])
+            kinds.append("slide" if len(heading.group(1)) <= 2 else "subslide")
+        elif chunks[-1] and markdown_height("\n\n".join(chunks[-1] + [block])) > BUDGET - CONTINUED:
+            chunks.append([])
+            kinds.append("-")
         chunks[-1].append(block)
     pieces = []
-    for i, chunk in enumerate(chunks):
+    for i, (chunk, kind) in enumerate(zip(chunks, kinds, strict=True)):
         part = copy.deepcopy(cell)
         part.source = "\n\n".join(chunk)
         if i:
-            part.metadata["slideshow"] = {"slide_type": "-"}
+            part.metadata["slideshow"] = {"slide_type": kind}
         words = len(_plain(part.source).split())
         pieces.append(Piece(part, markdown_height(part.source) + CELL_GAP, 60 * words / WORDS_PER_MIN))
     return pieces
