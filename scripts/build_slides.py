@@ -90,11 +90,13 @@ PARAGRAPH_GAP = 12
 MATH_LINE = 60
 TABLE_LINE, TABLE_CELL_PAD = 31.2, 12    # markdown tables: 24 px text, wrapping in their cells
 OUT_TABLE_FONT, OUT_TABLE_ROW = 16, 28   # printed tables (data frames): 16 px text, one line a row
+TABLE_FONT_MIN = 12                      # a wide printed table is set in type down to this size
 CHAR_EM, TABLE_CHAR_PAD = 0.58, 18       # width of a character of the slide font, in em; cell padding
 CODE_LINE, CODE_CHARS, CODE_PAD = 23.5, 110, 18   # 17 px monospace
 OUT_LINE, OUT_CHARS, OUT_PAD = 21, 118, 10        # 16 px monospace
 CELL_GAP = 10
 FIGURE_MAX, FIGURE_MIN = 440, 220
+BADGE_HEIGHT = 36       # the Open-in-Colab badge (28 px, slides.css)
 CODE_LINES = 12         # code lines shown on a slide unless the cell says otherwise
 OUTPUT_LINES = 8        # printed lines shown on a slide
 CONTINUED = 30          # the "continued" line on a sub-slide that carries a slide on
@@ -264,6 +266,15 @@ def html_table_width(html: str, font: float = OUT_TABLE_FONT) -> float:
     return sum(widths)
 
 
+def _table_head(html: str, keep: int) -> tuple[str, int]:
+    """The HTML table with only its first ``keep`` body rows, and how many rows were left out."""
+    body = re.search(r"<tbody>(.*?)</tbody>", html, flags=re.S)
+    rows = re.findall(r"<tr.*?</tr>", body.group(1), flags=re.S) if body else []
+    if len(rows) <= keep:
+        return html, 0
+    return html[: body.start(1)] + "\n".join(rows[:keep]) + html[body.end(1):], len(rows) - keep
+
+
 def markdown_height(source: str) -> float:
     """Estimated height of a markdown cell on the slide canvas."""
     total = 0.0
@@ -288,7 +299,12 @@ def markdown_height(source: str) -> float:
         else:
             for image in re.findall(r"!\[[^\]]*\]\(([^)\s]+)", block):
                 path = REPO / "images" / image.split("images/")[-1]
-                total += _figure_height(*_image_size(path.read_bytes())) if path.is_file() else FIGURE_MAX
+                if image.endswith("colab-badge.svg"):
+                    total += BADGE_HEIGHT
+                elif path.is_file():
+                    total += _figure_height(*_image_size(path.read_bytes()))
+                else:
+                    total += FIGURE_MAX
             text = _logical_lines(_plain(block))
             total += (TEXT_LINE * _wrapped(text, TEXT_CHARS) if text.strip() else 0) + PARAGRAPH_GAP
     return total
@@ -326,6 +342,19 @@ class Piece:
     continues: str = ""     # the title of the slide this piece carries on, if it starts a sub-slide
 
 
+def _merged_streams(outputs: list) -> list:
+    """The outputs with consecutive prints to the same stream joined, so they are shortened as one."""
+    merged: list = []
+    for out in outputs:
+        if (out.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
+                and merged[-1].get("name") == out.get("name")):
+            merged[-1] = copy.deepcopy(merged[-1])
+            merged[-1]["text"] += out.get("text", "")
+        else:
+            merged.append(out)
+    return merged
+
+
 def code_piece(cell: nbformat.NotebookNode) -> Piece | None:
     """The code cell as shown on a slide: code in part, outputs in part, figures sized."""
     override = cell.metadata.get("slides")
@@ -347,7 +376,7 @@ def code_piece(cell: nbformat.NotebookNode) -> Piece | None:
             notes.append(f"Code shown in part: the cell has {total} lines in the notebook.")
     height = (_wrapped(cell.source, CODE_CHARS) * CODE_LINE + CODE_PAD) if cell.source else 0
     outputs, figures = [], []
-    for out in cell.outputs:
+    for out in _merged_streams(cell.outputs):
         kind = out.get("output_type")
         if kind == "stream":
             if out.get("name") == "stderr" and not out.get("text", "").strip():
@@ -376,15 +405,22 @@ def code_piece(cell: nbformat.NotebookNode) -> Piece | None:
                 out.setdefault("metadata", {})[image] = size
                 height += shown + OUT_PAD
             elif "text/html" in data and "<table" in data["text/html"]:
-                rows = data["text/html"].count("<tr")
+                html, more = _table_head(data["text/html"], OUTPUT_LINES)
+                font = next((f for f in range(OUT_TABLE_FONT, TABLE_FONT_MIN - 1, -1)
+                             if html_table_width(html, f) <= SLIDE_WIDTH - 60), None)
                 plain = data.get("text/plain", "")
-                wide = (max((len(line) for line in plain.split("\n")), default=0) > OUT_CHARS - 20
-                        or html_table_width(data["text/html"]) > SLIDE_WIDTH - 60)
-                if (rows > OUTPUT_LINES + 1 or wide) and plain:
-                    out["data"] = {"text/plain": _truncate(data["text/plain"], OUTPUT_LINES + 1, "rows")}
+                if font is None and plain:
+                    # Too wide to read even in small type: the printed text, which wraps.
+                    out["data"] = {"text/plain": _truncate(plain, 2 * OUTPUT_LINES, "lines")}
                     height += _wrapped(out["data"]["text/plain"], OUT_CHARS) * OUT_LINE + OUT_PAD
                 else:
-                    height += rows * OUT_TABLE_ROW + OUT_PAD
+                    font = font or TABLE_FONT_MIN
+                    if more:
+                        html += f'<p class="code-elided">… {more} more rows in the notebook</p>'
+                    html = f'<div class="slide-table" style="font-size: {font}px">{html}</div>'
+                    out["data"] = {"text/html": html}
+                    rows = html.count("<tr") + (1 if more else 0)
+                    height += rows * OUT_TABLE_ROW * font / OUT_TABLE_FONT + OUT_PAD
             elif "text/plain" in data:
                 out["data"] = {"text/plain": _truncate(data["text/plain"], OUTPUT_LINES, "lines")}
                 height += _wrapped(out["data"]["text/plain"], OUT_CHARS) * OUT_LINE + OUT_PAD
@@ -485,7 +521,19 @@ def slides_notebook(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, l
             slides[-1].append(piece)
             continue
         if used + piece.height > BUDGET and not _fit_figures(piece, BUDGET - used):
-            # Carry on under the same heading on a vertical sub-slide.
+            # Carry on under the same heading on a vertical sub-slide, taking along the sentence
+            # that introduces this piece (a markdown piece ending in a colon).
+            lead = slides[-1][-1]
+            if (len(slides[-1]) > 1 and lead.cell.cell_type == "markdown" and lead.height
+                    and lead.cell.source.rstrip().endswith(":")
+                    and CONTINUED + lead.height + piece.height <= BUDGET):
+                slides[-1].pop()
+                lead.cell.metadata["slideshow"] = {"slide_type": "subslide"}
+                piece.cell.metadata["slideshow"] = {"slide_type": "-"}
+                slides.append([lead, piece])
+                used = CONTINUED + lead.height + piece.height
+                lead.continues = title
+                continue
             piece.cell.metadata["slideshow"] = {"slide_type": "subslide"}
             slides.append([piece])
             used = CONTINUED + piece.height
