@@ -1,7 +1,7 @@
 """Shared test set-up: the backbone the lessons use, loaded once, and the bundled manifest.
 
-``embedkit`` is imported as installed (``pip install -e .``) or, in a plain clone, from
-``notebooks/`` (pyproject.toml's ``pythonpath`` setting); no test changes ``sys.path``.
+``embedkit`` is imported as installed (``pip install -e .``, part of requirements-dev.txt);
+scripts and benchmark helpers by name (pyproject.toml's ``pythonpath``). No test changes ``sys.path``.
 """
 
 from pathlib import Path

@@ -7,12 +7,10 @@ import re
 import subprocess
 import sys
 
+import machine
 import pytest
 
 from conftest import REPO
-
-sys.path.insert(0, str(REPO / "benchmarks"))
-import machine  # noqa: E402
 
 STAT = "cpu  {user} 0 {system} {idle} 0 0 0 {steal} 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\nintr 1 2\n"
 SELF = "4242 (python3 my bench) R 1 2 3 4 5 6 7 8 9 10 {utime} {stime} {cutime} 0 20 0 1 0\n"

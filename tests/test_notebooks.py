@@ -79,7 +79,6 @@ def test_converts_to_slides(path, tmp_path):
 
     (tests/test_editions.py builds the executed decks and checks them in a browser.)
     """
-    sys.path.insert(0, str(REPO / "scripts"))
     import build_slides
 
     nb = nbformat.read(path, as_version=4)
