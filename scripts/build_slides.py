@@ -88,7 +88,7 @@ TEXT_LINE, TEXT_CHARS = 32, 84            # 24 px text: line height, characters 
 HEADING = {1: 72, 2: 62, 3: 54, 4: 46}
 PARAGRAPH_GAP = 12
 MATH_LINE = 60
-TABLE_LINE, TABLE_CELL_PAD = 31.2, 12    # markdown tables: 24 px text, wrapping in their cells
+TABLE_LINE, TABLE_CELL_PAD = 31.2, 16    # markdown tables: 24 px text, wrapping in their cells
 OUT_TABLE_FONT, OUT_TABLE_ROW = 16, 28   # printed tables (data frames): 16 px text, one line a row
 TABLE_FONT_MIN = 12                      # a wide printed table is set in type down to this size
 CHAR_EM, TABLE_CHAR_PAD = 0.58, 18       # width of a character of the slide font, in em; cell padding
@@ -323,11 +323,11 @@ def _logical_lines(text: str) -> str:
     return "\n".join(out)
 
 
-def _truncate(text: str, keep: int, what: str) -> str:
+def _truncate(text: str, keep: int, what: str, prefix: str = "") -> str:
     lines = text.rstrip("\n").split("\n")
     if len(lines) <= keep:
         return "\n".join(lines)
-    return "\n".join(lines[:keep] + [f"… {len(lines) - keep} more {what} in the notebook"])
+    return "\n".join(lines[:keep] + [f"{prefix}… {len(lines) - keep} more {what} in the notebook"])
 
 
 @dataclass
@@ -370,7 +370,7 @@ def code_piece(cell: nbformat.NotebookNode) -> Piece | None:
     else:
         keep = override.get("lines", CODE_LINES) if isinstance(override, dict) else CODE_LINES
         total = len(cell.source.rstrip("\n").split("\n"))
-        cell.source = _truncate(cell.source, keep, "lines")
+        cell.source = _truncate(cell.source, keep, "lines", prefix="# ")
         shown_lines = min(total, keep)
         if total > keep:
             notes.append(f"Code shown in part: the cell has {total} lines in the notebook.")

@@ -190,7 +190,7 @@ def test_long_code_is_shown_in_part_and_skips_are_dropped():
     sources = [c.source for c in deck.cells]
     shown = next(s for s in sources if s.startswith("x0 = 0"))
     assert shown.split("\n")[: build_slides.CODE_LINES] == long.split("\n")[: build_slides.CODE_LINES]
-    assert shown.split("\n")[-1] == f"… {40 - build_slides.CODE_LINES} more lines in the notebook"
+    assert shown.split("\n")[-1] == f"# … {40 - build_slides.CODE_LINES} more lines in the notebook"
     assert not any("secret" in s for s in sources)
     assert len(timings) == 1 and timings[0] > 0
 

@@ -30,6 +30,8 @@ html_theme_options = {
     "use_fullscreen_button": False,
     "home_page_in_toc": True,
 }
+# The theme's light/dark switch starts from this mode (left empty, the theme logs an error).
+html_context = {"default_mode": "light"}
 html_last_updated_fmt = None
 html_copy_source = False
 html_show_sourcelink = False
