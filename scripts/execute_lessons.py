@@ -4,8 +4,8 @@ The lessons are stored without outputs. Both editions (``scripts/build_slides.py
 and ``scripts/build_site.py``) show them executed, with figures and printed
 numbers, so each lesson is executed here, top to bottom in its own folder, and
 the executed copy is cached in ``build/executed/<name>.ipynb``. The cache key is a
-hash of the notebook, the ``embedkit`` package's sources and the network chosen
-by ``EMBEDKIT_BACKBONE``: a change to any of them executes the lesson again, and
+hash of the notebook, the ``embedkit`` package's sources, ``data/manifest.csv`` and the
+network chosen by ``EMBEDKIT_BACKBONE``: a change to any of them executes the lesson again, and
 building the slides and then the site executes each lesson only once.
 
 ``python scripts/execute_lessons.py [NOTEBOOK ...]`` fills the cache (all lessons
@@ -40,9 +40,12 @@ def lessons() -> list[Path]:
 
 
 def cache_key(path: Path) -> str:
-    """Hash of what a lesson's outputs depend on: itself, embedkit's code, the chosen network."""
+    """Hash of what a lesson's outputs depend on: itself, embedkit's code, the bundled data's manifest,
+    the chosen network."""
     h = hashlib.sha256()
     h.update(path.read_bytes())
+    manifest = REPO / "data" / "manifest.csv"
+    h.update(manifest.read_bytes() if manifest.is_file() else b"")
     for source in sorted((NOTEBOOKS / "embedkit").rglob("*.py")):
         h.update(source.relative_to(NOTEBOOKS).as_posix().encode())
         h.update(source.read_bytes())
