@@ -96,6 +96,7 @@ CODE_LINE, CODE_CHARS, CODE_PAD = 23.5, 110, 18   # 17 px monospace
 OUT_LINE, OUT_CHARS, OUT_PAD = 21, 118, 10        # 16 px monospace
 CELL_GAP = 10
 FIGURE_MAX, FIGURE_MIN = 440, 220
+FIGURE_UPSCALE = 1.5    # a small figure a cell draws is shown up to this much larger, to be legible
 BADGE_HEIGHT = 36       # the Open-in-Colab badge (28 px, slides.css)
 CODE_LINES = 12         # code lines shown on a slide unless the cell says otherwise
 OUTPUT_LINES = 8        # printed lines shown on a slide
@@ -197,8 +198,9 @@ def _image_size(data: str | bytes) -> tuple[int, int]:
         return im.size
 
 
-def _figure_height(width: int, height: int) -> float:
-    return min(height * min(1.0, (SLIDE_WIDTH - 60) / width), FIGURE_MAX)
+def _figure_height(width: int, height: int, upscale: float = 1.0) -> float:
+    """Height a figure is shown at: as wide as the slide allows, up to ``upscale`` times its own size."""
+    return min(height * min(upscale, (SLIDE_WIDTH - 60) / width), FIGURE_MAX)
 
 
 def _plain(text: str) -> str:
@@ -400,7 +402,7 @@ def code_piece(cell: nbformat.NotebookNode) -> Piece | None:
                         del data[other]
                 w, h = _image_size(data[image])
                 figures.append((out, image, w, h))
-                shown = _figure_height(w, h)
+                shown = _figure_height(w, h, FIGURE_UPSCALE)
                 size = {"height": round(shown), "width": round(w * shown / h)}
                 out.setdefault("metadata", {})[image] = size
                 height += shown + OUT_PAD
@@ -469,7 +471,7 @@ def _fit_figures(piece: Piece, room: float, force: bool = False) -> bool:
     """
     if not piece.figures:
         return piece.height <= room
-    planned = [_figure_height(w, h) for _, _, w, h in piece.figures]
+    planned = [_figure_height(w, h, FIGURE_UPSCALE) for _, _, w, h in piece.figures]
     fixed = piece.height - sum(planned)
     scale = min(1.0, max(room - fixed, 0.1 * sum(planned)) / sum(planned))
     if min(p * scale for p in planned) < FIGURE_MIN and scale < 1.0 and not force:
