@@ -85,7 +85,8 @@ BADGE_URL = "https://colab.research.google.com/assets/colab-badge.svg"
 SLIDE_WIDTH, SLIDE_HEIGHT = 1280, 720
 BUDGET = 590            # content height a slide may fill (the rest is a safety margin)
 TEXT_LINE, TEXT_CHARS = 32, 84            # 24 px text: line height, characters per line
-HEADING = {1: 72, 2: 62, 3: 54, 4: 46}
+HEADING = {1: 72, 2: 62, 3: 54, 4: 46}     # a heading's first line with its margins
+HEADING_SIZE = {1: 44, 2: 36, 3: 30, 4: 26}  # font sizes (slides.css): each further line
 PARAGRAPH_GAP = 12
 MATH_LINE = 60
 TABLE_LINE, TABLE_CELL_PAD = 31.2, 16    # markdown tables: 24 px text, wrapping in their cells
@@ -292,7 +293,9 @@ def markdown_height(source: str) -> float:
         elif first.startswith("#"):
             level = len(first) - len(first.lstrip("#"))
             rest = _logical_lines(_plain("\n".join(lines[1:])))
-            total += HEADING.get(level, TEXT_LINE)
+            size = HEADING_SIZE.get(level, 24)
+            wrapped = math.ceil(len(_plain(first.lstrip("#").strip())) / (TEXT_CHARS * 24 / size * 1.2))
+            total += HEADING.get(level, TEXT_LINE) + (max(1, wrapped) - 1) * size * 1.2
             total += TEXT_LINE * _wrapped(rest, TEXT_CHARS) if rest.strip() else 0
         elif first.startswith("|"):
             rows = [[_plain(c).strip() for c in line.strip().strip("|").split("|")]
@@ -436,6 +439,12 @@ def code_piece(cell: nbformat.NotebookNode) -> Piece | None:
     return Piece(cell, height + CELL_GAP, seconds, figures, notes)
 
 
+def _is_lead(block: str) -> bool:
+    """A short block that introduces the next one: a bold line, or a sentence ending in a colon."""
+    text = block.strip()
+    return "\n" not in text and (re.fullmatch(r"\*\*[^*]+\*\*:?", text) is not None or text.endswith(":"))
+
+
 def markdown_pieces(cell: nbformat.NotebookNode) -> list[Piece]:
     """The markdown cell as one piece, or split into pieces: at headings, and between paragraphs so each fits.
 
@@ -450,7 +459,9 @@ def markdown_pieces(cell: nbformat.NotebookNode) -> list[Piece]:
             chunks.append([])
             kinds.append("slide" if len(heading.group(1)) <= 2 else "subslide")
         elif chunks[-1] and markdown_height("\n\n".join(chunks[-1] + [block])) > BUDGET - CONTINUED:
-            chunks.append([])
+            # A lead-in ("**What you will learn**", a line ending in a colon) goes with what it introduces.
+            lead = [chunks[-1].pop()] if len(chunks[-1]) > 1 and _is_lead(chunks[-1][-1]) else []
+            chunks.append(lead)
             kinds.append("-")
         chunks[-1].append(block)
     pieces = []

@@ -228,6 +228,40 @@ def test_figures_are_scaled_to_the_room_left():
     assert out.metadata["image/png"]["width"] == round(800 * height / 1000)
 
 
+def test_headings_inside_a_cell_start_slides_and_lead_ins_stay_with_their_list():
+    items = "\n".join(f"- point {i}: " + "word " * 12 for i in range(6))
+    text = "\n\n".join("word " * 80 for _ in range(4))
+    cell = _cell("markdown", f"# Title\n\n{text}\n\n**What you will learn**\n\n{items}\n\n## Next\n\nmore",
+                 slideshow={"slide_type": "slide"})
+    deck, _ = _deck([cell])
+    shown = [c for c in deck.cells if c.metadata.get("slideshow", {}).get("slide_type") != "notes"]
+    kinds = [c.metadata.get("slideshow", {}).get("slide_type") for c in shown]
+    assert kinds.count("slide") == 2 and next(c for c in shown if c.source.startswith("## Next"))
+    lead = next(c for c in shown if "**What you will learn**" in c.source)
+    assert "- point 0" in lead.source, "the lead-in was left behind without its list"
+
+
+def test_wide_tables_get_smaller_type_and_long_ones_their_first_rows():
+    import pandas as pd
+
+    wide = pd.DataFrame([[f"value_{i}_{j}_long" for j in range(9)] for i in range(3)],
+                        columns=[f"column_name_{j}" for j in range(9)])
+    long = pd.DataFrame({"a": range(30), "b": range(30)})
+    cells = []
+    for frame in (wide, long):
+        cell = _cell("code", "frame")
+        cell.outputs = [nbformat.v4.new_output("execute_result", data={
+            "text/html": frame.to_html(), "text/plain": repr(frame)}, execution_count=1)]
+        cells.append(cell)
+    deck, _ = _deck([_cell("markdown", "# T", slideshow={"slide_type": "slide"}), *cells])
+    wide_html, long_html = (c.outputs[0].data["text/html"] for c in deck.cells if c.cell_type == "code")
+    font = int(re.search(r"font-size: (\d+)px", wide_html).group(1))
+    assert build_slides.TABLE_FONT_MIN <= font < build_slides.OUT_TABLE_FONT
+    assert build_slides.html_table_width(wide.to_html(), font) <= build_slides.SLIDE_WIDTH - 60
+    assert long_html.count("<tr") == 1 + build_slides.OUTPUT_LINES
+    assert f"{30 - build_slides.OUTPUT_LINES} more rows in the notebook" in long_html
+
+
 def _png(width, height):
     import base64
     import io
