@@ -97,6 +97,7 @@ CODE_LINE, CODE_CHARS, CODE_PAD = 23.5, 110, 18   # 17 px monospace
 OUT_LINE, OUT_CHARS, OUT_PAD = 21, 118, 10        # 16 px monospace
 CELL_GAP = 10
 FIGURE_MAX, FIGURE_MIN = 440, 220
+FIGURE_ROOM = 540       # a figure that has a sub-slide to itself may grow to this height
 FIGURE_UPSCALE = 1.5    # a small figure a cell draws is shown up to this much larger, to be legible
 BADGE_HEIGHT = 36       # the Open-in-Colab badge (28 px, slides.css)
 CODE_LINES = 12         # code lines shown on a slide unless the cell says otherwise
@@ -494,6 +495,22 @@ def _fit_figures(piece: Piece, room: float, force: bool = False) -> bool:
     return True
 
 
+def _grow_figures(piece: Piece, room: float) -> None:
+    """Let the figures of a piece that starts a sub-slide grow into the room there (up to FIGURE_ROOM)."""
+    if not piece.figures:
+        return
+    shown = [out["metadata"][mime]["height"] for out, mime, _, _ in piece.figures]
+    fixed = piece.height - sum(shown)
+    scale = (room - fixed) / sum(shown)
+    if scale <= 1:
+        return
+    for (out, mime, w, h), now in zip(piece.figures, shown, strict=True):
+        limit = min(h * min(FIGURE_UPSCALE, (SLIDE_WIDTH - 60) / w), FIGURE_ROOM)
+        height = max(now, min(round(now * scale), round(limit)))
+        out["metadata"][mime] = {"height": height, "width": max(1, round(w * height / h))}
+    piece.height = fixed + sum(out["metadata"][mime]["height"] for out, mime, _, _ in piece.figures)
+
+
 def _title(cell: nbformat.NotebookNode) -> str:
     first = cell.source.lstrip().split("\n")[0] if cell.cell_type == "markdown" else ""
     return _plain(first.lstrip("#").strip()) if first.startswith("#") else ""
@@ -549,10 +566,11 @@ def slides_notebook(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, l
                 continue
             piece.cell.metadata["slideshow"] = {"slide_type": "subslide"}
             slides.append([piece])
-            used = CONTINUED + piece.height
-            if used > BUDGET:
+            if CONTINUED + piece.height > BUDGET:
                 _fit_figures(piece, BUDGET - CONTINUED, force=True)
-                used = CONTINUED + piece.height
+            else:
+                _grow_figures(piece, BUDGET - CONTINUED)
+            used = CONTINUED + piece.height
             piece.continues = title
             continue
         slides[-1].append(piece)
