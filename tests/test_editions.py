@@ -27,16 +27,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import build_site
+import build_slides
 import nbformat
 import pytest
 from browser import browser_available, open_page
+from execute_lessons import execute_all, lessons
 
 from conftest import REPO
-
-sys.path.insert(0, str(REPO / "scripts"))
-import build_site  # noqa: E402
-import build_slides  # noqa: E402
-from execute_lessons import execute_all, lessons  # noqa: E402
 
 LESSONS = lessons()
 IDS = [p.stem for p in LESSONS]
