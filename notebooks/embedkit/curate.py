@@ -54,7 +54,7 @@ from scipy.spatial.distance import squareform
 
 from .backbones import Backbone, load_backbone
 from .duplicates import exact_duplicate_groups, file_sha256, pixel_hash
-from .embeddings import _progress_bar, embed_images
+from .embeddings import embed_images, progress_bar
 from .images import IMAGE_SUFFIXES, ImageLoadError, load_rgb
 from .pairs import connected_groups
 from .similarity import near_duplicate_pairs
@@ -399,7 +399,7 @@ def curate(
         raise FolderError(f"folder {str(root)!r} holds no image files (looked for {endings}, any case)")
 
     workers = workers or min(8, os.cpu_count() or 1)
-    bar = _progress_bar(len(candidates), progress, "hashing and decoding")
+    bar = progress_bar(len(candidates), progress, "hashing and decoding")
     results = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for result in pool.map(_inspect, candidates):

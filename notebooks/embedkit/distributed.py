@@ -33,7 +33,7 @@ import torch
 from PIL import Image
 
 from .backbones import Backbone, load_backbone
-from .embeddings import Embeddings, ModelInput, _decode_one, resize_target
+from .embeddings import Embeddings, ModelInput, decode_one, resize_target
 
 __all__ = [
     "BackboneEmbedder",
@@ -150,7 +150,7 @@ def decode_batch(
     pixels = np.zeros((len(batch["path"]), *input_shape), dtype=np.float32)
     errors: list[str] = []
     for i, path in enumerate(batch["path"]):
-        _, tensor, reason = _decode_one(lambda p: decode_for_model(p, transform), i, str(path))
+        _, tensor, reason = decode_one(lambda p: decode_for_model(p, transform), i, str(path))
         if tensor is not None:
             pixels[i] = tensor.numpy()
         errors.append(reason)

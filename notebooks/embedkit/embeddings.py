@@ -33,6 +33,7 @@ from PIL import Image
 
 from .backbones import Backbone
 from .images import MAX_ASPECT_RATIO, ImageLoadError, as_rgb, check_background, expand_paths
+from .similarity import bfloat16_is_native
 
 __all__ = [
     "PRECISIONS",
@@ -40,8 +41,10 @@ __all__ = [
     "EmbeddingsFileError",
     "ModelInput",
     "bfloat16_supported",
+    "decode_one",
     "default_batch_size",
     "embed_images",
+    "progress_bar",
     "resize_target",
 ]
 
@@ -213,23 +216,13 @@ def resize_target(backbone: Backbone) -> int:
 
 
 @cache
-def _cpu_has_bfloat16() -> bool:
-    """True when the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX), read from /proc/cpuinfo."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def bfloat16_supported(device: torch.device | str) -> bool:
     """True when ``device`` runs bfloat16 natively (otherwise it is emulated, and slower)."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        return torch.backends.mkldnn.is_available() and _cpu_has_bfloat16()
+        return torch.backends.mkldnn.is_available() and bfloat16_is_native()
     return False
 
 
@@ -282,7 +275,7 @@ def _in_notebook() -> bool:
     return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
 
 
-def _progress_bar(total: int, enabled: bool, desc: str):
+def progress_bar(total: int, enabled: bool, desc: str):
     """tqdm's Jupyter widget in a notebook, a text bar on a terminal, nothing in logs."""
     from tqdm.auto import tqdm
 
@@ -327,7 +320,7 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _decode_one(transform: Callable, index: int, item) -> tuple[str, torch.Tensor | None, str]:
+def decode_one(transform: Callable, index: int, item) -> tuple[str, torch.Tensor | None, str]:
     """``(name, tensor, "")`` or ``(name, None, reason)``: whatever decoding raises is the reason."""
     try:
         return _name(item, index), transform(item), ""
@@ -343,7 +336,7 @@ def _decoded_in_order(items: list, transform: Callable, workers: int, window: in
     pending: deque = deque()
     try:
         for index, item in enumerate(items):
-            pending.append(pool.submit(_decode_one, transform, index, item))
+            pending.append(pool.submit(decode_one, transform, index, item))
             if len(pending) >= window:
                 yield pending.popleft().result()
         while pending:
@@ -435,7 +428,7 @@ def embed_images(
     rows: list[np.ndarray] = []
     paths: list[str] = []
     failed: list[tuple[str, str]] = []
-    with _progress_bar(len(items), progress, f"embedding with {backbone.name}") as bar:
+    with progress_bar(len(items), progress, f"embedding with {backbone.name}") as bar:
         stream = _decoded_in_order(items, transform, workers, window=max(2 * batch_size, workers))
         for names, tensors in _batches(stream, batch_size, failed, bar):
             rows.append(_forward(backbone, tensors, bfloat16))
