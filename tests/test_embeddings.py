@@ -1,9 +1,12 @@
 """embed_images: shapes, row bookkeeping, batch independence, bad files, saving."""
 
 import dataclasses
+import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -239,6 +242,70 @@ def test_resize_target_is_read_from_the_preprocessing(backbone):
     assert resize_target(fake) == 232
     assert resize_target(dataclasses.replace(backbone, preprocess=lambda im: im, input_size=100)) == 200
     assert resize_target(backbone) > backbone.input_size  # resize, then centre-crop
+
+
+# ---------------------------------------------------------------- decoding beside the network
+
+
+def test_decoding_threads_use_one_torch_thread_and_change_no_one_elses(backbone, files):
+    before = torch.get_num_threads()
+    if before == 1:
+        pytest.skip("needs a process whose torch uses more than one thread")
+    inside = []
+
+    def preprocess(picture):
+        inside.append(torch.get_num_threads())
+        return backbone.preprocess(picture)
+
+    embed_images(files, dataclasses.replace(backbone, preprocess=preprocess), progress=False)
+    later = []
+    thread = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    assert set(inside) == {1}  # no OpenMP team per decoding thread
+    assert torch.get_num_threads() == before and later == [before]  # the caller's, and new threads'
+
+
+def _timeline(backbone, files, take_turns: bool) -> list[tuple[str, float, float]]:
+    """``(kind, start, end)`` of every decode and forward pass, each made to last >= 20 ms."""
+    log = []
+
+    def timed(kind, fn):
+        def run(x):
+            start = time.perf_counter()
+            time.sleep(0.02)
+            out = fn(x)
+            log.append((kind, start, time.perf_counter()))
+            return out
+        return run
+
+    slow = dataclasses.replace(backbone, preprocess=timed("decode", backbone.preprocess))
+    slow.model = timed("forward", backbone.model)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(embeddings_mod, "_take_turns", lambda device, workers: take_turns)
+        result = embed_images(files, slow, batch_size=2, workers=2, progress=False)
+    assert result.paths == files
+    return log
+
+
+def _overlaps(log) -> int:
+    decodes = [(s, e) for kind, s, e in log if kind == "decode"]
+    forwards = [(s, e) for kind, s, e in log if kind == "forward"]
+    return sum(s1 < e2 and s2 < e1 for s1, e1 in decodes for s2, e2 in forwards)
+
+
+def test_in_turns_nothing_is_decoded_while_the_network_runs(backbone, files):
+    assert _overlaps(_timeline(backbone, files, take_turns=False)) > 0  # decoding ahead overlaps
+    assert _overlaps(_timeline(backbone, files, take_turns=True)) == 0
+
+
+def test_decoding_takes_turns_only_when_threads_would_outnumber_cores(monkeypatch):
+    threads, cpu = torch.get_num_threads(), torch.device("cpu")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(threads)), raising=False)
+    assert embeddings_mod._take_turns(cpu, 1)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(threads + 4)), raising=False)
+    assert not embeddings_mod._take_turns(cpu, 4) and embeddings_mod._take_turns(cpu, 5)
+    assert not embeddings_mod._take_turns(torch.device("cuda"), 64)  # a GPU: always decode ahead
 
 
 # ---------------------------------------------------------------- precision

@@ -3,7 +3,11 @@
 ``embed_images(paths, backbone)`` returns an :class:`Embeddings`: the ``(n, dim)``
 float32 matrix together with the path of each row and the files that could not be
 embedded, so a row can never be matched to the wrong image. Files are decoded and
-preprocessed by a pool of threads while the network works on the previous batch.
+preprocessed by a pool of threads. On a GPU they are decoded ahead while the network
+works on the previous batch. On a CPU the network's threads already use every core, so
+decoding and the forward pass take turns, each with all the cores: run side by side
+they would fight over the cores (PyTorch's OpenMP threads spin while they wait for each
+other), and on two cores taking turns embeds 12-megapixel photos 1.2x to 1.3x faster.
 
 Each file is decoded at the smallest size that still covers the network's resize
 target (JPEG's DCT scaling, box reduction for other formats): a 12-megapixel phone
@@ -23,13 +27,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+from threadpoolctl import threadpool_limits
 
 from .backbones import Backbone
 from .images import MAX_ASPECT_RATIO, ImageLoadError, as_rgb, check_background, expand_paths
@@ -330,17 +335,60 @@ def decode_one(transform: Callable, index: int, item) -> tuple[str, torch.Tensor
         return _name(item, index), None, _reason(exc)
 
 
-def _decoded_in_order(items: list, transform: Callable, workers: int, window: int) -> Iterator:
-    """Yield ``(name, tensor or None, reason)`` in input order, decoding ``window`` items ahead."""
-    pool = ThreadPoolExecutor(max_workers=workers)
+def _one_torch_thread() -> None:
+    """Decoding threads' initializer: the torch operations of preprocessing run on this thread only.
+
+    Otherwise each decoding thread starts its own team of OpenMP threads, one per core,
+    beside the network's. Only this thread's OpenMP setting changes: ``torch.set_num_threads``
+    here would also change the count that threads created later (the main one included,
+    if it has not used torch yet) start with.
+    """
+    torch.get_num_threads()  # torch's own per-thread set-up first, so it cannot undo the limit
+    threadpool_limits(1, user_api="openmp")
+
+
+def _decoded_ahead(items: list, decode: Callable, pool: ThreadPoolExecutor, window: int) -> Iterator:
+    """Yield ``decode(index, item)`` in input order, ``window`` items in flight meanwhile."""
     pending: deque = deque()
-    try:
-        for index, item in enumerate(items):
-            pending.append(pool.submit(decode_one, transform, index, item))
-            if len(pending) >= window:
-                yield pending.popleft().result()
-        while pending:
+    for index, item in enumerate(items):
+        pending.append(pool.submit(decode, index, item))
+        if len(pending) >= window:
             yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def _decoded_in_turns(items: list, decode: Callable, pool: ThreadPoolExecutor, chunk: int) -> Iterator:
+    """Yield ``decode(index, item)`` in input order, ``chunk`` items decoded at a time.
+
+    Nothing is decoded while the consumer holds a yielded item (and runs the network).
+    """
+    for start in range(0, len(items), chunk):
+        stop = min(start + chunk, len(items))
+        yield from list(pool.map(decode, range(start, stop), items[start:stop]))
+
+
+def _take_turns(device: torch.device, workers: int) -> bool:
+    """Whether decoding should wait while the network runs: on a CPU whose cores the
+    network's threads and the decoding threads together would oversubscribe."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return device.type == "cpu" and torch.get_num_threads() + workers > cores
+
+
+def _decoded_in_order(items: list, transform: Callable, workers: int, batch_size: int,
+                      take_turns: bool) -> Iterator:
+    """Yield ``(name, tensor or None, reason)`` for each item, in input order.
+
+    ``take_turns``: decode a few batches' worth with every worker, then let the consumer
+    run the network on them (a CPU); otherwise decode ahead while it does (a GPU).
+    """
+    decode = partial(decode_one, transform)
+    pool = ThreadPoolExecutor(max_workers=workers, initializer=_one_torch_thread)
+    try:
+        if take_turns:
+            yield from _decoded_in_turns(items, decode, pool, chunk=max(batch_size, 4 * workers))
+        else:
+            yield from _decoded_ahead(items, decode, pool, window=max(2 * batch_size, workers))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -401,8 +449,9 @@ def embed_images(
         backbone: from :func:`embedkit.backbones.load_backbone`.
         batch_size: images per forward pass; default ``backbone.batch_size``.
         progress: show a progress bar in Jupyter or on a terminal (never in logs).
-        workers: threads that decode and preprocess ahead of the network
-            (default: the number of CPU cores, at most 8).
+        workers: threads that decode and preprocess (default: the number of CPU cores,
+            at most 8). On a GPU, or on CPU cores the network's threads leave free, they
+            decode ahead of the network; otherwise they take turns with it.
         background: colour transparent areas are composited over.
         precision: ``"float32"`` (reproducible) or ``"bfloat16"`` (autocast; faster
             where the CPU or GPU supports it natively, otherwise a warning and float32).
@@ -429,7 +478,8 @@ def embed_images(
     paths: list[str] = []
     failed: list[tuple[str, str]] = []
     with progress_bar(len(items), progress, f"embedding with {backbone.name}") as bar:
-        stream = _decoded_in_order(items, transform, workers, window=max(2 * batch_size, workers))
+        take_turns = _take_turns(backbone.device, workers)
+        stream = _decoded_in_order(items, transform, workers, batch_size, take_turns)
         for names, tensors in _batches(stream, batch_size, failed, bar):
             rows.append(_forward(backbone, tensors, bfloat16))
             paths.extend(names)
