@@ -7,7 +7,7 @@ preprocessed by a pool of threads. On a GPU they are decoded ahead while the net
 works on the previous batch. On a CPU the network's threads already use every core, so
 decoding and the forward pass take turns, each with all the cores: run side by side
 they would fight over the cores (PyTorch's OpenMP threads spin while they wait for each
-other), and on two cores taking turns embeds 12-megapixel photos 1.2x to 1.3x faster.
+other), and on two cores taking turns embeds 12-megapixel photos 1.1x to 1.3x faster.
 
 Each file is decoded at the smallest size that still covers the network's resize
 target (JPEG's DCT scaling, box reduction for other formats): a 12-megapixel phone
