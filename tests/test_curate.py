@@ -3,7 +3,6 @@ and the report opened in a real headless browser (tests/browser.py; skipped with
 when Chromium or Playwright is missing)."""
 
 import csv
-import importlib.util
 import json
 import os
 import subprocess
@@ -28,17 +27,9 @@ from embedkit.curate import (
 )
 from embedkit.evaluation import choose_threshold
 from embedkit.labelling import PairLabeller, choose_threshold_held_out
+from embedkit.variants import make_messy_folder
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO / "notebooks")}
-
-
-def _messy_module():
-    spec = importlib.util.spec_from_file_location(
-        "make_messy_folder", REPO / "scripts" / "make_messy_folder.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _cli(*args, cwd=REPO):
@@ -323,7 +314,7 @@ def test_installed_tool_runs_outside_the_repository(tmp_path):
 @pytest.fixture(scope="module")
 def messy(tmp_path_factory):
     folder = tmp_path_factory.mktemp("messy") / "my photos"
-    truth = _messy_module().make_messy_folder(folder)
+    truth = make_messy_folder(folder)
     findings = curate(folder, progress=False)
     out = tmp_path_factory.mktemp("messy_out")
     write_outputs(findings, out)

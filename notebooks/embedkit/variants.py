@@ -1,27 +1,42 @@
-"""Grow the bundled data set into a larger one with known groups: edited copies and bad files.
+"""Folders with known truth, made at run time from the bundled photos.
 
 ``make_variants`` writes randomly edited copies of every bundled image (crops, mirror
 images, resizes, JPEG re-encodes, in combination) into a folder. Each copy keeps its
 source's ``group`` and ``split``, so the manifest's ground truth still scores every
 method; ``make_bad_files`` adds the files a real folder holds that are not images.
 
-It is the package's job because lessons and tests need it at run time, in any number:
-``scripts/make_dataset.py`` builds the fixed bundled set once (committed, checksummed) and
-``scripts/make_messy_folder.py`` a small fixed folder of planted problems for lesson 06.
+``make_messy_folder`` builds a small fixed folder as a person's photo folder looks:
+``train/``, ``test/`` and ``val/`` subfolders, nested folders with spaces and non-ASCII
+names, uppercase endings, and planted problems:
+
+- per planted photo: the original (in ``train/``), a byte copy with another name and an
+  uppercase ``.JPG``/``.PNG`` ending, a lossless PNG re-save (same pixels, other bytes),
+  a symbolic link to the original (where the file system allows links), a half-size
+  copy in ``test/`` and a centre crop in ``val/``: one near-duplicate group that leaks
+  into all three splits;
+- photos that appear once, one of them as a 1200 x 150 panorama;
+- files that cannot be used: an empty file, a truncated JPEG, a text file named ``.jpg``, a
+  1200 x 3 strip (an extreme aspect ratio, refused by name) and a dangling symbolic link.
+
+It returns the truth as plain data, so lesson 06 and the curate tool's tests can check
+what the tool finds. ``scripts/make_dataset.py`` builds the fixed bundled set once
+(committed, checksummed); everything here is deterministic and made when needed.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageOps
 
+from .dataset import DATA_DIR
 from .images import load_rgb
 
-__all__ = ["COLUMNS", "make_bad_files", "make_variants"]
+__all__ = ["COLUMNS", "make_bad_files", "make_messy_folder", "make_variants"]
 
 #: The columns of :func:`make_variants`' table (present even when it has no rows).
 COLUMNS = ["file", "path", "source", "group", "split", "transformation"]
@@ -93,3 +108,112 @@ def make_bad_files(out_dir: str | os.PathLike, good_jpeg: str | os.PathLike) -> 
     data = Path(good_jpeg).read_bytes()
     truncated.write_bytes(data[: len(data) // 3])
     return [empty, text, truncated]
+
+
+# --------------------------------------------------------------------------- a messy folder
+
+#: Photos planted with copies (distinct source photos), and photos that appear once.
+PLANTED = ["chelsea-cat", "coffee-cup", "rocket-launch", "coins"]
+SINGLES = ["brick", "retina", "hubble-deep-field", "dahlia", "cameraman", "handwriting"]
+STRIP = "camera-campus"  # appears once, as an extreme-aspect strip
+
+# Where each planted photo's files go: (subfolder, name pattern); {n} is the photo name.
+_LAYOUT = {
+    "original": ("train/holiday 2023", "{n}.jpg"),
+    "byte_copy": ("train", "{n} (copy).JPG"),
+    "png_resave": ("train/exports", "{n}.PNG"),
+    "link": ("train/links", "{n}-link.jpg"),
+    "half_size": ("test", "{n}_small.jpg"),
+    "crop": ("val/café ☕", "{n}_crop.jpg"),
+}
+#: Where the files that are not usable images go (see :func:`make_bad_files`).
+_BAD_FOLDER = "test/from my phone"
+
+
+def _original(name: str, data_dir: Path) -> Path:
+    matches = sorted(data_dir.glob(f"*/{name}_original.*"))
+    if not matches:
+        raise FileNotFoundError(f"no original of {name!r} under {data_dir}; run scripts/make_dataset.py")
+    return matches[0]
+
+
+def _as_jpeg(target: Path, image: Image.Image) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    image.save(target, format="JPEG", quality=92)
+
+
+def make_messy_folder(
+    dest: str | os.PathLike, links: bool = True, data_dir: str | os.PathLike = DATA_DIR
+) -> dict:
+    """Write the messy folder to ``dest`` (replacing it) and return its truth.
+
+    Args:
+        dest: the folder to write (removed first if it exists).
+        links: plant symbolic links (a link to a photo, a dangling link) where the
+            file system allows them.
+        data_dir: the bundled data set the photos come from.
+
+    Returns:
+        ``{"files", "exact_groups", "near_groups", "leaks", "unreadable", "singles"}``:
+        the number of image files, lists of path lists (sorted), leaks as
+        ``{split: [paths]}`` dicts, the unreadable paths, and the files that belong to
+        no group. Paths are relative to ``dest``, with ``/`` separators.
+    """
+    dest, data_dir = Path(dest), Path(data_dir)
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    can_link = links and hasattr(os, "symlink")
+    exact_groups, near_groups, leaks = [], [], []
+    for name in PLANTED:
+        paths = {kind: f"{folder}/{pattern.format(n=name)}" for kind, (folder, pattern) in _LAYOUT.items()}
+        if not can_link:
+            paths.pop("link")
+        original = dest / paths["original"]
+        _as_jpeg(original, Image.open(_original(name, data_dir)).convert("RGB"))
+        picture = Image.open(original).convert("RGB")
+        (dest / paths["byte_copy"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(original, dest / paths["byte_copy"])
+        (dest / paths["png_resave"]).parent.mkdir(parents=True, exist_ok=True)
+        picture.save(dest / paths["png_resave"], format="PNG")  # the decoded JPEG pixels, losslessly
+        if can_link:
+            (dest / paths["link"]).parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(os.path.relpath(original, (dest / paths["link"]).parent), dest / paths["link"])
+        w, h = picture.size
+        _as_jpeg(dest / paths["half_size"], picture.resize((w // 2, h // 2), Image.Resampling.LANCZOS))
+        _as_jpeg(dest / paths["crop"], picture.crop((w // 10, h // 10, w - w // 10, h - h // 10)))
+        exact = ("original", "byte_copy", "png_resave", "link")  # same pixels
+        exact_groups.append(sorted(p for kind, p in paths.items() if kind in exact))
+        near_groups.append(sorted(paths.values()))
+        by_split: dict[str, list[str]] = {}
+        for p in paths.values():
+            by_split.setdefault(p.split("/")[0], []).append(p)
+        leaks.append({split: sorted(ps) for split, ps in sorted(by_split.items())})
+    singles = []
+    for k, name in enumerate(SINGLES):
+        rel = f"{['train', 'test', 'val'][k % 3]}/{name}.{'jpeg' if k % 2 else 'png'}"
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.open(_original(name, data_dir)).convert("RGB").save(dest / rel)
+        singles.append(rel)
+    strip_source = Image.open(_original(STRIP, data_dir)).convert("RGB")
+    panorama = f"train/{STRIP}_panorama.png"  # 8:1, wide but within what the package accepts
+    strip_source.resize((1200, 150)).save(dest / panorama)
+    singles.append(panorama)
+
+    strip = f"train/{STRIP}_strip.png"  # 400:1: refused by name (the network would see a sliver)
+    strip_source.resize((1200, 3)).save(dest / strip)
+    bad = make_bad_files(dest / _BAD_FOLDER, original)
+    unreadable = [strip, *(p.relative_to(dest).as_posix() for p in bad)]
+    if can_link:
+        unreadable.append("val/missing-link.jpg")
+        os.symlink("no-such-photo.jpg", dest / unreadable[-1])
+    (dest / "README.txt").write_text("not an image; the tools ignore it\n", encoding="utf-8")
+    n_files = sum(len(g) for g in near_groups) + len(singles) + len(unreadable)
+    return {
+        "files": n_files,
+        "exact_groups": sorted(exact_groups),
+        "near_groups": sorted(near_groups),
+        "leaks": leaks,
+        "unreadable": sorted(unreadable),
+        "singles": sorted(singles),
+    }
