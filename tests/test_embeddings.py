@@ -1,7 +1,6 @@
 """embed_images: shapes, row bookkeeping, batch independence, bad files, saving."""
 
 import dataclasses
-import os
 import shutil
 import subprocess
 import sys
@@ -129,6 +128,7 @@ def test_nothing_iterable_to_embed_is_a_type_error(backbone, bad):
         ({"batch_size": 2.5}, ValueError, "batch_size"),
         ({"batch_size": True}, ValueError, "batch_size"),
         ({"workers": -1}, ValueError, "workers"),
+        ({"workers": 0}, ValueError, "workers"),
         ({"background": "white"}, TypeError, "background"),
         ({"background": None}, TypeError, "background"),
         ({"precision": "float16"}, ValueError, "precision"),
@@ -299,11 +299,24 @@ def test_in_turns_nothing_is_decoded_while_the_network_runs(backbone, files):
     assert _overlaps(_timeline(backbone, files, take_turns=True)) == 0
 
 
+def test_on_a_cpu_every_core_decodes_in_its_turn(backbone, files, monkeypatch):
+    monkeypatch.setattr(embeddings_mod, "_cores", lambda: 3)
+    threads = set()
+
+    def preprocess(picture):
+        threads.add(threading.get_ident())
+        time.sleep(0.02)  # long enough that the pool starts all its threads
+        return backbone.preprocess(picture)
+
+    embed_images(files * 2, dataclasses.replace(backbone, preprocess=preprocess), progress=False)
+    assert len(threads) == 3
+
+
 def test_decoding_takes_turns_only_when_threads_would_outnumber_cores(monkeypatch):
     threads, cpu = torch.get_num_threads(), torch.device("cpu")
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(threads)), raising=False)
+    monkeypatch.setattr(embeddings_mod, "_cores", lambda: threads)
     assert embeddings_mod._take_turns(cpu, 1)
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(threads + 4)), raising=False)
+    monkeypatch.setattr(embeddings_mod, "_cores", lambda: threads + 4)
     assert not embeddings_mod._take_turns(cpu, 4) and embeddings_mod._take_turns(cpu, 5)
     assert not embeddings_mod._take_turns(torch.device("cuda"), 64)  # a GPU: always decode ahead
 

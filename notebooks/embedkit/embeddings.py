@@ -368,11 +368,15 @@ def _decoded_in_turns(items: list, decode: Callable, pool: ThreadPoolExecutor, c
         yield from list(pool.map(decode, range(start, stop), items[start:stop]))
 
 
+def _cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _take_turns(device: torch.device, workers: int) -> bool:
     """Whether decoding should wait while the network runs: on a CPU whose cores the
     network's threads and the decoding threads together would oversubscribe."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return device.type == "cpu" and torch.get_num_threads() + workers > cores
+    return device.type == "cpu" and torch.get_num_threads() + workers > _cores()
 
 
 def _decoded_in_order(items: list, transform: Callable, workers: int, batch_size: int,
@@ -449,8 +453,8 @@ def embed_images(
         backbone: from :func:`embedkit.backbones.load_backbone`.
         batch_size: images per forward pass; default ``backbone.batch_size``.
         progress: show a progress bar in Jupyter or on a terminal (never in logs).
-        workers: threads that decode and preprocess (default: the number of CPU cores,
-            at most 8). On a GPU, or on CPU cores the network's threads leave free, they
+        workers: threads that decode and preprocess (default: one per CPU core; at most 8
+            beside a GPU). On a GPU, or on CPU cores the network's threads leave free, they
             decode ahead of the network; otherwise they take turns with it.
         background: colour transparent areas are composited over.
         precision: ``"float32"`` (reproducible) or ``"bfloat16"`` (autocast; faster
@@ -469,7 +473,9 @@ def embed_images(
     """
     items = _input_items(images_or_paths)
     batch_size = _positive_int(backbone.batch_size if batch_size is None else batch_size, "batch_size")
-    workers = _positive_int(workers or min(8, os.cpu_count() or 1), "workers")
+    if workers is None:  # on a CPU decoding has every core in its turn; beside a GPU, up to 8
+        workers = _cores() if backbone.device.type == "cpu" else min(8, _cores())
+    workers = _positive_int(workers, "workers")
     transform = ModelInput(backbone.preprocess, resize_target(backbone), check_background(background),
                            max_aspect_ratio)
     bfloat16 = _use_bfloat16(precision, backbone.device)
