@@ -251,6 +251,7 @@ def test_decoding_threads_use_one_torch_thread_and_change_no_one_elses(backbone,
     before = torch.get_num_threads()
     if before == 1:
         pytest.skip("needs a process whose torch uses more than one thread")
+    torch.set_num_threads(before)  # as a user may have: new threads then start from this count
     inside = []
 
     def preprocess(picture):
@@ -267,7 +268,7 @@ def test_decoding_threads_use_one_torch_thread_and_change_no_one_elses(backbone,
 
 
 def _timeline(backbone, files, take_turns: bool) -> list[tuple[str, float, float]]:
-    """``(kind, start, end)`` of every decode and forward pass, each made to last >= 20 ms."""
+    """``(kind, start, end)`` of every decode and forward pass (each lasts >= 20 ms), one decoding thread."""
     log = []
 
     def timed(kind, fn):
@@ -282,8 +283,8 @@ def _timeline(backbone, files, take_turns: bool) -> list[tuple[str, float, float
     slow = dataclasses.replace(backbone, preprocess=timed("decode", backbone.preprocess))
     slow.model = timed("forward", backbone.model)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(embeddings_mod, "_take_turns", lambda device, workers: take_turns)
-        result = embed_images(files, slow, batch_size=2, workers=2, progress=False)
+        patch.setattr(embeddings_mod, "_schedule", lambda device, workers: (workers, take_turns))
+        result = embed_images(files, slow, batch_size=2, workers=1, progress=False)
     assert result.paths == files
     return log
 
@@ -295,12 +296,33 @@ def _overlaps(log) -> int:
 
 
 def test_in_turns_nothing_is_decoded_while_the_network_runs(backbone, files):
-    assert _overlaps(_timeline(backbone, files, take_turns=False)) > 0  # decoding ahead overlaps
-    assert _overlaps(_timeline(backbone, files, take_turns=True)) == 0
+    items = files * 2  # 14 items: turns of 4 (one thread decodes 4 per turn), batches of 2
+    assert _overlaps(_timeline(backbone, items, take_turns=False)) > 0  # decoding ahead overlaps
+    log = _timeline(backbone, items, take_turns=True)
+    assert _overlaps(log) == 0
+    first_forward_ends = min(e for kind, _, e in log if kind == "forward")
+    later = [s for kind, s, _ in log if kind == "decode" and s > first_forward_ends]
+    assert len(later) == len(items) - 4  # turns, not everything decoded up front
 
 
-def test_on_a_cpu_every_core_decodes_in_its_turn(backbone, files, monkeypatch):
-    monkeypatch.setattr(embeddings_mod, "_cores", lambda: 3)
+def test_default_decoding_threads(monkeypatch):
+    cpu, threads = torch.device("cpu"), torch.get_num_threads()
+    schedule = embeddings_mod._schedule
+    monkeypatch.setattr(embeddings_mod, "_cores", lambda: threads)  # the network fills every core
+    assert schedule(cpu, None) == (threads, True) and schedule(cpu, 3) == (3, True)
+    monkeypatch.setattr(embeddings_mod, "_cores", lambda: threads + 10)  # it leaves 10 free
+    assert schedule(cpu, None) == (10, False)
+    assert schedule(cpu, 10) == (10, False) and schedule(cpu, 11) == (11, True)
+    monkeypatch.setattr(embeddings_mod, "_cores", lambda: threads + 100)
+    assert schedule(cpu, None) == (embeddings_mod.MAX_DEFAULT_WORKERS, False)
+    for accelerator in ("cuda", "mps"):  # the network runs elsewhere: every core decodes ahead
+        assert schedule(torch.device(accelerator), None) == (embeddings_mod.MAX_DEFAULT_WORKERS, False)
+    monkeypatch.setattr(embeddings_mod, "_cores", lambda: 6)
+    assert schedule(torch.device("cuda"), None) == (6, False)
+
+
+def test_embed_images_starts_the_scheduled_decoding_threads(backbone, files, monkeypatch):
+    monkeypatch.setattr(embeddings_mod, "_cores", lambda: torch.get_num_threads() + 3)
     threads = set()
 
     def preprocess(picture):
@@ -309,16 +331,7 @@ def test_on_a_cpu_every_core_decodes_in_its_turn(backbone, files, monkeypatch):
         return backbone.preprocess(picture)
 
     embed_images(files * 2, dataclasses.replace(backbone, preprocess=preprocess), progress=False)
-    assert len(threads) == 3
-
-
-def test_decoding_takes_turns_only_when_threads_would_outnumber_cores(monkeypatch):
-    threads, cpu = torch.get_num_threads(), torch.device("cpu")
-    monkeypatch.setattr(embeddings_mod, "_cores", lambda: threads)
-    assert embeddings_mod._take_turns(cpu, 1)
-    monkeypatch.setattr(embeddings_mod, "_cores", lambda: threads + 4)
-    assert not embeddings_mod._take_turns(cpu, 4) and embeddings_mod._take_turns(cpu, 5)
-    assert not embeddings_mod._take_turns(torch.device("cuda"), 64)  # a GPU: always decode ahead
+    assert len(threads) == 3  # the three free cores
 
 
 # ---------------------------------------------------------------- precision

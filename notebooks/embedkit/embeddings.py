@@ -3,15 +3,15 @@
 ``embed_images(paths, backbone)`` returns an :class:`Embeddings`: the ``(n, dim)``
 float32 matrix together with the path of each row and the files that could not be
 embedded, so a row can never be matched to the wrong image. Files are decoded and
-preprocessed by a pool of threads. On a GPU they are decoded ahead while the network
-works on the previous batch. On a CPU the network's threads already use every core, so
-decoding and the forward pass take turns, each with all the cores: run side by side
-they would fight over the cores (PyTorch's OpenMP threads spin while they wait for each
-other), and on two cores taking turns embeds 12-megapixel photos 1.1x to 1.3x faster.
+preprocessed by a pool of threads. Where the network leaves CPU cores free (a GPU, or
+fewer PyTorch threads than cores) they decode ahead on those cores while the network
+works on the previous batch. Where the network's threads already fill the cores,
+decoding and the forward pass take turns, each with all the cores, instead of
+competing for them (``benchmarks/bench_real_photos.py`` measures both schedules).
 
 Each file is decoded at the smallest size that still covers the network's resize
 target (JPEG's DCT scaling, box reduction for other formats): a 12-megapixel phone
-photo costs a few milliseconds instead of ~90. Images too elongated for a network
+photo costs several times less than a full decode. Images too elongated for a network
 (a 60000x1 strip) are refused by name before anything is resized, and whatever a
 decoder raises for one file is reported for that file while the batch goes on.
 """
@@ -34,13 +34,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .backbones import Backbone
 from .images import MAX_ASPECT_RATIO, ImageLoadError, as_rgb, check_background, expand_paths
 from .similarity import bfloat16_is_native
 
 __all__ = [
+    "MAX_DEFAULT_WORKERS",
     "PRECISIONS",
     "Embeddings",
     "EmbeddingsFileError",
@@ -335,7 +336,13 @@ def decode_one(transform: Callable, index: int, item) -> tuple[str, torch.Tensor
         return _name(item, index), None, _reason(exc)
 
 
-def _one_torch_thread() -> None:
+@cache
+def _openmp() -> ThreadpoolController:
+    """The OpenMP runtimes loaded in this process (PyTorch's among them), found once."""
+    return ThreadpoolController().select(user_api="openmp")
+
+
+def _one_torch_thread(openmp: ThreadpoolController) -> None:
     """Decoding threads' initializer: the torch operations of preprocessing run on this thread only.
 
     Otherwise each decoding thread starts its own team of OpenMP threads, one per core,
@@ -343,8 +350,11 @@ def _one_torch_thread() -> None:
     here would also change the count that threads created later (the main one included,
     if it has not used torch yet) start with.
     """
-    torch.get_num_threads()  # torch's own per-thread set-up first, so it cannot undo the limit
-    threadpool_limits(1, user_api="openmp")
+    try:
+        torch.get_num_threads()  # torch's own per-thread set-up first, so it cannot undo the limit
+        openmp.limit(limits=1)
+    except Exception:  # noqa: BLE001 - a speed hint; decoding works without it
+        pass
 
 
 def _decoded_ahead(items: list, decode: Callable, pool: ThreadPoolExecutor, window: int) -> Iterator:
@@ -368,15 +378,30 @@ def _decoded_in_turns(items: list, decode: Callable, pool: ThreadPoolExecutor, c
         yield from list(pool.map(decode, range(start, stop), items[start:stop]))
 
 
+#: Most decoding threads by default: each may hold a full-size image that is not a JPEG
+#: (36 MB for 12 megapixels), and more rarely decode faster (each needs the GIL between
+#: its C calls).
+MAX_DEFAULT_WORKERS = 16
+
+
 def _cores() -> int:
     """CPU cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _take_turns(device: torch.device, workers: int) -> bool:
-    """Whether decoding should wait while the network runs: on a CPU whose cores the
-    network's threads and the decoding threads together would oversubscribe."""
-    return device.type == "cpu" and torch.get_num_threads() + workers > _cores()
+def _schedule(device: torch.device, workers: int | None) -> tuple[int, bool]:
+    """``(decoding threads, take turns)`` for a network on ``device``.
+
+    Cores the network's threads leave free decode ahead of it (all of them beside a GPU).
+    When the decoding threads would need cores the network's threads use, decoding
+    waits while the network runs, and the default is then one thread per core.
+    """
+    cores = _cores()
+    free = cores - torch.get_num_threads() if device.type == "cpu" else cores
+    if workers is None:
+        workers = min(MAX_DEFAULT_WORKERS, free if free > 0 else cores)
+    workers = _positive_int(workers, "workers")
+    return workers, device.type == "cpu" and workers > free
 
 
 def _decoded_in_order(items: list, transform: Callable, workers: int, batch_size: int,
@@ -387,7 +412,7 @@ def _decoded_in_order(items: list, transform: Callable, workers: int, batch_size
     run the network on them (a CPU); otherwise decode ahead while it does (a GPU).
     """
     decode = partial(decode_one, transform)
-    pool = ThreadPoolExecutor(max_workers=workers, initializer=_one_torch_thread)
+    pool = ThreadPoolExecutor(max_workers=workers, initializer=_one_torch_thread, initargs=(_openmp(),))
     try:
         if take_turns:
             yield from _decoded_in_turns(items, decode, pool, chunk=max(batch_size, 4 * workers))
@@ -453,9 +478,10 @@ def embed_images(
         backbone: from :func:`embedkit.backbones.load_backbone`.
         batch_size: images per forward pass; default ``backbone.batch_size``.
         progress: show a progress bar in Jupyter or on a terminal (never in logs).
-        workers: threads that decode and preprocess (default: one per CPU core; at most 8
-            beside a GPU). On a GPU, or on CPU cores the network's threads leave free, they
-            decode ahead of the network; otherwise they take turns with it.
+        workers: threads that decode and preprocess. By default, the CPU cores the
+            network's threads leave free (all of them beside a GPU), which decode ahead of
+            the network; if none are free, one per core, taking turns with the network.
+            At most :data:`MAX_DEFAULT_WORKERS` by default.
         background: colour transparent areas are composited over.
         precision: ``"float32"`` (reproducible) or ``"bfloat16"`` (autocast; faster
             where the CPU or GPU supports it natively, otherwise a warning and float32).
@@ -473,9 +499,7 @@ def embed_images(
     """
     items = _input_items(images_or_paths)
     batch_size = _positive_int(backbone.batch_size if batch_size is None else batch_size, "batch_size")
-    if workers is None:  # on a CPU decoding has every core in its turn; beside a GPU, up to 8
-        workers = _cores() if backbone.device.type == "cpu" else min(8, _cores())
-    workers = _positive_int(workers, "workers")
+    workers, take_turns = _schedule(backbone.device, workers)
     transform = ModelInput(backbone.preprocess, resize_target(backbone), check_background(background),
                            max_aspect_ratio)
     bfloat16 = _use_bfloat16(precision, backbone.device)
@@ -484,11 +508,11 @@ def embed_images(
     paths: list[str] = []
     failed: list[tuple[str, str]] = []
     with progress_bar(len(items), progress, f"embedding with {backbone.name}") as bar:
-        take_turns = _take_turns(backbone.device, workers)
         stream = _decoded_in_order(items, transform, workers, batch_size, take_turns)
-        for names, tensors in _batches(stream, batch_size, failed, bar):
-            rows.append(_forward(backbone, tensors, bfloat16))
-            paths.extend(names)
+        with contextlib.closing(stream):  # a forward pass that raises stops the decoding threads too
+            for names, tensors in _batches(stream, batch_size, failed, bar):
+                rows.append(_forward(backbone, tensors, bfloat16))
+                paths.extend(names)
     _warn_failures(failed, len(items))
     vectors = np.concatenate(rows) if rows else np.zeros((0, backbone.dim), dtype=np.float32)
     return Embeddings(vectors.astype(np.float32, copy=False), paths, failed, backbone.name)
