@@ -1,6 +1,6 @@
 """Embedding real photos: 12-megapixel JPEGs and large PNGs, decoded full size and reduced.
 
-    python benchmarks/bench_real_photos.py [--photos 24] [--pngs 4]
+    python benchmarks/bench_real_photos.py [--photos 16] [--pngs 3] [--rounds 5]
 
 The bundled images are a few hundred pixels wide, so decoding them is almost free. A
 learner's own folder holds phone photos (4032x3024 JPEGs). This benchmark generates
@@ -9,19 +9,23 @@ an EXIF orientation tag) in a temporary folder and measures, side by side in one
 
 - full decode: ``preprocess(load_rgb(f))``, every pixel decoded, CPU ms per image on one thread;
 - fast decode: ``preprocess(load_rgb(f, min_side=resize target))`` (DCT-scaled JPEG
-  decoding, box reduction for other formats), CPU ms per image on one thread;
+  decoding, box reduction for other formats), CPU ms per image on one thread, and how
+  much of it the decoding alone (``load_rgb``) takes;
 - bare forward: the network on ready-made input tensors, images/s on all cores;
-- ``embed_images`` from the files, images/s, and its ratio to the bare forward; on a CPU
-  it decodes and runs the network in turns, each with every core, and beside it the
-  same call made to decode ahead while the network runs (the two share the cores);
-- the best ratio these costs allow: per image the forward pass keeps every core busy
-  for ``f`` seconds and decoding needs ``d`` core-seconds, so with ``c`` cores the
-  pipeline cannot beat ``f / (f + d / c)`` times the bare forward.
+- ``embed_images`` from the files, images/s, and its ratio to the bare forward. Here the
+  network's threads fill every core, so decoding and the network take turns; beside it,
+  the same call with the same decoding threads made to decode ahead while the network
+  runs (what it does beside a GPU). For each: the CPU time all of the process's threads
+  used per image, spinning included;
+- the ratio these costs allow when every core runs the forward pass and then every core
+  decodes: with ``f`` the forward time per image, ``d`` the one-thread decoding cost and
+  ``c`` the cores, ``f / (f + d / c)``. Costs measured apart vary, so a run can land a
+  little above it.
 
 On a shared machine, run it as ``OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_real_photos.py``:
 by default torch's OpenMP threads spin while they wait for each other, and when another
-process holds one of the cores the bare forward pass slows by up to 10x (the pipeline,
-whose decoding threads make OpenMP spin less, much less), which makes any ratio meaningless.
+process holds one of the cores the bare forward pass slows by up to 10x, which makes any
+ratio meaningless.
 
 Nothing here is a pass/fail test.
 """
@@ -86,8 +90,8 @@ def make_photos(
     return jpegs, pngs
 
 
-def decode_ms(files: list[str], preprocess, min_side: int | None) -> float:
-    """CPU milliseconds per image to decode and preprocess on one thread (best of two runs).
+def decode_ms(files: list[str], fn) -> float:
+    """CPU milliseconds per image of ``fn(file)`` on one thread (best of two runs).
 
     CPU time rather than wall time: on a shared machine other processes' load
     lengthens the wall clock but not the work this thread does.
@@ -96,14 +100,36 @@ def decode_ms(files: list[str], preprocess, min_side: int | None) -> float:
     for _ in range(2):
         start = time.thread_time()
         for f in files:
-            preprocess(load_rgb(f, min_side=min_side))
+            fn(f)
         best = min(best, time.thread_time() - start)
     return 1e3 * best / len(files)
 
 
+def cpu_counted(fn, seconds: list[float]):
+    """``fn`` that appends the CPU time this process used during each call (all its threads)."""
+    def run() -> None:
+        start = time.process_time()
+        fn()
+        seconds.append(time.process_time() - start)
+    return run
+
+
+def measure_decoding(files: list[str], preprocess, target: int, full_sample: int | None = None):
+    """One-thread CPU ms per image: full decode + preprocess, reduced decode + preprocess,
+    and the reduced decode alone."""
+    full = decode_ms(files[:full_sample], lambda f: preprocess(load_rgb(f)))
+    fast = decode_ms(files, lambda f: preprocess(load_rgb(f, min_side=target)))
+    return full, fast, decode_ms(files, lambda f: load_rgb(f, min_side=target))
+
+
 def decoding_ahead(files: list[str], backbone) -> None:
     """``embed_images`` made to decode ahead while the network runs, as it does on a GPU."""
-    with mock.patch.object(embeddings, "_take_turns", return_value=False):
+    schedule = embeddings._schedule  # the same decoding threads, never waiting for the network
+
+    def ahead(device, workers):
+        return schedule(device, workers)[0], False
+
+    with mock.patch.object(embeddings, "_schedule", ahead):
         embed_images(files, backbone, progress=False)
 
 
@@ -141,18 +167,16 @@ def main() -> None:
             jpegs, _ = make_photos(Path(tmp) / name, args.photos, 0, noise)
             sets[name] = jpegs
             megabytes = np.mean([os.path.getsize(f) for f in jpegs]) / 1e6
-            full = decode_ms(jpegs[:6], backbone.preprocess, None)
-            fast = decode_ms(jpegs, backbone.preprocess, target)
+            full, fast, decode_only = measure_decoding(jpegs, backbone.preprocess, target, full_sample=6)
             costs[name] = (full, fast)
             decode_rows.append((f"12 MP JPEG, {name} ({meaning})", f"{megabytes:.1f}", f"{full:.1f}",
-                                f"{fast:.1f}", f"{full / fast:.1f}x"))
+                                f"{fast:.1f}", f"{decode_only:.1f}", f"{full / fast:.1f}x"))
         _, pngs = make_photos(Path(tmp) / "png", 0, args.pngs, 6)
         if pngs:
-            full = decode_ms(pngs, backbone.preprocess, None)
-            fast = decode_ms(pngs, backbone.preprocess, target)
+            full, fast, decode_only = measure_decoding(pngs, backbone.preprocess, target)
             megabytes = np.mean([os.path.getsize(f) for f in pngs]) / 1e6
             decode_rows.append(("12 MP PNG", f"{megabytes:.1f}", f"{full:.1f}", f"{fast:.1f}",
-                                f"{full / fast:.1f}x"))
+                                f"{decode_only:.1f}", f"{full / fast:.1f}x"))
 
         first = sets["smooth"]
         tensors = torch.stack([backbone.preprocess(load_rgb(f, min_side=target)) for f in first])
@@ -169,16 +193,23 @@ def main() -> None:
         for name, files in sets.items():
             sides[name] = lambda files=files: embed_images(files, backbone, progress=False)
             sides[f"{name}, ahead"] = lambda files=files: decoding_ahead(files, backbone)
-        runs = interleaved(sides, repeats=args.rounds, warmup=1)
+        cpu_s: dict[str, list[float]] = {side: [] for side in sides}
+        runs = interleaved({side: cpu_counted(fn, cpu_s[side]) for side, fn in sides.items()},
+                           repeats=args.rounds, warmup=1)
     print(load_note(cores))
 
     n = args.photos
     bare_s, bare_contended = best(runs["bare"])
     forward_ms = 1e3 * bare_s / n
     print(table(decode_rows, ("decode + preprocess, one thread", "MB/file", "full CPU ms/img",
-                              "fast CPU ms/img", "speed-up")))
+                              "fast CPU ms/img", "of which decoding", "speed-up")))
     print()
-    rows = [("bare forward (ready tensors)", flag(f"{n / bare_s:.1f}", bare_contended), "1.00", "", "")]
+
+    def core_ms(side: str) -> str:  # least CPU time of any run, all threads together, per image
+        return f"{1e3 * min(cpu_s[side]) / n:.1f}"
+
+    bare_rate = flag(f"{n / bare_s:.1f}", bare_contended)
+    rows = [("bare forward (ready tensors)", bare_rate, "1.00", core_ms("bare"), "", "")]
     for name in sets:
         full, fast = costs[name]
         limit_fast = forward_ms / (forward_ms + fast / cores)
@@ -190,15 +221,18 @@ def main() -> None:
                 f"embed_images, {name} 12 MP JPEGs, {how}",
                 flag(f"{n / pipe_s:.1f}", pipe_contended),
                 flag(f"{relative:.2f}", relative_contended),
+                core_ms(side),
                 f"{limit_fast:.2f}",
                 f"{limit_full:.2f}",
             ))
-    print(table(rows, ("path", "images/s", "x bare forward", "limit (reduced decoding)",
+    print(table(rows, ("path", "images/s", "x bare forward", "CPU core-ms/img", "limit (reduced decoding)",
                        "limit (full decoding)")))
     print(contention_note(runs))
     fast = costs["detailed"][1]
     print(f"\nforward {forward_ms:.1f} ms/img on {cores} cores. Limit = f / (f + d/c) with f the forward "
-          "time per image, d the one-thread decoding cost, c the cores.")
+          "time per image, d the one-thread decoding cost, c the cores: the rate when every core runs the "
+          "forward pass, then every core decodes. CPU core-ms/img: all of this process's threads, spinning "
+          "included; the parts alone cost the bare forward's plus the fast decode's.")
     print(f"More cores: decoding spreads over them (d/c shrinks) while the forward pass gains less, so "
           f"the limit rises towards 1. A GPU makes the forward pass nearly free and decoding on the "
           f"CPU sets the rate: about {1e3 / costs['smooth'][1]:.0f} (smooth) to {1e3 / fast:.0f} (detailed) "
