@@ -113,9 +113,9 @@ def make_bad_files(out_dir: str | os.PathLike, good_jpeg: str | os.PathLike) -> 
 # --------------------------------------------------------------------------- a messy folder
 
 #: Photos planted with copies (distinct source photos), and photos that appear once.
-PLANTED = ["chelsea-cat", "coffee-cup", "rocket-launch", "coins"]
-SINGLES = ["brick", "retina", "hubble-deep-field", "dahlia", "cameraman", "handwriting"]
-STRIP = "camera-campus"  # appears once, as an extreme-aspect strip
+_PLANTED = ["chelsea-cat", "coffee-cup", "rocket-launch", "coins"]
+_SINGLES = ["brick", "retina", "hubble-deep-field", "dahlia", "cameraman", "handwriting"]
+_STRIP = "camera-campus"  # appears once, as an extreme-aspect strip
 
 # Where each planted photo's files go: (subfolder, name pattern); {n} is the photo name.
 _LAYOUT = {
@@ -165,7 +165,7 @@ def make_messy_folder(
     dest.mkdir(parents=True)
     can_link = links and hasattr(os, "symlink")
     exact_groups, near_groups, leaks = [], [], []
-    for name in PLANTED:
+    for name in _PLANTED:
         paths = {kind: f"{folder}/{pattern.format(n=name)}" for kind, (folder, pattern) in _LAYOUT.items()}
         if not can_link:
             paths.pop("link")
@@ -190,17 +190,17 @@ def make_messy_folder(
             by_split.setdefault(p.split("/")[0], []).append(p)
         leaks.append({split: sorted(ps) for split, ps in sorted(by_split.items())})
     singles = []
-    for k, name in enumerate(SINGLES):
+    for k, name in enumerate(_SINGLES):
         rel = f"{['train', 'test', 'val'][k % 3]}/{name}.{'jpeg' if k % 2 else 'png'}"
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         Image.open(_original(name, data_dir)).convert("RGB").save(dest / rel)
         singles.append(rel)
-    strip_source = Image.open(_original(STRIP, data_dir)).convert("RGB")
-    panorama = f"train/{STRIP}_panorama.png"  # 8:1, wide but within what the package accepts
+    strip_source = Image.open(_original(_STRIP, data_dir)).convert("RGB")
+    panorama = f"train/{_STRIP}_panorama.png"  # 8:1, wide but within what the package accepts
     strip_source.resize((1200, 150)).save(dest / panorama)
     singles.append(panorama)
 
-    strip = f"train/{STRIP}_strip.png"  # 400:1: refused by name (the network would see a sliver)
+    strip = f"train/{_STRIP}_strip.png"  # 400:1: refused by name (the network would see a sliver)
     strip_source.resize((1200, 3)).save(dest / strip)
     bad = make_bad_files(dest / _BAD_FOLDER, original)
     unreadable = [strip, *(p.relative_to(dest).as_posix() for p in bad)]
