@@ -305,6 +305,28 @@ def test_in_turns_nothing_is_decoded_while_the_network_runs(backbone, files):
     assert len(later) == len(items) - 4  # turns, not everything decoded up front
 
 
+def test_a_forward_pass_that_raises_stops_the_decoding(backbone, files, monkeypatch):
+    decoded = []
+
+    def preprocess(picture):
+        time.sleep(0.02)
+        decoded.append(1)
+        return backbone.preprocess(picture)
+
+    def model(batch):
+        raise RuntimeError("out of memory on the device")
+
+    broken = dataclasses.replace(backbone, preprocess=preprocess)
+    broken.model = model
+    monkeypatch.setattr(embeddings_mod, "_schedule", lambda device, workers: (workers, False))
+    with pytest.raises(RuntimeError, match="out of memory") as failure:
+        embed_images(files, broken, batch_size=2, workers=1, progress=False)
+    time.sleep(0.2)  # what was still queued would be decoded by now
+    # Its traceback is kept (as Jupyter keeps the last one), and with it embed_images' frame.
+    assert failure.tb is not None
+    assert len(decoded) <= 3  # two for the batch, at most one in progress; five were queued
+
+
 def test_default_decoding_threads(monkeypatch):
     cpu, threads = torch.device("cpu"), torch.get_num_threads()
     schedule = embeddings_mod._schedule

@@ -409,7 +409,8 @@ def _decoded_in_order(items: list, transform: Callable, workers: int, batch_size
     """Yield ``(name, tensor or None, reason)`` for each item, in input order.
 
     ``take_turns``: decode a few batches' worth with every worker, then let the consumer
-    run the network on them (a CPU); otherwise decode ahead while it does (a GPU).
+    run the network on them (a network whose threads fill the cores); otherwise decode
+    ahead while it does.
     """
     decode = partial(decode_one, transform)
     pool = ThreadPoolExecutor(max_workers=workers, initializer=_one_torch_thread, initargs=(_openmp(),))
