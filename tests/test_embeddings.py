@@ -305,6 +305,26 @@ def test_in_turns_nothing_is_decoded_while_the_network_runs(backbone, files):
     assert len(later) == len(items) - 4  # turns, not everything decoded up front
 
 
+def test_in_turns_a_slow_file_does_not_idle_the_other_workers(backbone, files, monkeypatch):
+    slow = Image.new("RGB", (301, 301), "gray")  # a large PNG, say
+    items = [slow, *(files * 3)[:15]]
+    log = []
+
+    def preprocess(picture):
+        start = time.perf_counter()
+        time.sleep(0.4 if picture.size == (301, 301) else 0.02)
+        log.append((picture.size == (301, 301), start, time.perf_counter()))
+        return backbone.preprocess(picture)
+
+    monkeypatch.setattr(embeddings_mod, "_schedule", lambda device, workers: (workers, True))
+    result = embed_images(items, dataclasses.replace(backbone, preprocess=preprocess), batch_size=2,
+                          workers=2, progress=False)  # turns of at least 8 files
+    assert result.paths == ["<image 0>", *items[1:]]
+    (_, slow_start, slow_end), = [entry for entry in log if entry[0]]
+    meanwhile = sum(1 for is_slow, start, _ in log if not is_slow and slow_start <= start < slow_end)
+    assert meanwhile > 7  # a barrier every 8 files would leave the other worker idle after 7
+
+
 def test_a_forward_pass_that_raises_stops_the_decoding(backbone, files, monkeypatch):
     decoded = []
 

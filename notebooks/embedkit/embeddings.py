@@ -25,7 +25,7 @@ import tempfile
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import cache, partial
 from numbers import Integral
@@ -368,14 +368,32 @@ def _decoded_ahead(items: list, decode: Callable, pool: ThreadPoolExecutor, wind
         yield pending.popleft().result()
 
 
-def _decoded_in_turns(items: list, decode: Callable, pool: ThreadPoolExecutor, chunk: int) -> Iterator:
-    """Yield ``decode(index, item)`` in input order, ``chunk`` items decoded at a time.
+def _decoded_in_turns(items: list, decode: Callable, pool: ThreadPoolExecutor, workers: int,
+                      chunk: int) -> Iterator:
+    """Yield ``decode(index, item)`` in input order, decoding in turns with the consumer.
 
-    Nothing is decoded while the consumer holds a yielded item (and runs the network).
+    A turn keeps every worker busy until the next ``chunk`` items are done, then waits for
+    the files still in progress and yields everything done. A slow file (a large PNG) does
+    not idle the other workers meanwhile: they go on to later files, up to ``2 * chunk``
+    files from the first one not yet yielded. Nothing is decoded while the consumer holds
+    a yielded item (and runs the network).
     """
-    for start in range(0, len(items), chunk):
-        stop = min(start + chunk, len(items))
-        yield from list(pool.map(decode, range(start, stop), items[start:stop]))
+    done: dict[int, object] = {}
+    running: dict[Future, int] = {}
+    first = submitted = 0  # the next index to yield; the next to submit
+    while first < len(items):
+        while not all(i in done for i in range(first, min(first + chunk, len(items)))):
+            while len(running) < workers and submitted < min(len(items), first + 2 * chunk):
+                running[pool.submit(decode, submitted, items[submitted])] = submitted
+                submitted += 1
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                done[running.pop(future)] = future.result()
+        for future in wait(running).done:  # the files in progress finish before the turn ends
+            done[running.pop(future)] = future.result()
+        while first in done:
+            yield done.pop(first)
+            first += 1
 
 
 #: Most decoding threads by default: each may hold a full-size image that is not a JPEG
@@ -416,7 +434,7 @@ def _decoded_in_order(items: list, transform: Callable, workers: int, batch_size
     pool = ThreadPoolExecutor(max_workers=workers, initializer=_one_torch_thread, initargs=(_openmp(),))
     try:
         if take_turns:
-            yield from _decoded_in_turns(items, decode, pool, chunk=max(batch_size, 4 * workers))
+            yield from _decoded_in_turns(items, decode, pool, workers, chunk=max(batch_size, 4 * workers))
         else:
             yield from _decoded_ahead(items, decode, pool, window=max(2 * batch_size, workers))
     finally:
