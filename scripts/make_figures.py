@@ -8,13 +8,22 @@ Usage::
 
     python scripts/make_figures.py              # writes the repository's images/
     python scripts/make_figures.py --out DIR    # writes the same files into DIR
+    python scripts/make_figures.py --out DIR --map-layout images/embedding_map.png
 
 Each entry of :data:`FIGURES` maps a file name to the function that draws it.
+
+t-SNE's layout depends on the float rounding of the machine that computes it (its
+optimisation amplifies last-bit differences between CPUs and BLAS builds), so the map
+stores the layout it drew in a PNG text chunk (``embedkit:tsne``). ``--map-layout``
+redraws the map from a stored layout instead of computing one: that is how a test checks,
+on any CPU, that the stored figure is exactly what the script draws, while a separate test
+checks that the stored layout is a faithful t-SNE map of the embeddings computed there.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,9 +101,26 @@ MAP_NETWORK = "efficientnet_lite0"
 MAP_SEED = 0
 
 
-def embedding_map_data() -> dict:
+#: PNG text chunk holding the map's t-SNE layout, as JSON ``[[x, y], ...]`` in manifest order.
+LAYOUT_KEY = "embedkit:tsne"
+
+
+def stored_layout(path: Path) -> np.ndarray:
+    """The t-SNE layout ``(n, 2)`` stored in a map PNG the script wrote."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        text = image.info.get(LAYOUT_KEY)
+    if text is None:
+        raise ValueError(f"{path} holds no {LAYOUT_KEY!r} layout: redraw it with scripts/make_figures.py")
+    return np.asarray(json.loads(text), dtype=np.float64)
+
+
+def embedding_map_data(tsne: np.ndarray | None = None) -> dict:
     """What the map shows: the stand-in's unit-length embeddings of the bundled images,
-    their PCA and t-SNE projections ``(n, 2)``, labels and files, in manifest order."""
+    their PCA and t-SNE projections ``(n, 2)``, labels and files, in manifest order.
+
+    ``tsne`` is a layout to draw instead of computing one (see the module's docstring)."""
     from embedkit.backbones import load_backbone
     from embedkit.dataset import bundled_embeddings, load_manifest
     from embedkit.maps import project
@@ -105,17 +131,17 @@ def embedding_map_data() -> dict:
     return {
         "unit_embeddings": U,
         "pca": project(U, "pca"),
-        "tsne": project(U, "tsne", random_state=MAP_SEED),
+        "tsne": project(U, "tsne", random_state=MAP_SEED) if tsne is None else np.asarray(tsne, float),
         "labels": manifest["label"].tolist(),
         "files": manifest["file"].tolist(),
     }
 
 
-def embedding_map() -> Figure:
+def embedding_map(data: dict | None = None) -> Figure:
     """The bundled images as thumbnails on a PCA map and a t-SNE map, framed by label."""
     from embedkit.maps import thumbnail_scatter
 
-    data = embedding_map_data()
+    data = embedding_map_data() if data is None else data
     fig, axes = plt.subplots(1, 2, figsize=(19.0, 8.5))
     thumbnail_scatter(data["pca"], data["files"], data["labels"], ax=axes[0], legend=False,
                       title="PCA: the two directions of largest spread")
@@ -136,14 +162,24 @@ FIGURES: dict[str, Callable[[], Figure]] = {
 }
 
 
-def make_figures(out: Path = DEFAULT_OUT) -> list[Path]:
-    """Draw every figure into ``out`` and return the paths written."""
+def make_figures(out: Path = DEFAULT_OUT, map_layout: Path | None = None) -> list[Path]:
+    """Draw every figure into ``out`` and return the paths written.
+
+    ``map_layout``: a map PNG whose stored t-SNE layout the map is drawn with.
+    """
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, draw in FIGURES.items():
-        fig = draw()
+        metadata = dict(PNG_METADATA)
+        if draw is embedding_map:
+            data = embedding_map_data(None if map_layout is None else stored_layout(map_layout))
+            data["tsne"] = np.round(data["tsne"], 4)  # drawn exactly as stored
+            fig = embedding_map(data)
+            metadata[LAYOUT_KEY] = json.dumps(np.round(data["tsne"], 4).tolist())
+        else:
+            fig = draw()
         path = out / name
-        fig.savefig(path, dpi=DPI, metadata=PNG_METADATA)
+        fig.savefig(path, dpi=DPI, metadata=metadata)
         plt.close(fig)
         written.append(path)
     return written
@@ -154,8 +190,12 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help="folder to write into (default: images/)"
     )
+    parser.add_argument(
+        "--map-layout", type=Path, default=None,
+        help="draw the map with the t-SNE layout stored in this map PNG instead of computing one",
+    )
     args = parser.parse_args()
-    for path in make_figures(args.out):
+    for path in make_figures(args.out, args.map_layout):
         print(f"wrote {path} ({path.stat().st_size:,} bytes)")
 
 
