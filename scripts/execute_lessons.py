@@ -4,9 +4,10 @@ The lessons are stored without outputs. Both editions (``scripts/build_slides.py
 and ``scripts/build_site.py``) show them executed, with figures and printed
 numbers, so each lesson is executed here, top to bottom in its own folder, and
 the executed copy is cached in ``build/executed/<name>.ipynb``. The cache key is a
-hash of the notebook, the ``embedkit`` package's sources, ``data/manifest.csv`` and the
-network chosen by ``EMBEDKIT_BACKBONE``: a change to any of them executes the lesson again, and
-building the slides and then the site executes each lesson only once.
+hash of the notebook, every file of the ``embedkit`` package (its code and its stored
+thresholds), ``data/manifest.csv`` and the network chosen by ``EMBEDKIT_BACKBONE``: a change to
+any of them executes the lesson again. The test suite (``tests/test_lessons.py``), the slides
+and the site all go through this cache, so each lesson is executed once per network.
 
 ``python scripts/execute_lessons.py [NOTEBOOK ...]`` fills the cache (all lessons
 by default) and prints how long each lesson took.
@@ -40,13 +41,14 @@ def lessons() -> list[Path]:
 
 
 def cache_key(path: Path) -> str:
-    """Hash of what a lesson's outputs depend on: itself, embedkit's code, the bundled data's manifest,
-    the chosen network."""
+    """Hash of what a lesson's outputs depend on: itself, embedkit's files (code and stored thresholds),
+    the bundled data's manifest, the chosen network."""
     h = hashlib.sha256()
     h.update(path.read_bytes())
     manifest = REPO / "data" / "manifest.csv"
     h.update(manifest.read_bytes() if manifest.is_file() else b"")
-    for source in sorted((NOTEBOOKS / "embedkit").rglob("*.py")):
+    package = NOTEBOOKS / "embedkit"
+    for source in sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         h.update(source.relative_to(NOTEBOOKS).as_posix().encode())
         h.update(source.read_bytes())
     h.update(os.environ.get("EMBEDKIT_BACKBONE", "").encode())

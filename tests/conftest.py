@@ -24,3 +24,10 @@ def manifest():
     from embedkit.dataset import load_manifest
 
     return load_manifest()
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that need the built editions (every lesson executed, a browser) belong to the slow tier."""
+    for item in items:
+        if "editions" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

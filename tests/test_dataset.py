@@ -17,10 +17,19 @@ def small(manifest, tmp_path, monkeypatch):
     return manifest.iloc[:4].reset_index(drop=True)
 
 
-def test_manifest_gives_absolute_files(manifest):
-    assert len(manifest) > 0
-    assert all(dataset.DATA_DIR.joinpath(p).exists() for p in manifest["path"])
-    assert manifest["file"].map(lambda f: f.startswith(str(dataset.DATA_DIR))).all()
+def test_manifest_lists_every_bundled_image_once_with_its_absolute_file(manifest):
+    on_disk = sorted(
+        p.relative_to(dataset.DATA_DIR).as_posix()
+        for p in dataset.DATA_DIR.rglob("*")
+        if p.is_file() and p.name not in ("manifest.csv", "README.md")
+    )
+    assert sorted(manifest["path"]) == on_disk
+    assert manifest["file"].tolist() == [str(dataset.DATA_DIR / p) for p in manifest["path"]]
+
+
+def test_a_folder_without_the_bundled_data_is_refused_by_name(tmp_path):
+    with pytest.raises(FileNotFoundError, match=f"no manifest.csv in {tmp_path}"):
+        dataset.load_manifest(tmp_path)
 
 
 def test_saved_embeddings_are_read_back_not_recomputed(small, backbone, monkeypatch):

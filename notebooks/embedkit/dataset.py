@@ -29,8 +29,11 @@ __all__ = [
     "save_bundled_embeddings",
 ]
 
+# The package lives in the course's notebooks/ folder (an editable install keeps it there); the
+# bundled data sits beside that folder. An installed copy elsewhere has no data/: load_manifest()
+# then says so rather than reading whatever folder happens to be two levels up.
 _REPO = Path(__file__).resolve().parents[2]
-#: The bundled images and their manifest.
+#: The bundled images and their manifest (in a clone of the course).
 DATA_DIR = _REPO / "data"
 #: Files the lessons generate (embeddings, ...); git-ignored and recomputed when absent.
 ARTIFACTS_DIR = _REPO / "notebooks" / "artifacts"
@@ -44,6 +47,11 @@ def load_manifest(data_dir: str | Path = DATA_DIR) -> pd.DataFrame:
     ``file`` (the absolute path, ready for ``load_rgb``).
     """
     data_dir = Path(data_dir)
+    if not (data_dir / "manifest.csv").is_file():
+        raise FileNotFoundError(
+            f"no manifest.csv in {data_dir}: the bundled data comes with a clone of the course "
+            "(embedkit installed elsewhere does not carry it); pass data_dir= the clone's data/ folder"
+        )
     manifest = pd.read_csv(data_dir / "manifest.csv")
     manifest["file"] = [str(data_dir / p) for p in manifest["path"]]
     return manifest
