@@ -25,56 +25,48 @@ from embedkit.backbones import (
 )
 from embedkit.images import load_rgb
 
-# ---------------------------------------------------------------- ResNet-18 mechanics (no weights needed)
+# ------------------------------------- the package's ResNet-18 backbone (mechanics: no weights needed)
 
 
 @pytest.fixture(scope="module")
-def headless_resnet():
+def resnet_backbone():
+    """The package's ResNet-18 backbone with random weights: its mechanics need no training."""
     torch.manual_seed(0)
-    net = resnet18(weights=None)
-    net.fc = nn.Identity()
-    return net
+    net = NETWORKS["resnet18"]
+    return make_backbone(net, net.build(), device="cpu")
 
 
-def test_removing_the_head_gives_512_dimensions(headless_resnet):
-    headless_resnet.eval()
-    with torch.inference_mode():
-        out = headless_resnet(torch.randn(3, 3, 224, 224))
-    assert out.shape == (3, 512)
-
-
-def test_sequential_without_last_child_keeps_spatial_dims():
-    net = resnet18(weights=None).eval()
-    trunk = nn.Sequential(*list(net.children())[:-1])
-    with torch.inference_mode():
-        assert trunk(torch.randn(2, 3, 224, 224)).shape == (2, 512, 1, 1)
-
-
-def _first_row_in_two_batches(net, train: bool):
+def _first_row_in_two_batches(model, train: bool):
     torch.manual_seed(1)
     image = torch.randn(1, 3, 224, 224)
     batch_a = torch.cat([image, torch.randn(3, 3, 224, 224)])
     batch_b = torch.cat([image, torch.randn(3, 3, 224, 224) * 3 + 1])
-    net.train(train)
-    with torch.no_grad():
-        return net(batch_a)[0], net(batch_b)[0]
+    model.train(train)
+    try:
+        with torch.no_grad():
+            return model(batch_a)[0], model(batch_b)[0]
+    finally:
+        model.eval()
 
 
-def test_eval_mode_output_does_not_depend_on_the_batch(headless_resnet):
-    a, b = _first_row_in_two_batches(headless_resnet, train=False)
+def test_the_backbone_comes_in_eval_mode_so_a_row_does_not_depend_on_its_batch(resnet_backbone):
+    assert not resnet_backbone.model.training
+    assert not any(m.training for m in resnet_backbone.model.modules())
+    a, b = _first_row_in_two_batches(resnet_backbone.model, train=False)
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    # The control: the same model in train mode normalises with each batch's own statistics.
+    a, b = _first_row_in_two_batches(resnet_backbone.model, train=True)
+    assert (a - b).abs().max() > 1e-2
 
 
-def test_train_mode_output_depends_on_the_batch(headless_resnet):
-    a, b = _first_row_in_two_batches(headless_resnet, train=True)
-    assert (a - b).abs().max() > 1e-2  # BatchNorm used the batch's own statistics
-    headless_resnet.eval()
-
-
-def test_four_channel_input_is_rejected(headless_resnet):
-    headless_resnet.eval()
-    with pytest.raises(RuntimeError, match="channels"):
-        headless_resnet(torch.randn(1, 4, 224, 224))
+def test_an_rgba_file_reaches_the_model_as_three_channels(resnet_backbone, tmp_path):
+    Image.new("RGBA", (64, 48), (10, 200, 30, 128)).save(tmp_path / "cutout.png")
+    x = resnet_backbone.preprocess(load_rgb(tmp_path / "cutout.png"))
+    assert x.shape[0] == 3
+    with torch.inference_mode():
+        assert resnet_backbone.model(resnet_backbone.as_input(x[None])).shape == (1, 512)
+        with pytest.raises(RuntimeError, match="channels"):  # what a raw 4-channel tensor meets
+            resnet_backbone.model(torch.randn(1, 4, 224, 224))
 
 
 # ---------------------------------------------------------------- every network entry
