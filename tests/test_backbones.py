@@ -284,9 +284,11 @@ def test_a_batch_on_another_device_gets_a_clear_error(backbone):
 
 
 def test_strict_mode_catches_a_batch_that_skipped_as_input(monkeypatch):
-    monkeypatch.setenv("EMBEDKIT_STRICT_INPUT", "1")
-    backbone = load_backbone("efficientnet_lite0", device="cpu")
+    monkeypatch.delenv("EMBEDKIT_STRICT_INPUT", raising=False)
+    backbone = load_backbone("efficientnet_lite0", device="cpu", strict_input=True)
     x = torch.zeros(2, 3, 224, 224)
+    monkeypatch.setenv("EMBEDKIT_STRICT_INPUT", "1")  # the tests' switch gives the same
+    assert backbones.strict_input_default()
     with torch.inference_mode():
         assert backbone.model(backbone.as_input(x)).shape == (2, 1280)
         with pytest.raises(ValueError, match="did not go through backbone.as_input"):

@@ -64,6 +64,7 @@ __all__ = [
     "calibration",
     "default_device",
     "default_network_name",
+    "strict_input_default",
     "load_backbone",
     "make_backbone",
     "weights_cache_path",
@@ -425,6 +426,12 @@ def default_network_name() -> str:
     return name
 
 
+def strict_input_default() -> bool:
+    """Whether backbones refuse CPU batches that skipped ``as_input``: ``$EMBEDKIT_STRICT_INPUT`` set
+    to anything but ``0`` (the course's tests set it; a learner never needs to)."""
+    return os.environ.get(STRICT_INPUT_VAR, "") not in ("", "0")
+
+
 def weights_cache_path(name: str = "resnet18") -> Path:
     """Where torchvision keeps (and this module looks for) a network's checkpoint file."""
     weights = _network(name).weights
@@ -481,11 +488,16 @@ def make_backbone(
     *,
     requested: str | None = None,
     weights: str = "",
+    strict_input: bool | None = None,
 ) -> Backbone:
     """Wrap a classifier of a known architecture as a :class:`Backbone` (head removed, eval mode).
 
     ``load_backbone`` uses this with genuine weights; benchmarks and tests use it with
     ``network.build()`` (random weights) when only speed or mechanics matter.
+
+    ``strict_input``: also refuse, on a CPU, a batch that skipped :meth:`Backbone.as_input`
+    (such a batch works there by luck and crashes on a GPU); default
+    :func:`strict_input_default`.
     """
     net = _network(network) if isinstance(network, str) else network
     device = torch.device(device) if device is not None else default_device()
@@ -498,7 +510,7 @@ def make_backbone(
     memory_format = torch.channels_last if device.type in ("cpu", "cuda") else torch.contiguous_format
     classifier.eval().to(device, memory_format=memory_format)
     model.eval().to(device, memory_format=memory_format)
-    strict = os.environ.get(STRICT_INPUT_VAR, "") not in ("", "0")
+    strict = strict_input_default() if strict_input is None else strict_input
     for network_module in (model, classifier):
         network_module.register_forward_pre_hook(_input_guard(device, memory_format, strict))
     try:
@@ -531,6 +543,8 @@ def load_backbone(
     device: str | torch.device | None = None,
     allow_download: bool = True,
     download_timeout_s: float = 30.0,
+    *,
+    strict_input: bool | None = None,
 ) -> Backbone:
     """Load an ImageNet-pretrained network as an embedding model.
 
@@ -542,6 +556,7 @@ def load_backbone(
         allow_download: try the download when a torchvision checkpoint is not cached.
         download_timeout_s: give up on an unresponsive server after this many
             seconds without data (it bounds each read, not the whole download).
+        strict_input: see :func:`make_backbone`.
 
     Returns:
         A :class:`Backbone` in eval mode. If the requested network's weights are
@@ -562,7 +577,7 @@ def load_backbone(
     net = _network(name)
     try:
         classifier, source = _pretrained(net, allow_download, download_timeout_s)
-        return make_backbone(net, classifier, device, weights=source)
+        return make_backbone(net, classifier, device, weights=source, strict_input=strict_input)
     except WeightsNotReachable as exc:
         if name == STANDIN_NAME:
             raise BackboneUnavailableError(
@@ -583,4 +598,6 @@ def load_backbone(
             StandInWarning,
             stacklevel=2,
         )
-        return make_backbone(standin, classifier, device, requested=name, weights=source)
+        return make_backbone(
+            standin, classifier, device, requested=name, weights=source, strict_input=strict_input
+        )
