@@ -276,8 +276,28 @@ def chip_peak(repeats: int = 7) -> Peak:
 
 
 def table(rows: list[tuple], header: tuple) -> str:
+    """A plain-text table: a header line, a ``-+-`` rule, one line per row; cells joined by `` | ``."""
     cells = [tuple(str(c) for c in header)] + [tuple(str(c) for c in r) for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
     lines.insert(1, "-+-".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def read_tables(text: str) -> list[list[dict[str, str]]]:
+    """Every :func:`table` in a benchmark's printed output, as rows keyed by column name."""
+    lines = text.splitlines()
+    tables = []
+    for i in range(1, len(lines)):
+        rule = lines[i]
+        if not rule or set(rule) - {"-", "+"} or "-+-" not in rule:
+            continue
+        header = [c.strip() for c in lines[i - 1].split(" | ")]
+        rows = []
+        for line in lines[i + 1:]:
+            cells = [c.strip() for c in line.split(" | ")]
+            if len(cells) != len(header):
+                break
+            rows.append(dict(zip(header, cells, strict=True)))
+        tables.append(rows)
+    return tables

@@ -65,6 +65,11 @@ def test_interleaved_alternates_the_sides():
     assert [len(r) for r in runs.values()] == [2, 2]
 
 
+def test_printed_tables_are_read_back_by_column_name():
+    text = "note\n" + machine.table([(1, "a b"), (22, "c")], ("n", "name")) + "\nafter\n"
+    assert machine.read_tables(text) == [[{"n": "1", "name": "a b"}, {"n": "22", "name": "c"}]]
+
+
 def run_benchmark(*args):
     result = subprocess.run([sys.executable, str(REPO / "benchmarks" / args[0]), *args[1:]],
                             capture_output=True, text=True, timeout=900)
@@ -76,26 +81,29 @@ def number(cell: str) -> float:
     return float(cell.replace("(!)", "").strip())
 
 
+@pytest.mark.slow
 def test_embedding_benchmark_ratios_come_from_its_rates():
     out = run_benchmark("bench_embedding.py", "--images", "2", "--networks", "efficientnet_lite0",
                         "--batch-sizes", "1", "2", "--repeats", "1", "--fidelity-images", "4")
-    rows = {cells[0].strip(): cells for cells in (line.split("|") for line in out.splitlines())
-            if len(cells) == 6}
-    bare = number(rows["forward float32 (ready tensors)"][1])
+    paths = next(t for t in machine.read_tables(out) if t and "path" in t[0])
+    rows = {row["path"]: row for row in paths}
+    bare = number(rows["forward float32 (ready tensors)"]["images/s"])
     pipe = rows["embed_images pipeline (from files)"]
     # With one repeat per side, the ratio is the two printed rates' ratio, to the rounding
     # of rates printed to 0.1 (on a busy machine they can be as low as 0.5 images/s).
-    rate = number(pipe[1])
+    rate = number(pipe["images/s"])
     expected = rate / bare
-    assert number(pipe[2]) == pytest.approx(expected, abs=expected * (0.05 / rate + 0.05 / bare) + 0.005)
+    ratio = number(pipe["x float32 forward"])
+    assert ratio == pytest.approx(expected, abs=expected * (0.05 / rate + 0.05 / bare) + 0.005)
     assert re.search(r"\d+ of \d+ repeats contended", out)
     assert re.search(r"min cosine to float32 0\.9\d+", out) or "not native" in out
 
 
+@pytest.mark.slow
 def test_similarity_benchmark_checks_its_results():
     out = run_benchmark("bench_similarity.py", "--sizes", "300", "--pair-list-n", "200")
-    row = next(line for line in out.splitlines() if line.startswith("300 "))
-    cells = [c.strip() for c in row.split("|")]
-    assert cells[11] == "1.0000" and cells[12] == "0"  # the same neighbours and pairs as FAISS
-    assert cells[-1].startswith("yes") or "not native" in cells[-1]
+    row = next(r for t in machine.read_tables(out) for r in t if r.get("n") == "300")
+    assert row["same top-k as FAISS"] == "1.0000" and row["pairs differing"] == "0"
+    bf16 = row["bf16 results = float32"]
+    assert bf16.startswith("yes") or "not native" in bf16
     assert "same pairs: True" in out
