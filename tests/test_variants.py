@@ -6,8 +6,19 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from embedkit.duplicates import file_sha256
 from embedkit.images import ImageLoadError, load_rgb
-from embedkit.variants import COLUMNS, make_bad_files, make_variants
+from embedkit.variants import (
+    COLUMNS,
+    NEW_EDIT_COLUMNS,
+    NEW_EDITS,
+    UNSEEN_PHOTOS,
+    _new_edit,
+    make_bad_files,
+    make_new_edits,
+    make_variants,
+    unseen_photos,
+)
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +100,72 @@ def test_no_copies_is_an_empty_table_and_bad_counts_are_refused(rows, tmp_path):
     assert len(empty) == 0 and list(empty.columns) == COLUMNS
     with pytest.raises(ValueError, match="per_file"):
         make_variants(rows, tmp_path, per_file=-1)
+
+
+# --------------------------------------------------------------------------- copies no threshold saw
+
+
+@pytest.fixture(scope="module")
+def unseen(tmp_path_factory):
+    return unseen_photos(tmp_path_factory.mktemp("unseen"))
+
+
+def test_unseen_photos_are_not_bundled(manifest, unseen):
+    assert list(unseen) == list(UNSEEN_PHOTOS)
+    bundled_sources = {s.split(".", 1)[1] for s in manifest["source"]}
+    assert not {loader for loader, _ in UNSEEN_PHOTOS.values()} & bundled_sources
+    assert not set(unseen) & set(manifest["group"])
+    assert not {file_sha256(f) for f in unseen.values()} & set(manifest["sha256"])
+    for file in unseen.values():
+        with Image.open(file) as image:
+            assert image.format == "JPEG" and image.size == (224, 224)
+
+
+def test_new_edits_two_different_edits_per_copy_and_reproducible(manifest, unseen, tmp_path):
+    photos = {"first": manifest["file"].iloc[0], **unseen}
+    copies = make_new_edits(photos, tmp_path / "a", per_photo=5, seed=7)
+    assert list(copies.columns) == NEW_EDIT_COLUMNS
+    assert copies["photo"].tolist() == [p for p in photos for _ in range(5)]
+    assert copies["path"].is_unique
+    for row in copies.itertuples():
+        edits = row.edits.split("+")
+        assert len(edits) == 2 and len(set(edits)) == 2 and set(edits) <= set(NEW_EDITS)
+        assert 65 <= row.quality <= 90
+        with Image.open(row.file) as image:
+            assert image.format == "JPEG"
+    again = make_new_edits(photos, tmp_path / "b", per_photo=5, seed=7)
+    assert again["edits"].tolist() == copies["edits"].tolist()
+    assert [Path(f).read_bytes() for f in again["file"]] == [Path(f).read_bytes() for f in copies["file"]]
+    other = make_new_edits(photos, tmp_path / "c", per_photo=5, seed=8)
+    assert other["edits"].tolist() != copies["edits"].tolist()
+    with pytest.raises(ValueError, match="per_photo"):
+        make_new_edits(photos, tmp_path / "d", per_photo=-1)
+
+
+def _picture(seed=0, size=(200, 160)):
+    rng = np.random.default_rng(seed)
+    smooth = rng.integers(0, 256, (size[1] // 8, size[0] // 8, 3), dtype=np.uint8)
+    return Image.fromarray(smooth).resize(size, Image.Resampling.BILINEAR)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_each_new_edit_does_what_it_says(seed):
+    picture = _picture(seed)
+    w, h = picture.size
+    pixels = np.asarray(picture, dtype=np.int16)
+    rng = np.random.default_rng(seed)
+    crop = _new_edit(picture, "crop", rng)
+    assert 0.75 * w - 1 <= crop.width <= 0.9 * w + 1 and 0.75 * h - 1 <= crop.height <= 0.9 * h + 1
+    assert crop.width / w == pytest.approx(crop.height / h, abs=0.01)
+    small = _new_edit(picture, "resize", rng)
+    assert 0.35 * w - 1 <= small.width <= 0.5 * w + 1
+    assert np.array_equal(np.asarray(_new_edit(picture, "mirror", rng)), np.asarray(ImageOps.mirror(picture)))
+    turned = _new_edit(picture, "rotate", rng)  # 3-8 degrees, corners cut: sin(3..8 deg) * 100 per side
+    assert w - 2 * 14 - 1 <= turned.width <= w - 2 * 5 + 1 and turned.height == h - (w - turned.width)
+    recoloured = _new_edit(picture, "colour", rng)
+    assert recoloured.size == picture.size and not np.array_equal(np.asarray(recoloured), pixels)
+    stickered = np.asarray(_new_edit(picture, "sticker", rng), dtype=np.int16)
+    changed = (stickered != pixels).any(axis=2).mean()
+    assert 0.03 < changed <= 0.12  # one opaque box over 6-12 % (rounded corners, a colour may match)
+    with pytest.raises(ValueError, match="unknown edit"):
+        _new_edit(picture, "blur", rng)

@@ -19,7 +19,13 @@ names, uppercase endings, and planted problems:
   1200 x 3 strip (an extreme aspect ratio, refused by name) and a dangling symbolic link.
 
 It returns the truth as plain data, so lesson 06 and the curate tool's tests can check
-what the tool finds. ``scripts/make_dataset.py`` builds the fixed bundled set once
+what the tool finds.
+
+``unseen_photos`` and ``make_new_edits`` make copies that no stored threshold was chosen
+on: photos that ship with scikit-image but are not in ``data/``, and copies made with
+edits, strengths and combinations the bundled set does not use (a rotation, a colour and
+contrast change, an opaque sticker, two edits per copy, then a JPEG re-encode). Lesson 05
+reports its thresholds on them. ``scripts/make_dataset.py`` builds the fixed bundled set once
 (committed, checksummed); everything here is deterministic and made when needed.
 """
 
@@ -31,12 +37,22 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 
 from .dataset import DATA_DIR
 from .images import load_rgb
 
-__all__ = ["COLUMNS", "make_bad_files", "make_messy_folder", "make_variants"]
+__all__ = [
+    "COLUMNS",
+    "NEW_EDITS",
+    "NEW_EDIT_COLUMNS",
+    "UNSEEN_PHOTOS",
+    "make_bad_files",
+    "make_messy_folder",
+    "make_new_edits",
+    "make_variants",
+    "unseen_photos",
+]
 
 #: The columns of :func:`make_variants`' table (present even when it has no rows).
 COLUMNS = ["file", "path", "source", "group", "split", "transformation"]
@@ -57,8 +73,10 @@ def _edit(image: Image.Image, rng: np.random.Generator) -> tuple[Image.Image, st
         names.append("mirror")
     if rng.random() < 0.5 or not names:
         scale = rng.uniform(0.5, 0.9)
-        image = image.resize((max(8, round(image.width * scale)), max(8, round(image.height * scale))),
-                             Image.Resampling.BILINEAR)
+        image = image.resize(
+            (max(8, round(image.width * scale)), max(8, round(image.height * scale))),
+            Image.Resampling.BILINEAR,
+        )
         names.append("resize")
     return image, "+".join(names)
 
@@ -93,8 +111,16 @@ def make_variants(
             edited, kind = _edit(picture, rng)
             name = f"{stem}__v{k:02d}.jpg"
             edited.save(out / name, quality=int(rng.integers(60, 95)))
-            rows.append({"file": str(out / name), "path": name, "source": src.path, "group": src.group,
-                         "split": src.split, "transformation": kind})
+            rows.append(
+                {
+                    "file": str(out / name),
+                    "path": name,
+                    "source": src.path,
+                    "group": src.group,
+                    "split": src.split,
+                    "transformation": kind,
+                }
+            )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -217,3 +243,144 @@ def make_messy_folder(
         "unreadable": sorted(unreadable),
         "singles": sorted(singles),
     }
+
+
+# --------------------------------------------------------------------------- copies no threshold saw
+
+#: Photos that ship inside scikit-image and are not among ``data/``'s sources, with the
+#: square (left, top, side) cut from each: the same kind of 224-pixel view as the bundled
+#: photos, of pictures no stored threshold was chosen on.
+UNSEEN_PHOTOS = {
+    "moon": ("moon", (0, 0, 512)),
+    "clock": ("clock", (60, 0, 300)),
+    "page": ("page", (0, 0, 191)),
+    "motorcycle": ("stereo_motorcycle", (120, 0, 500)),
+}
+
+#: The edits :func:`make_new_edits` draws from (two different ones per copy).
+NEW_EDITS = ("crop", "rotate", "colour", "sticker", "mirror", "resize")
+
+#: The columns of :func:`make_new_edits`' table.
+NEW_EDIT_COLUMNS = ["file", "path", "photo", "edits", "quality"]
+
+_VIEW_SIZE = 224  # the bundled photos' size
+
+
+def unseen_photos(out_dir: str | os.PathLike, size: int = _VIEW_SIZE) -> dict[str, Path]:
+    """Write a ``size`` x ``size`` JPEG view of every photo in :data:`UNSEEN_PHOTOS`.
+
+    Returns:
+        ``{photo name: path}`` of the files written into ``out_dir`` (created).
+    """
+    import skimage.data
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, (loader, (left, top, side)) in UNSEEN_PHOTOS.items():
+        array = getattr(skimage.data, loader)()
+        if isinstance(array, tuple):  # the stereo pair: its left view
+            array = array[0]
+        square = Image.fromarray(array).convert("RGB").crop((left, top, left + side, top + side))
+        path = out / f"{name}_original.jpg"
+        square.resize((size, size), Image.Resampling.LANCZOS).save(path, quality=92)
+        written[name] = path
+    return written
+
+
+def _new_edit(image: Image.Image, kind: str, rng: np.random.Generator) -> Image.Image:
+    """One edit of :data:`NEW_EDITS`, with its strength drawn from ``rng``."""
+    w, h = image.size
+    if kind == "crop":  # keep 75-90 % of each side, anywhere in the picture
+        keep = rng.uniform(0.75, 0.9)
+        cw, ch = round(w * keep), round(h * keep)
+        x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+        return image.crop((x0, y0, x0 + cw, y0 + ch))
+    if kind == "rotate":  # straighten by 3-8 degrees, then cut away the empty corners
+        angle = rng.uniform(3, 8) * rng.choice([-1, 1])
+        turned = image.rotate(angle, resample=Image.Resampling.BILINEAR)
+        margin = np.sin(np.radians(abs(angle))) * max(w, h) / 2
+        return turned.crop((round(margin), round(margin), w - round(margin), h - round(margin)))
+    if kind == "colour":  # saturation x0.4-1.7 and contrast x0.7-1.3
+        image = ImageEnhance.Color(image).enhance(rng.uniform(0.4, 1.7))
+        return ImageEnhance.Contrast(image).enhance(rng.uniform(0.7, 1.3))
+    if kind == "sticker":  # an opaque label over 6-12 % of the picture, with a word on it
+        image = image.copy()
+        area = rng.uniform(0.06, 0.12) * w * h
+        bw = round(min(w, np.sqrt(area * rng.uniform(1.5, 3.0))))
+        bh = round(min(h, area / bw))
+        x0, y0 = int(rng.integers(0, w - bw + 1)), int(rng.integers(0, h - bh + 1))
+        draw = ImageDraw.Draw(image)
+        fill = tuple(int(c) for c in rng.integers(0, 256, 3))
+        draw.rounded_rectangle((x0, y0, x0 + bw, y0 + bh), radius=max(1, bh // 5), fill=fill)
+        ink = (0, 0, 0) if sum(fill) > 384 else (255, 255, 255)
+        word = str(rng.choice(["SALE", "NEW", "50% OFF", "@me", "2024"]))
+        draw.text(
+            (x0 + bw // 2, y0 + bh // 2),
+            word,
+            fill=ink,
+            anchor="mm",
+            font=ImageFont.load_default(size=max(8, bh // 2)),
+        )
+        return image
+    if kind == "mirror":
+        return ImageOps.mirror(image)
+    if kind == "resize":  # 35-50 % of each side
+        scale = rng.uniform(0.35, 0.5)
+        return image.resize((max(8, round(w * scale)), max(8, round(h * scale))), Image.Resampling.LANCZOS)
+    raise ValueError(f"unknown edit {kind!r}; choose from {NEW_EDITS}")
+
+
+def make_new_edits(
+    photos: dict[str, str | os.PathLike],
+    out_dir: str | os.PathLike,
+    per_photo: int = 3,
+    seed: int = 2024,
+) -> pd.DataFrame:
+    """Write ``per_photo`` edited JPEG copies of every photo into ``out_dir``.
+
+    Each copy gets two different edits of :data:`NEW_EDITS`, in random order and with
+    random strengths, and is then saved as a JPEG of quality 65-90. The bundled set's
+    copies carry one edit each (JPEG quality 40-60, resizes to 50-75 %, crops keeping
+    68-80 % at fixed anchors, a mirror image, a brightness change, a translucent
+    watermark banner, grayscale); a rotation, a colour and contrast change and an
+    opaque sticker are edits it does not have at all.
+
+    Args:
+        photos: ``{photo name: image file}``; the name is the copies' ground truth
+            (use the manifest's ``group`` for a bundled original).
+        out_dir: folder to write into (created).
+        per_photo: copies per photo.
+        seed: the edits are random but reproducible.
+
+    Returns:
+        One row per copy: ``file`` (absolute path), ``path`` (relative to ``out_dir``),
+        ``photo``, ``edits`` (e.g. ``"rotate+sticker"``, in the order applied) and the
+        JPEG ``quality``.
+    """
+    if isinstance(per_photo, bool) or not isinstance(per_photo, int) or per_photo < 0:
+        raise ValueError(f"per_photo must be a whole number, 0 or more; got {per_photo!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for photo, file in photos.items():
+        picture = load_rgb(file)
+        for k in range(per_photo):
+            kinds = [str(kind) for kind in rng.choice(NEW_EDITS, size=2, replace=False)]
+            edited = picture
+            for kind in kinds:
+                edited = _new_edit(edited, kind, rng)
+            quality = int(rng.integers(65, 91))
+            name = f"{photo}__new{k:02d}.jpg"
+            edited.save(out / name, quality=quality)
+            rows.append(
+                {
+                    "file": str(out / name),
+                    "path": name,
+                    "photo": photo,
+                    "edits": "+".join(kinds),
+                    "quality": quality,
+                }
+            )
+    return pd.DataFrame(rows, columns=NEW_EDIT_COLUMNS)
