@@ -6,10 +6,14 @@ Lesson 05 says "label a few hundred pairs of your own data"; this is the tool fo
   ``same`` / ``different`` / ``skip`` answer per pair, counts what a threshold would do to
   the labelled pairs, and recalibrates the threshold from the labels with the package's rule
   (:mod:`embedkit.evaluation`), reporting it on photos it was *not* chosen on.
+- :func:`sample_around_threshold` decides what to ask: the pairs scoring near the threshold,
+  where a person's answer can change the threshold, in a seeded random order (not sorted by
+  score, so one answer does not suggest the next).
 - :func:`labeller_widget` is a thin ipywidgets view over it: one pair at a time with
-  same / different / skip buttons and a threshold slider whose counts update live. It works
-  in JupyterLab and Colab; where no widget front end runs (nbval, a static page) the
-  notebook shows :meth:`PairLabeller.table` instead.
+  same / different / skip buttons, and *no score*: a number next to the pictures anchors the
+  answer. A threshold slider below counts what any threshold does to the pairs answered so
+  far. It works in JupyterLab and Colab; where no widget front end runs (nbval, a static
+  page) the notebook shows :meth:`PairLabeller.to_label` instead.
 """
 
 from __future__ import annotations
@@ -35,10 +39,37 @@ __all__ = [
     "choose_threshold_held_out",
     "labeller_widget",
     "photo_groups_from_answers",
+    "sample_around_threshold",
 ]
 
 #: The answers a person can give for a pair.
 ANSWERS = ("same", "different", "skip")
+#: Pairs scoring within this much of the threshold are the ones worth asking about.
+LABEL_WIDTH = 0.10
+
+
+def sample_around_threshold(
+    scores: Sequence[float], threshold: float, width: float = LABEL_WIDTH, n: int | None = None, seed: int = 0
+) -> np.ndarray:
+    """The pairs to ask a person about: those scoring within ``width`` of ``threshold``.
+
+    Args:
+        scores: ``(m,)`` cosine similarity of each pair.
+        threshold: the threshold in use.
+        width: how far from the threshold a pair may score (both sides).
+        n: at most this many pairs (a seeded random sample of them); ``None`` for all.
+        seed: the order (and the sample) depend only on it and the scores.
+
+    Returns:
+        ``(k,)`` int64 pair indices, in a seeded random order rather than by score, so
+        that the order of the questions does not hint at the answers.
+    """
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if not width >= 0:
+        raise ValueError(f"width must be 0 or more, got {width}")
+    near = np.flatnonzero(np.abs(scores - float(threshold)) <= width)
+    order = np.random.default_rng(seed).permutation(near)
+    return (order if n is None else order[: max(0, int(n))]).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -160,8 +191,13 @@ def choose_threshold_held_out(
         )
     chosen = choose_threshold(index_pairs, scores, groups, COSINE_GRID)
     folds = cross_validate_threshold(
-        index_pairs, scores, groups, COSINE_GRID,
-        n_folds=min(n_folds, n_photos), n_repeats=n_repeats, seed=seed,
+        index_pairs,
+        scores,
+        groups,
+        COSINE_GRID,
+        n_folds=min(n_folds, n_photos),
+        n_repeats=n_repeats,
+        seed=seed,
     )
     summary = summarise_cross_validation(folds)
     within = groups[index_pairs[:, 0]] == groups[index_pairs[:, 1]]
@@ -194,15 +230,29 @@ class PairLabeller:
         pairs: ``(a, b)`` file paths of each pair.
         scores: ``(len(pairs),)`` cosine similarity of each pair.
         threshold: the threshold in use (e.g. the backbone's calibrated one).
+        width, seed: which pairs to ask about and in what order
+            (:func:`sample_around_threshold`); they form :attr:`queue`.
+
+    Every pair can be labelled (:meth:`label`), but a person is asked only about the
+    pairs in :attr:`queue`, in its order (:meth:`next_to_label`).
     """
 
-    def __init__(self, pairs: Sequence[tuple[str, str]], scores: Sequence[float], threshold: float):
+    def __init__(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        scores: Sequence[float],
+        threshold: float,
+        *,
+        width: float = LABEL_WIDTH,
+        seed: int = 0,
+    ):
         if len(pairs) != len(scores):
             raise ValueError(f"{len(pairs)} pairs but {len(scores)} scores; pass one score per pair")
         self.pairs = [(str(a), str(b)) for a, b in pairs]
         self.scores = np.asarray(scores, dtype=np.float64)
         self.threshold = float(threshold)
         self.answers: dict[int, str] = {}
+        self.queue = sample_around_threshold(self.scores, self.threshold, width, seed=seed)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -221,6 +271,20 @@ class PairLabeller:
     def next_unlabelled(self, after: int = -1) -> int | None:
         """The first pair after ``after`` without a label, or ``None``."""
         return next((i for i in range(after + 1, len(self.pairs)) if i not in self.answers), None)
+
+    def next_to_label(self) -> int | None:
+        """The first pair of :attr:`queue` without a label, or ``None`` when all have one."""
+        return next((int(i) for i in self.queue if int(i) not in self.answers), None)
+
+    def to_label(self) -> pd.DataFrame:
+        """The pairs to ask about, in the order they are asked, with their labels: no scores."""
+        return pd.DataFrame(
+            {
+                "a": [self.pairs[i][0] for i in self.queue],
+                "b": [self.pairs[i][1] for i in self.queue],
+                "label": [self.answers.get(int(i), "") for i in self.queue],
+            }
+        )
 
     def _labelled(self) -> tuple[np.ndarray, np.ndarray]:
         idx = np.array(sorted(self.answers), dtype=np.int64)
@@ -270,14 +334,29 @@ class PairLabeller:
 
 
 def labeller_widget(labeller: PairLabeller, root: str = "", thumbnail: int = 192):
-    """An ipywidgets view: one pair at a time, same / different / skip, a live threshold slider."""
+    """An ipywidgets view: the pairs of ``labeller.queue`` one at a time, no score shown.
+
+    Same / different / skip buttons answer the pair on screen and move to the next one in
+    the queue. Below, a threshold slider counts what any threshold does to the pairs
+    answered so far (counts only, never the score of a pair).
+    """
     from pathlib import Path
 
     import ipywidgets as widgets
 
     from .report import thumbnail_uri
 
-    state = {"index": labeller.next_unlabelled() or 0}
+    queue = labeller.queue
+
+    def following(position: int) -> int | None:
+        """The next queue position whose pair has no label, wrapping round (skips come back last)."""
+        for step in range(1, len(queue) + 1):
+            j = (position + step) % len(queue)
+            if int(queue[j]) not in labeller.answers:
+                return j
+        return None
+
+    state = {"position": following(-1) if len(queue) else None}
     left, right = widgets.HTML(), widgets.HTML()
     caption, tally = widgets.HTML(), widgets.HTML()
     buttons = [
@@ -286,8 +365,8 @@ def labeller_widget(labeller: PairLabeller, root: str = "", thumbnail: int = 192
     ]
     slider = widgets.FloatSlider(
         value=labeller.threshold,
-        min=float(labeller.scores.min()) - 0.05,
-        max=min(1.0, float(labeller.scores.max()) + 0.05),
+        min=float(labeller.scores.min(initial=labeller.threshold)) - 0.05,
+        max=min(1.0, float(labeller.scores.max(initial=labeller.threshold)) + 0.05),
         step=0.005,
         description="threshold",
         readout_format=".3f",
@@ -295,23 +374,29 @@ def labeller_widget(labeller: PairLabeller, root: str = "", thumbnail: int = 192
     )
 
     def image(path: str) -> str:
-        return f'<img src="{thumbnail_uri(Path(root) / path, thumbnail)}" title="{path}">'
+        return f'<img src="{thumbnail_uri(Path(root) / path, thumbnail)}" title="{Path(path).name}">'
 
     def show() -> None:
-        i = state["index"]
-        a, b = labeller.pairs[i]
-        left.value, right.value = image(a), image(b)
-        caption.value = (
-            f"pair {i + 1} of {len(labeller)}: cosine <b>{labeller.scores[i]:.3f}</b>, "
-            f"label: {labeller.answers.get(i, 'none yet')}"
-        )
+        position = state["position"]
+        done = sum(int(k) in labeller.answers for k in queue)
+        if position is None:
+            left.value = right.value = ""
+            caption.value = f"all {len(queue)} pairs answered; now run labeller.recalibrate()"
+        else:
+            a, b = labeller.pairs[int(queue[position])]
+            left.value, right.value = image(a), image(b)
+            caption.value = (
+                f"{done} of {len(queue)} pairs answered. Is <b>{Path(a).name}</b> the same photo as "
+                f"<b>{Path(b).name}</b>?"
+            )
         c = labeller.counts(slider.value)
-        tally.value = ", ".join(f"{k}: {v}" for k, v in c.items())
+        counted = ", ".join(f"{k} {v}" for k, v in c.items())
+        tally.value = f"answered so far, at the slider's threshold: {counted}"
 
     def answer(button) -> None:
-        labeller.label(state["index"], button.description)
-        following = labeller.next_unlabelled(state["index"])
-        state["index"] = following if following is not None else state["index"]
+        if state["position"] is not None:
+            labeller.label(int(queue[state["position"]]), button.description)
+            state["position"] = following(state["position"])
         show()
 
     for button in buttons:
