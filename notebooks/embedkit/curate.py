@@ -38,7 +38,7 @@ The steps, each reusing the package's tested pieces:
    ``split_note`` says why.
 
 Memory, apart from the ``(n, dim)`` float32 embedding matrix and one decoded image per
-worker thread: the pair search scores at most ``max(PAIR_BLOCK_SIMILARITIES, 64 n)``
+worker thread: the pair search scores at most ``max(PAIR_BLOCK_SIMILARITIES, 16 n)``
 similarities at a time and keeps at most the pairs of one block (about 40 bytes per
 similarity in the worst case, where every similarity of the block is a pair: ~170 MB at
 the default), plus ``O(n)`` group labels and strong pairs waiting to be joined; a group is
@@ -113,9 +113,9 @@ HISTOGRAM_MAX_FILES = 4000
 #: Connected groups larger than this are not cut by average linkage (its cost grows with
 #: the square of the group's size); they are flagged for review as they are.
 LINKAGE_MAX_MEMBERS = 3000
-#: The pair search scores at most ``max(PAIR_BLOCK_SIMILARITIES, 64 n)`` similarities at a
+#: The pair search scores at most ``max(PAIR_BLOCK_SIMILARITIES, 16 n)`` similarities at a
 #: time for ``n`` files, whatever the number of pairs found.
-PAIR_BLOCK_SIMILARITIES = 1 << 22
+PAIR_BLOCK_SIMILARITIES = 1 << 20
 
 
 class FolderError(ValueError):
@@ -484,10 +484,32 @@ def _join(labels: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     return connected_groups(n, np.concatenate([ties, pairs]))
 
 
+def _nearest(scores: np.ndarray, reps: np.ndarray, side: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Rows of ``side`` with the smallest ``key``, one per pair of photos, at most BORDERLINE_PER_SIDE.
+
+    Looks at the best ``m`` candidates only, doubling ``m`` while copies of the same pair of
+    photos leave fewer than enough distinct ones: the work stays small whatever the block size.
+    """
+    candidates = np.flatnonzero(side)
+    m = 4 * BORDERLINE_PER_SIDE
+    while True:
+        if len(candidates) > m:
+            best = candidates[np.argpartition(key[candidates], m)[:m]]
+        else:
+            best = candidates
+        best = np.sort(best)  # by position: score descending, then i, then j
+        _, first = np.unique(reps[best], axis=0, return_index=True)  # the first of each pair of photos
+        distinct = best[first]
+        chosen = distinct[np.argsort(key[distinct], kind="stable")][:BORDERLINE_PER_SIDE]
+        if len(chosen) == BORDERLINE_PER_SIDE or len(best) == len(candidates):
+            return chosen
+        m *= 2
+
+
 def _best_borderline(
     pairs: np.ndarray, scores: np.ndarray, threshold: float, exact_of: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs nearest the threshold on each side, one per pair of photos.
+    """The pairs nearest the threshold on each side, one per pair of photos, by descending score.
 
     Pixel-identical copies stand for one file: of the pairs between the same two photos the
     highest scoring (then the first) is kept, and pairs within one photo are dropped.
@@ -495,12 +517,10 @@ def _best_borderline(
     order = np.lexsort((pairs[:, 1], pairs[:, 0], -scores))
     pairs, scores = pairs[order], scores[order]
     reps = np.sort(exact_of[pairs], axis=1)
-    _, first = np.unique(reps, axis=0, return_index=True)
-    first = np.sort(first)
-    first = first[reps[first, 0] != reps[first, 1]]
-    pairs, scores = pairs[first], scores[first]
-    above = np.flatnonzero(scores >= threshold)[::-1][:BORDERLINE_PER_SIDE]  # lowest above first
-    below = np.flatnonzero(scores < threshold)[:BORDERLINE_PER_SIDE]  # highest below first
+    apart = reps[:, 0] != reps[:, 1]
+    position = np.arange(len(scores))
+    below = _nearest(scores, reps, apart & (scores < threshold), position)  # highest below first
+    above = _nearest(scores, reps, apart & (scores >= threshold), -position)  # lowest above first
     chosen = np.sort(np.concatenate([above, below]))
     return pairs[chosen], scores[chosen]
 
@@ -513,7 +533,7 @@ def _pairs_and_groups(
 ) -> tuple[np.ndarray, list[tuple[int, int, float]]]:
     """Group labels of every file and the borderline pairs, from one blockwise search.
 
-    Rows are scored against the rows after them ``max(block, 64 n) // n`` at a time, at the
+    Rows are scored against the rows after them ``max(block, 16 n) // n`` at a time, at the
     borderline margin below ``threshold``; the pairs at or above ``threshold`` join groups
     (:func:`_join`) as soon as enough are waiting, and only the few pairs nearest the
     threshold are carried from block to block. Pixel-identical files (``exact_of``, the
@@ -528,7 +548,7 @@ def _pairs_and_groups(
     if n < 2:
         return labels, []
     low = max(-1.0, threshold - BORDERLINE_MARGIN)
-    rows = max(1, max(block or PAIR_BLOCK_SIMILARITIES, 64 * n) // n)
+    rows = max(1, max(block or PAIR_BLOCK_SIMILARITIES, 16 * n) // n)
     waiting: list[np.ndarray] = []
     n_waiting = 0
     near_pairs, near_scores = np.empty((0, 2), np.int64), np.empty(0, np.float32)
@@ -538,6 +558,7 @@ def _pairs_and_groups(
         later = pairs[:, 1] > pairs[:, 0]  # each pair once, never a file with itself
         pairs, scores = pairs[later] + start, scores[later]
         strong = pairs[scores >= threshold]
+        strong = strong[labels[strong[:, 0]] != labels[strong[:, 1]]]  # pairs that join two groups
         if len(strong):
             waiting.append(strong)
             n_waiting += len(strong)

@@ -36,6 +36,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "DEFAULT_MAX_PIXELS",
     "MAX_ASPECT_RATIO",
+    "MAX_RESIZED_PIXELS",
     "ImageLoadError",
     "ScanResult",
     "as_rgb",
@@ -61,13 +62,17 @@ _CONVERT_PIXELS = 1 << 20
 #: would expand to gigabytes of memory.
 DEFAULT_MAX_PIXELS = 89_478_485
 
-#: Longest side over shortest side that an image prepared for a network may have.
-#: A network sees the centre square of the picture resized to its input, i.e. about
-#: 1/ratio of the picture: at 20:1 only 5% of it. Beyond that the embedding describes
-#: a sliver, and resizing the short side of a 60000x1 strip to 256 px would need
-#: 15 million x 256 pixels (gigabytes). Such images are refused with this reason
-#: rather than silently cropped; wide panoramas (up to about 10:1) pass.
-MAX_ASPECT_RATIO = 20.0
+#: Most pixels an image prepared for a network may have once its short side is resized to
+#: the network's target (``min_side``): about 16.8 million, 50 MB as 8-bit RGB. Resizing the
+#: short side of a 60000x1 strip to 256 px would need 15 million x 256 pixels (gigabytes);
+#: a 4000x120 panorama needs 8533x256, 2.2 million, and passes.
+MAX_RESIZED_PIXELS = 1 << 24
+
+#: Longest side over shortest side that an image prepared for a network may have by default:
+#: the ratio at which a 256-px short side reaches :data:`MAX_RESIZED_PIXELS` (256:1). The
+#: bound is on memory, not on taste: a network sees the centre square of the picture, about
+#: 1/ratio of a wide panorama, which is the caller's choice to accept.
+MAX_ASPECT_RATIO = MAX_RESIZED_PIXELS / 256**2
 
 _FORMAT_NAMES = {"JPEG": "JPEG", "PNG": "PNG", "GIF": "GIF", "TIFF": "TIFF", "WEBP": "WebP"}
 _PILLOW_LIMIT_LOCK = threading.Lock()
@@ -251,11 +256,20 @@ def _size_problem(
             f"{max_pixels:,} (possible decompression bomb; raise max_pixels if the file is trusted)"
         )
     ratio = max(width, height) / min(width, height)
-    if max_aspect_ratio is not None and ratio > max_aspect_ratio:
-        target = min_side or 256
+    target = min_side or 256
+    resized_pixels = target * round(target * ratio)
+    if max_aspect_ratio is None:
+        return None
+    too_elongated = ratio > max_aspect_ratio
+    if too_elongated or (min_side is not None and resized_pixels > MAX_RESIZED_PIXELS):
         resized = f"{round(target * ratio):,}x{target}"
+        limit = (
+            f"more than {max_aspect_ratio:g}:1"
+            if too_elongated
+            else f"more than {MAX_RESIZED_PIXELS:,} pixels"
+        )
         return (
-            f"extreme aspect ratio: {width}x{height} is {ratio:,.0f}:1, more than {max_aspect_ratio:g}:1; "
+            f"extreme aspect ratio: {width}x{height} is {ratio:,.0f}:1, {limit}; "
             f"the network would see only its centre square, and resizing its short side to {target} px "
             f"would make a {resized} image (crop or split it first)"
         )
@@ -367,7 +381,9 @@ def load_rgb(
             pixels (the resize target of the network's preprocessing); ``None``
             decodes every pixel (what pixel hashes need).
         max_aspect_ratio: refuse images whose long side is more than this many times
-            their short side (see :data:`MAX_ASPECT_RATIO`); ``None`` accepts any.
+            their short side (see :data:`MAX_ASPECT_RATIO`), or that would have more than
+            :data:`MAX_RESIZED_PIXELS` once their short side is resized to ``min_side``;
+            ``None`` accepts any.
 
     Returns:
         A decoded ``PIL.Image.Image`` in mode ``"RGB"``; the file is closed.
