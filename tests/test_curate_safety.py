@@ -235,7 +235,10 @@ def hostile(tmp_path_factory):
     shutil.copy(folder / PHOTOS[2], folder / FORMULA)
     Image.fromarray(np.arange(96 * 96, dtype=np.uint16).reshape(96, 96) * 7).save(folder / "scan16.png")
     Image.open(folder / PHOTOS[2]).convert("RGB").save(folder / "phone.avif")
+    (folder / "phone.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(64))  # no HEIC codec here
     Image.new("RGB", (4000, 120), (90, 140, 200)).save(folder / "panorama.png")
+    broken_exif = b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\xff\xff"  # Pillow warns as it reads it
+    Image.open(folder / PHOTOS[0]).save(folder / "exif.jpg", exif=broken_exif)
 
     out = base / "results"
     out.mkdir()
@@ -265,7 +268,7 @@ def _reason(findings, path):
 def test_hostile_folder_completes_quietly_and_is_unchanged(hostile):
     base, folder, out, before, outside, result, findings = hostile
     assert result.returncode == 0, result.stderr
-    assert result.stdout == b"" and result.stderr == b""  # --quiet: no bars, no warnings
+    assert result.stdout == b"" and result.stderr == b""  # --quiet: no bars, no "Corrupt EXIF" warning
     assert _tree(folder) == before
 
 
@@ -323,7 +326,7 @@ def test_split_csv_cells_cannot_start_a_formula(hostile):
 
 
 @pytest.mark.slow
-def test_avif_16_bit_and_panorama_files_are_used(hostile):
+def test_avif_heic_16_bit_and_panorama_files_are_used_or_reported(hostile):
     *_, findings = hostile
     readable = set(findings["keep"]) | {p for g in findings["near_groups"] for p in g}
     from PIL import features
@@ -333,6 +336,7 @@ def test_avif_16_bit_and_panorama_files_are_used(hostile):
     else:
         assert "phone.avif" in {u["path"] for u in findings["unreadable"]}  # reported, not ignored
     assert "scan16.png" in readable and "panorama.png" in readable, findings["unreadable"]
+    assert "phone.heic" in readable or "HEIC" in _reason(findings, "phone.heic")  # never ignored
 
 
 # --------------------------------------------------------------------------- unreadable subfolder
@@ -346,7 +350,9 @@ def test_a_folder_that_cannot_be_entered_is_listed_and_the_run_goes_on(tmp_path)
         pytest.skip("needs root and setpriv to run the command without permission overrides")
     folder = _photos(tmp_path / "photos", PHOTOS[:2])
     _photos(folder / "locked", PHOTOS[2:3])
-    (folder / "locked").chmod(0o000)
+    _photos(folder / "peek", PHOTOS[3:4])
+    (folder / "locked").chmod(0o000)  # cannot be listed
+    (folder / "peek").chmod(0o444)  # can be listed, not entered
     try:
         before = _tree(folder)
         command = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", sys.executable]
@@ -362,10 +368,12 @@ def test_a_folder_that_cannot_be_entered_is_listed_and_the_run_goes_on(tmp_path)
         assert result.returncode == 0, result.stderr
         findings = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
         assert "folder cannot be read" in _reason(findings, "locked")
-        assert findings["files"] == 2 + 1  # the two photos and the folder it could not enter
+        assert "not entered" in _reason(findings, "peek")
+        assert findings["files"] == 2 + 2  # the two photos and the two folders it could not enter
         assert _tree(folder) == before
     finally:
         (folder / "locked").chmod(0o755)
+        (folder / "peek").chmod(0o755)
 
 
 # --------------------------------------------------------------------------- arguments

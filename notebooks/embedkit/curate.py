@@ -367,6 +367,10 @@ def scan_folder(folder: str | os.PathLike, exclude: Sequence[str | os.PathLike] 
                     is_link = entry.is_symlink()
                     st = os.stat(path) if is_link else entry.stat(follow_symlinks=False)
                 except OSError as exc:
+                    if exc.errno in (errno.EACCES, errno.EPERM) and not entry.is_symlink():
+                        why = f"folder can be listed but not entered ({exc.strerror})"
+                        scan.problems.append((here, f"{why}; its files were not scanned"))
+                        break
                     if is_image_name and exc.errno == errno.ELOOP:
                         scan.problems.append((path, "symbolic link loop (the link points back to itself)"))
                     elif is_image_name and exc.errno == errno.ENOENT:

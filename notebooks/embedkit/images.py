@@ -331,6 +331,11 @@ def _sniff_format(path: Path) -> str | None:
 def _reason_from(exc: Exception, path: Path, fmt: str | None) -> str:
     """One line for the user on why decoding ``path`` raised ``exc``."""
     if isinstance(exc, UnidentifiedImageError):
+        if path.suffix.lower() in (".heic", ".heif", ".avif"):
+            return (
+                f"{path.suffix[1:].upper()} file this Pillow cannot decode (no codec for it here; "
+                "pip install pillow-heif adds HEIC, a Pillow built with libavif reads AVIF)"
+            )
         announced = _sniff_format(path)
         if announced:
             return f"corrupt {announced} file (it starts like one, but its header is damaged)"
