@@ -11,9 +11,9 @@ The steps, each reusing the package's tested pieces:
    files and folders skipped. Only regular files are listed: a named pipe, a device or a
    link to one is refused by its type, never opened. A folder that cannot be entered is
    reported and the scan goes on. Links to folders are followed once, after the real
-   folders; a file reached under two names (a link, a hard link, a folder linked twice)
-   counts once, under its real name, the others listed under ``skipped``. Dangling links
-   and link loops are reported as such.
+   folders, and a file reached again through a folder link counts once, under its first
+   name (the others listed under ``skipped``); a link to a file is a name of its own (an
+   exact copy, as the lessons treat it). Dangling links and link loops are reported as such.
 2. **inspect**: each file is decoded once (:func:`~embedkit.images.load_rgb`, which reads
    the header first, so a big file that is not an image is refused without being read)
    and its pixels hashed (:func:`~embedkit.duplicates.pixel_hash`). A file that cannot be
@@ -151,8 +151,8 @@ class Findings:
         histogram: ``(counts, edges)`` of pairwise cosine similarities, and how many files
             they were computed on in ``histogram_files``.
         seconds: wall time of each step.
-        skipped: ``{"path", "reason"}`` for second names of a file or folder already
-            scanned (links, hard links), counted once under the first name.
+        skipped: ``{"path", "reason"}`` for links to folders already scanned and files
+            reached again through a folder link, counted once under the first name.
         split_note: why ``proposed_split`` could not split the files, ``""`` when it did.
     """
 
@@ -299,7 +299,8 @@ class Scan:
         files: regular files with an image ending, each file once, sorted.
         problems: ``(path, reason)`` for what looks like an image file or a folder but cannot
             be used: dangling links, link loops, pipes and devices, folders that cannot be read.
-        skipped: ``(path, reason)`` for second names of a file or folder already listed.
+        skipped: ``(path, reason)`` for folder links to folders already walked, and files
+            reached again through a folder link.
     """
 
     files: list[Path] = field(default_factory=list)
@@ -322,10 +323,12 @@ def check_folder(folder: str | os.PathLike) -> Path:
 def scan_folder(folder: str | os.PathLike, exclude: Sequence[str | os.PathLike] = ()) -> Scan:
     """Every regular image file below ``folder``, once each, and what could not be listed.
 
-    Real folders are walked first, then links to folders not walked yet (so a file keeps
-    its real name when a link also reaches it); a link back to an enclosing folder is a
-    loop, reported and not followed. Folders in ``exclude`` (an output folder) are never
-    entered, whatever name reaches them. Nothing is opened: types come from ``stat``.
+    Real folders are walked first, then links to folders not walked yet; a file reached
+    through a folder link that was listed already (same device and inode) is skipped, so
+    folder links never make a file count twice. A link to a file counts as a file of its own
+    (an exact copy). A link back to an enclosing folder is a loop, reported and not followed.
+    Folders in ``exclude`` (an output folder) are never entered, whatever name reaches them.
+    Nothing is opened: types come from ``stat``.
 
     Raises:
         FolderError: ``folder`` is missing, not a folder or cannot be read.
@@ -344,7 +347,7 @@ def scan_folder(folder: str | os.PathLike, exclude: Sequence[str | os.PathLike] 
     found: list[tuple[bool, str, Path, os.stat_result]] = []
     folder_links: list[tuple[Path, tuple[tuple[int, int], ...]]] = []
 
-    def walk(top: Path, enclosing: tuple[tuple[int, int], ...]) -> None:
+    def walk(top: Path, enclosing: tuple[tuple[int, int], ...], linked: bool = False) -> None:
         stack = [(top, enclosing)]
         while stack:
             here, above = stack.pop()
@@ -390,7 +393,7 @@ def scan_folder(folder: str | os.PathLike, exclude: Sequence[str | os.PathLike] 
                         walked[_key(st)] = path
                         stack.append((path, (*above, _key(st))))
                 elif is_image_name and stat.S_ISREG(st.st_mode):
-                    found.append((is_link, str(path), path, st))
+                    found.append((linked, str(path), path, st))
                 elif is_image_name:
                     scan.problems.append((path, f"{_kind(st.st_mode)}, not an image file; not opened"))
 
@@ -411,15 +414,17 @@ def scan_folder(folder: str | os.PathLike, exclude: Sequence[str | os.PathLike] 
             scan.skipped.append((path, f"link to a folder scanned already ({first}); not followed again"))
         else:
             walked[key] = path
-            walk(path, (*above, key))
+            walk(path, (*above, key), linked=True)
 
     listed: dict[tuple[int, int], Path] = {}
-    for _, _, path, st in sorted(found, key=lambda f: f[:2]):  # real names first
-        if _key(st) in listed:
+    for linked, _, path, st in sorted(found, key=lambda f: f[:2]):  # files in real folders first
+        if linked and _key(st) in listed:
             first = printable_name(_rel(listed[_key(st)], root))
-            scan.skipped.append((path, f"same file as {first} (another name for it); counted once"))
+            scan.skipped.append(
+                (path, f"same file as {first}, reached again through a folder link; counted once")
+            )
         else:
-            listed[_key(st)] = path
+            listed.setdefault(_key(st), path)
             scan.files.append(path)
     scan.files.sort()
     return scan
