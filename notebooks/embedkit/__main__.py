@@ -5,7 +5,8 @@ Writes ``DIR/findings.json``, ``DIR/report.html`` and ``DIR/split.csv`` (see
 the run completes, whatever it finds; 2 with one line on standard error when an argument
 is wrong (FOLDER missing, empty or unreadable; DIR inside FOLDER, holding it or not
 writable; an unknown backbone; a threshold outside [-1, 1]), checked before any work;
-130 with one line when interrupted (Ctrl-C). Nothing in FOLDER is ever written.
+1 with one line when the results cannot be written (a full disk); 130 with one line when
+interrupted (Ctrl-C). Nothing in FOLDER is ever written.
 """
 
 from __future__ import annotations
@@ -82,11 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _error(message: str) -> int:
+def _error(message: str, status: int = 2) -> int:
     from .curate import printable_name
 
     print(f"{PROG}: error: {printable_name(message)}", file=sys.stderr)
-    return 2
+    return status
 
 
 def _curate(args: argparse.Namespace) -> int:
@@ -122,7 +123,7 @@ def _curate(args: argparse.Namespace) -> int:
     except (FolderError, OutputError, ValueError) as exc:
         return _error(str(exc))
     except OSError as exc:  # a disk that fills up, a folder removed while writing
-        return _error(f"could not write the results ({exc}); earlier results in --out are unchanged")
+        return _error(f"could not write the results ({exc}); earlier results in --out are unchanged", 1)
     if not args.quiet:
         print(findings.summary())
         for path in written.values():
