@@ -38,12 +38,15 @@ The steps, each reusing the package's tested pieces:
    ``split_note`` says why.
 
 Memory, apart from the ``(n, dim)`` float32 embedding matrix and one decoded image per
-worker thread: the pair search scores at most ``max(PAIR_BLOCK_SIMILARITIES, 16 n)``
-similarities at a time and keeps at most the pairs of one block (about 40 bytes per
-similarity in the worst case, where every similarity of the block is a pair: ~170 MB at
-the default), plus ``O(n)`` group labels and strong pairs waiting to be joined; a group is
-checked pairwise only up to :data:`LINKAGE_MAX_MEMBERS` files (~100 MB); the histogram of
-similarities uses at most :data:`HISTOGRAM_MAX_FILES` files.
+worker thread, does not grow with the number of pairs: the pair search scores at most
+``S = max(PAIR_BLOCK_SIMILARITIES, 16 n)`` similarities at a time, joins a block's pairs
+into group labels (``O(n)``) and drops them, so at most the pairs of one block are held,
+about 130 bytes per similarity of the block in the worst case where every one is a pair
+(measured: a 130 MiB peak rise for 10,000 files whose 50 million pairs all pass, against
+4 GB holding them all; ``benchmarks/bench_curate_memory.py``). A group is checked pairwise
+only up to :data:`LINKAGE_MAX_MEMBERS` files (~100 MB); the histogram of similarities
+uses at most :data:`HISTOGRAM_MAX_FILES` files; 16-bit images are converted without a
+float64 copy (:func:`~embedkit.images.load_rgb`).
 
 Names are kept as the file system gives them (:func:`os.fsdecode`); every output shows
 them through :func:`printable_name`, so a name that is not valid UTF-8 or holds control or

@@ -173,9 +173,10 @@ def _to_8bit(image: Image.Image) -> Image.Image:
     their values fit, otherwise stretched to their own range; float images in
     [0, 1] are scaled by 255, otherwise stretched to their own range.
 
-    Memory: the image's own values plus the 8-bit result and about
-    ``_CONVERT_PIXELS`` pixels of float64 temporaries, never a float copy of the whole
-    image (a 9400×9400 16-bit scan needs ~0.3 GB, not ~3 GB).
+    Memory: one copy of the image's values plus the 8-bit result and about
+    ``_CONVERT_PIXELS`` pixels of temporaries, never a float64 copy of the whole image
+    (opening a 9400×9400 16-bit scan as RGB peaks about 0.6 GB above the start instead of
+    1.9 GB; ``benchmarks/bench_curate_memory.py``).
     """
     values = np.asarray(image)
     if image.mode.startswith("I;16"):
