@@ -119,11 +119,11 @@ def test_coherent_group_is_not_flagged():
 def test_proposed_split_keeps_groups_together():
     group = np.array([0, 0, 0, -1, 1, 1, -1])
     splits = ["train", "test", "train", "test", "test", "val", "train"]
-    proposed = _propose_split(group, splits)
+    proposed, _ = _propose_split(group, splits)
     assert proposed[:3] == ["train"] * 3  # majority
     assert proposed[3] == "test" and proposed[6] == "train"  # ungrouped files stay
     assert proposed[4] == proposed[5]
-    fresh = _propose_split(np.array([0, 0, 1, 1, -1, -1, -1, -1, -1, -1]), [""] * 10)
+    fresh, _ = _propose_split(np.array([0, 0, 1, 1, -1, -1, -1, -1, -1, -1]), [""] * 10)
     assert set(fresh) <= {"train", "test"} and fresh[0] == fresh[1] and fresh[2] == fresh[3]
 
 

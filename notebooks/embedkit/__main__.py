@@ -1,14 +1,20 @@
 """Command line: ``python -m embedkit curate FOLDER --out DIR``.
 
 Writes ``DIR/findings.json``, ``DIR/report.html`` and ``DIR/split.csv`` (see
-:mod:`embedkit.curate`). Exit status 0 when the run completes, whatever it finds;
-2 with one line on standard error when FOLDER is missing, empty or unreadable.
+:mod:`embedkit.curate`), replacing an earlier run's set as a whole. Exit status 0 when
+the run completes, whatever it finds; 2 with one line on standard error when an argument
+is wrong (FOLDER missing, empty or unreadable; DIR inside FOLDER, holding it or not
+writable; an unknown backbone; a threshold outside [-1, 1]), checked before any work;
+1 with one line when the results cannot be written (a full disk); 130 with one line when
+interrupted (Ctrl-C). Nothing in FOLDER is ever written.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import warnings
 from collections.abc import Sequence
 
 __all__ = ["main"]
@@ -48,40 +54,80 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="also lay the kept files out as DIR/clean/<split>/... (links or copies)",
     )
-    curate.add_argument("--quiet", action="store_true", help="no progress bars and no summary")
+    curate.add_argument("--quiet", action="store_true", help="no progress bars, no warnings and no summary")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    from .curate import FolderError, curate, export_clean_folder, list_image_files, write_outputs
+PROG = "python -m embedkit curate"
 
-    prog = "python -m embedkit curate"
-    if args.batch_size is not None and args.batch_size < 1:
-        print(f"{prog}: error: --batch-size must be at least 1, got {args.batch_size}", file=sys.stderr)
-        return 2
-    if args.threshold is not None and not -1.0 <= args.threshold <= 1.0:
-        print(f"{prog}: error: --threshold must be in [-1, 1], got {args.threshold}", file=sys.stderr)
-        return 2
+
+def _check_backbone(name: str | None) -> None:
+    """Raise ValueError unless ``name`` (or the default it stands for) is a known network."""
+    from .backbones import NETWORKS, default_network_name
+
+    if name is None:
+        default_network_name()  # raises for an unknown $EMBEDKIT_BACKBONE
+    elif name not in NETWORKS:
+        raise ValueError(f"unknown --backbone {name!r}; choose one of {', '.join(sorted(NETWORKS))}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 done, 2 bad argument, 130 interrupted)."""
+    args = _parser().parse_args(argv)
+    if args.quiet:
+        warnings.simplefilter("ignore")
     try:
-        list_image_files(args.folder)  # fail fast, before loading a network
+        return _curate(args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; earlier results in --out are unchanged", file=sys.stderr)
+        return 130
+
+
+def _error(message: str, status: int = 2) -> int:
+    from .curate import printable_name
+
+    print(f"{PROG}: error: {printable_name(message)}", file=sys.stderr)
+    return status
+
+
+def _curate(args: argparse.Namespace) -> int:
+    if args.batch_size is not None and args.batch_size < 1:
+        return _error(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.threshold is not None and not (math.isfinite(args.threshold) and -1.0 <= args.threshold <= 1.0):
+        return _error(f"--threshold must be in [-1, 1], got {args.threshold}")
+    from .curate import (
+        FolderError,
+        OutputError,
+        Staging,
+        check_folder,
+        check_output_folder,
+        curate,
+        printable_name,
+        write_outputs,
+    )
+
+    try:  # every argument, before any work
+        _check_backbone(args.backbone)
+        check_folder(args.folder)
+        out = check_output_folder(args.folder, args.out)
+        Staging(out).discard()  # proves DIR can be written (and leaves it as it was)
         findings = curate(
             args.folder,
             args.backbone,
             threshold=args.threshold,
             batch_size=args.batch_size,
             progress=not args.quiet,
+            exclude=[out],
         )
-    except FolderError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-    written = write_outputs(findings, args.out)
-    if args.export:
-        export_clean_folder(findings, f"{args.out}/clean", args.export)
+        written = write_outputs(findings, out, export=args.export)
+    except (FolderError, OutputError, ValueError) as exc:
+        return _error(str(exc))
+    except OSError as exc:  # a disk that fills up, a folder removed while writing
+        return _error(f"could not write the results ({exc}); earlier results in --out are unchanged", 1)
     if not args.quiet:
         print(findings.summary())
         for path in written.values():
-            print(f"wrote {path}")
+            print(f"wrote {printable_name(str(path))}")
     return 0
 
 

@@ -7,40 +7,64 @@ both from a terminal.
 
 The steps, each reusing the package's tested pieces:
 
-1. **scan**: every file with an image ending below the folder (hidden files and folders
-   skipped, symbolic links followed once, loops and dangling links reported) is hashed
-   (:func:`~embedkit.duplicates.file_sha256`) and decoded once
-   (:func:`~embedkit.images.load_rgb`, :func:`~embedkit.duplicates.pixel_hash`). A file
-   that cannot be decoded is listed with the reason; whatever goes wrong with one file,
-   the run goes on.
-2. **exact duplicates**: files with equal pixel hashes (byte copies included).
-3. **near duplicates**: embeddings (:func:`~embedkit.embeddings.embed_images`) and every
+1. **scan** (:func:`scan_folder`): every file with an image ending below the folder, hidden
+   files and folders skipped. Only regular files are listed: a named pipe, a device or a
+   link to one is refused by its type, never opened. A folder that cannot be entered is
+   reported and the scan goes on. Links to folders are followed once, after the real
+   folders, and a file reached again through a folder link counts once, under its first
+   name (the others listed under ``skipped``); a link to a file is a name of its own (an
+   exact copy, as the lessons treat it). Dangling links and link loops are reported as such.
+2. **inspect**: each file is decoded once (:func:`~embedkit.images.load_rgb`, which reads
+   the header first, so a big file that is not an image is refused without being read)
+   and its pixels hashed (:func:`~embedkit.duplicates.pixel_hash`). A file that cannot be
+   decoded is listed with the reason; whatever goes wrong with one file, the run goes on.
+3. **embed**: :func:`~embedkit.embeddings.embed_images`.
+4. **pairs and groups**: files with equal pixel hashes (byte copies included) and every
    pair at or above the backbone's calibrated threshold
-   (:func:`~embedkit.similarity.near_duplicate_pairs`, chunked).
-4. **groups with a guard against chaining**: exact and near pairs are joined into
-   connected groups (:func:`~embedkit.pairs.connected_groups`). Joining by chains is
-   single linkage: one false pair merges two whole photo groups. So a connected group
-   whose members are not all pairwise at or above the threshold is listed under
-   ``review`` and cut with average linkage at the same threshold (a file stays in a
-   group only while its *average* similarity to the group reaches the threshold), the
-   standard remedy for chaining. Nothing is merged silently and nothing is split silently.
-5. **leaks**: a group whose files lie in two or more top-level subfolders (``train/``,
+   (:func:`~embedkit.similarity.near_duplicate_pairs`), found block by block and joined
+   into connected groups as each block is scored, so the pairs are never all held at once.
+5. **guard against chaining**: joining by chains is single linkage: one false pair merges
+   two whole photo groups. So a connected group whose members are not all pairwise at or
+   above the threshold is listed under ``review`` and cut with average linkage at the same
+   threshold (a file stays in a group only while its *average* similarity to the group
+   reaches the threshold), the standard remedy for chaining. Nothing is merged silently
+   and nothing is split silently.
+6. **leaks**: a group whose files lie in two or more top-level subfolders (``train/``,
    ``test/``, ``val/``, ...).
-6. **keep and split**: one file per group (the one with most pixels) plus every ungrouped
+7. **keep and split**: one file per group (the one with most pixels) plus every ungrouped
    readable file; a group-aware split (:func:`~embedkit.splits.group_aware_split` when the
-   folder has split subfolders, otherwise a seeded 80/20 ``GroupShuffleSplit``).
+   folder has split subfolders, otherwise a seeded 80/20 ``GroupShuffleSplit``). A folder
+   that cannot be split (one file, one group) gets every file in ``train`` and
+   ``split_note`` says why.
 
-Memory stays bounded apart from the ``(n, dim)`` float32 embedding matrix: hashing holds
-one decoded image per worker thread, search works in chunks, and the histogram of
-similarities is computed on at most :data:`HISTOGRAM_MAX_FILES` files.
+Memory, apart from the ``(n, dim)`` float32 embedding matrix and one decoded image per
+worker thread, does not grow with the number of pairs: the pair search scores at most
+``S = max(PAIR_BLOCK_SIMILARITIES, 16 n)`` similarities at a time, joins a block's pairs
+into group labels (``O(n)``) and drops them, so at most the pairs of one block are held,
+about 130 bytes per similarity of the block in the worst case where every one is a pair
+(measured: a 130 MiB peak rise for 10,000 files whose 50 million pairs all pass, against
+4 GB holding them all; ``benchmarks/bench_curate_memory.py``). A group is checked pairwise
+only up to :data:`LINKAGE_MAX_MEMBERS` files (~100 MB); the histogram of similarities
+uses at most :data:`HISTOGRAM_MAX_FILES` files; 16-bit images are converted without a
+float64 copy (:func:`~embedkit.images.load_rgb`).
+
+Names are kept as the file system gives them (:func:`os.fsdecode`); every output shows
+them through :func:`printable_name`, so a name that is not valid UTF-8 or holds control or
+right-to-left characters is written with visible escapes instead of crashing the writer or
+displaying as something else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import json
 import os
+import re
 import shutil
+import stat
+import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -53,7 +77,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
 from .backbones import Backbone, load_backbone
-from .duplicates import exact_duplicate_groups, file_sha256, pixel_hash
+from .duplicates import exact_duplicate_groups, pixel_hash
 from .embeddings import embed_images, progress_bar
 from .images import IMAGE_SUFFIXES, ImageLoadError, load_rgb
 from .pairs import connected_groups
@@ -66,9 +90,19 @@ __all__ = [
     "FolderError",
     "Findings",
     "HISTOGRAM_MAX_FILES",
+    "LINKAGE_MAX_MEMBERS",
+    "OUTPUT_NAMES",
+    "OutputError",
+    "PAIR_BLOCK_SIMILARITIES",
+    "Scan",
+    "Staging",
+    "check_folder",
+    "check_output_folder",
     "curate",
     "export_clean_folder",
     "list_image_files",
+    "printable_name",
+    "scan_folder",
     "write_outputs",
 ]
 
@@ -82,6 +116,9 @@ HISTOGRAM_MAX_FILES = 4000
 #: Connected groups larger than this are not cut by average linkage (its cost grows with
 #: the square of the group's size); they are flagged for review as they are.
 LINKAGE_MAX_MEMBERS = 3000
+#: The pair search scores at most ``max(PAIR_BLOCK_SIMILARITIES, 16 n)`` similarities at a
+#: time for ``n`` files, whatever the number of pairs found.
+PAIR_BLOCK_SIMILARITIES = 1 << 20
 
 
 class FolderError(ValueError):
@@ -117,6 +154,9 @@ class Findings:
         histogram: ``(counts, edges)`` of pairwise cosine similarities, and how many files
             they were computed on in ``histogram_files``.
         seconds: wall time of each step.
+        skipped: ``{"path", "reason"}`` for links to folders already scanned and files
+            reached again through a folder link, counted once under the first name.
+        split_note: why ``proposed_split`` could not split the files, ``""`` when it did.
     """
 
     folder: Path
@@ -139,6 +179,8 @@ class Findings:
     histogram: tuple[np.ndarray, np.ndarray]
     histogram_files: int
     seconds: dict[str, float] = field(default_factory=dict)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    split_note: str = ""
 
     @property
     def has_splits(self) -> bool:
@@ -146,19 +188,27 @@ class Findings:
         return len({s for s in self.splits if s}) >= 2
 
     def to_json(self) -> dict[str, Any]:
-        """The ``findings.json`` content: the documented keys first, then the extras."""
-        return {
-            "files": self.files,
-            "unreadable": self.unreadable,
-            "exact_groups": self.exact_groups,
-            "near_groups": self.near_groups,
-            "leaks": self.leaks,
-            "keep": self.keep,
-            "review": self.review,
-            "borderline": self.borderline,
-            "threshold": round(float(self.threshold), 6),
-            "backbone": self.backbone,
-        }
+        """The ``findings.json`` content: the documented keys first, then the extras.
+
+        Names and reasons go through :func:`printable_name`, so the content is valid UTF-8
+        whatever bytes the file names hold.
+        """
+        return _printable(
+            {
+                "files": self.files,
+                "unreadable": self.unreadable,
+                "exact_groups": self.exact_groups,
+                "near_groups": self.near_groups,
+                "leaks": self.leaks,
+                "keep": self.keep,
+                "review": self.review,
+                "borderline": self.borderline,
+                "threshold": round(float(self.threshold), 6),
+                "backbone": self.backbone,
+                "skipped": self.skipped,
+                "split_note": self.split_note,
+            }
+        )
 
     def summary(self) -> str:
         """A few lines of counts, for a terminal or a notebook."""
@@ -173,12 +223,50 @@ class Findings:
             else "no split subfolders",
             f"keep {len(self.keep)} of {len(self.paths)} readable files",
         ]
+        if self.split_note:
+            lines.append(self.split_note)
         return "\n".join(lines)
 
 
 def _count(n: int, noun: str) -> str:
     """``"1 group"``, ``"2 groups"``."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+# --------------------------------------------------------------------------- names
+
+
+# Bytes that are not UTF-8 (decoded by os.fsdecode as lone surrogates), control characters,
+# and the characters that reorder text (bidirectional embeddings, overrides and isolates).
+_UNSAFE_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a byte os.fsdecode could not decode
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable_name(text: str) -> str:
+    """``text`` with undecodable bytes, control and text-direction characters as visible escapes.
+
+    A byte that is not UTF-8 becomes ``\\xff``, a right-to-left override ``\\u202e``, a
+    newline ``\\x0a``: the result can be written as UTF-8 anywhere (JSON, CSV, HTML, a
+    terminal) and shows the name as it is stored, not reordered. Other text is unchanged.
+    """
+    return _UNSAFE_CHARACTERS.sub(_escape, text)
+
+
+def _printable(value: Any) -> Any:
+    """Every string inside ``value`` (lists, dicts) through :func:`printable_name`."""
+    if isinstance(value, str):
+        return printable_name(value)
+    if isinstance(value, dict):
+        return {printable_name(k) if isinstance(k, str) else k: _printable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_printable(v) for v in value]
+    return value
 
 
 # --------------------------------------------------------------------------- step 1: scan
@@ -188,20 +276,43 @@ def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def list_image_files(folder: str | os.PathLike) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Every file with an image ending (any case) below ``folder``, and links that go nowhere.
+def _key(st: os.stat_result) -> tuple[int, int]:
+    """What identifies a file or folder whatever its name: device and inode."""
+    return st.st_dev, st.st_ino
 
-    Hidden files and folders (name starting with ``.``) are skipped. Symbolic links to
-    files are listed like files; links to folders are followed once (a link back to a
-    folder already walked is reported as a loop, not followed again).
 
-    Returns:
-        ``(files, problems)``: sorted paths, and ``(path, reason)`` for dangling links and
-        link loops.
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a folder"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
 
-    Raises:
-        FolderError: ``folder`` is missing, not a folder or cannot be read.
+
+@dataclass
+class Scan:
+    """What :func:`scan_folder` found.
+
+    Attributes:
+        files: regular files with an image ending, each file once, sorted.
+        problems: ``(path, reason)`` for what looks like an image file or a folder but cannot
+            be used: dangling links, link loops, pipes and devices, folders that cannot be read.
+        skipped: ``(path, reason)`` for folder links to folders already walked, and files
+            reached again through a folder link.
     """
+
+    files: list[Path] = field(default_factory=list)
+    problems: list[tuple[Path, str]] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def check_folder(folder: str | os.PathLike) -> Path:
+    """``folder`` as a Path, or :class:`FolderError` if it is missing, not a folder or unreadable."""
     root = Path(folder)
     if not root.exists():
         raise FolderError(f"folder {str(root)!r} does not exist")
@@ -209,74 +320,294 @@ def list_image_files(folder: str | os.PathLike) -> tuple[list[Path], list[tuple[
         raise FolderError(f"{str(root)!r} is a file, not a folder; pass the folder that holds the images")
     if not os.access(root, os.R_OK | os.X_OK):
         raise FolderError(f"folder {str(root)!r} cannot be read (permission denied)")
-    files: list[Path] = []
-    problems: list[tuple[Path, str]] = []
-    seen = {root.resolve()}
-    walk_errors: list[OSError] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=walk_errors.append):
-        here = Path(dirpath)
-        kept = []
-        for name in sorted(dirnames):
-            if name.startswith("."):
-                continue
-            sub = here / name
-            if sub.is_symlink():
-                target = sub.resolve()
-                if target == here.resolve() or target in here.resolve().parents:
-                    problems.append((sub, f"symbolic link loop (points back to {target}); not followed"))
-                    continue
-                if target in seen:
-                    problems.append((sub, f"link to a folder scanned already ({target}); not followed again"))
-                    continue
-                seen.add(target)
-            kept.append(name)
-        dirnames[:] = kept
-        for name in sorted(filenames):
-            path = here / name
-            if name.startswith(".") or Path(name).suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            if path.is_symlink() and not path.exists():
-                problems.append(
-                    (path, f"dangling symbolic link (points to {os.readlink(path)}, which does not exist)")
+    return root
+
+
+def scan_folder(folder: str | os.PathLike, exclude: Sequence[str | os.PathLike] = ()) -> Scan:
+    """Every regular image file below ``folder``, once each, and what could not be listed.
+
+    Real folders are walked first, then links to folders not walked yet; a file reached
+    through a folder link that was listed already (same device and inode) is skipped, so
+    folder links never make a file count twice. A link to a file counts as a file of its own
+    (an exact copy). A link back to an enclosing folder is a loop, reported and not followed.
+    Folders in ``exclude`` (an output folder) are never entered, whatever name reaches them.
+    Nothing is opened: types come from ``stat``.
+
+    Raises:
+        FolderError: ``folder`` is missing, not a folder or cannot be read.
+    """
+    root = check_folder(folder)
+    scan = Scan()
+    excluded = set()
+    for path in exclude:
+        with contextlib.suppress(OSError):
+            excluded.add(_key(os.stat(path)))
+    try:
+        root_key = _key(os.stat(root))
+    except OSError as exc:
+        raise FolderError(f"folder {str(root)!r} cannot be read ({exc.strerror})") from None
+    walked: dict[tuple[int, int], Path] = {root_key: root}
+    found: list[tuple[bool, str, Path, os.stat_result]] = []
+    folder_links: list[tuple[Path, tuple[tuple[int, int], ...]]] = []
+
+    def walk(top: Path, enclosing: tuple[tuple[int, int], ...], linked: bool = False) -> None:
+        stack = [(top, enclosing)]
+        while stack:
+            here, above = stack.pop()
+            try:
+                with os.scandir(here) as listing:
+                    entries = sorted(listing, key=lambda e: e.name)
+            except OSError as exc:
+                if here == root:
+                    raise FolderError(f"folder {str(root)!r} cannot be read ({exc.strerror})") from None
+                scan.problems.append(
+                    (here, f"folder cannot be read ({exc.strerror}); its files were not scanned")
                 )
                 continue
-            files.append(path)
-    for error in walk_errors:
-        if error.filename and Path(error.filename) != root:
-            problems.append((Path(error.filename), f"folder cannot be read ({error.strerror})"))
-        elif Path(error.filename or "") == root:
-            raise FolderError(f"folder {str(root)!r} cannot be read ({error.strerror})")
-    return sorted(files), problems
+            for entry in reversed(entries):
+                if entry.name.startswith("."):
+                    continue
+                path = here / entry.name
+                is_image_name = Path(entry.name).suffix.lower() in IMAGE_SUFFIXES
+                try:
+                    is_link = entry.is_symlink()
+                    st = os.stat(path) if is_link else entry.stat(follow_symlinks=False)
+                except OSError as exc:
+                    if exc.errno in (errno.EACCES, errno.EPERM) and not entry.is_symlink():
+                        why = f"folder can be listed but not entered ({exc.strerror})"
+                        scan.problems.append((here, f"{why}; its files were not scanned"))
+                        break
+                    if is_image_name and exc.errno == errno.ELOOP:
+                        scan.problems.append((path, "symbolic link loop (the link points back to itself)"))
+                    elif is_image_name and exc.errno == errno.ENOENT:
+                        target = printable_name(os.readlink(path))
+                        scan.problems.append(
+                            (path, f"dangling symbolic link (points to {target}, which does not exist)")
+                        )
+                    elif is_image_name:
+                        scan.problems.append((path, f"cannot be read ({exc.strerror})"))
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    if is_link:
+                        folder_links.append((path, above))
+                    elif _key(st) in excluded:
+                        scan.skipped.append((path, "the output folder; not scanned"))
+                    elif _key(st) not in walked:  # a bind mount seen twice is walked once
+                        walked[_key(st)] = path
+                        stack.append((path, (*above, _key(st))))
+                elif is_image_name and stat.S_ISREG(st.st_mode):
+                    found.append((linked, str(path), path, st))
+                elif is_image_name:
+                    scan.problems.append((path, f"{_kind(st.st_mode)}, not an image file; not opened"))
+
+    walk(root, (root_key,))
+    for path, above in folder_links:  # grows while linked folders are walked
+        try:
+            key = _key(os.stat(path))
+        except OSError:
+            continue
+        if key in above:
+            scan.problems.append(
+                (path, "symbolic link loop (points back to a folder that holds it); not followed")
+            )
+        elif key in excluded:
+            scan.skipped.append((path, "link to the output folder; not scanned"))
+        elif key in walked:
+            first = printable_name(_rel(walked[key], root)) if walked[key] != root else "the folder itself"
+            scan.skipped.append((path, f"link to a folder scanned already ({first}); not followed again"))
+        else:
+            walked[key] = path
+            walk(path, (*above, key), linked=True)
+
+    listed: dict[tuple[int, int], Path] = {}
+    for linked, _, path, st in sorted(found, key=lambda f: f[:2]):  # files in real folders first
+        if linked and _key(st) in listed:
+            first = printable_name(_rel(listed[_key(st)], root))
+            scan.skipped.append(
+                (path, f"same file as {first}, reached again through a folder link; counted once")
+            )
+        else:
+            listed.setdefault(_key(st), path)
+            scan.files.append(path)
+    scan.files.sort()
+    return scan
 
 
-def _inspect(path: Path) -> tuple[str, str, int, str]:
-    """``(sha256, pixel hash, width × height, "")`` or ``("", "", 0, reason)``; never raises."""
+def list_image_files(folder: str | os.PathLike) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """``(files, problems)`` of :func:`scan_folder`: sorted image files, each once, and what
+    could not be used (dangling links, link loops, pipes and devices, unreadable folders).
+
+    Raises:
+        FolderError: ``folder`` is missing, not a folder or cannot be read.
+    """
+    scan = scan_folder(folder)
+    return scan.files, scan.problems
+
+
+# --------------------------------------------------------------------------- step 2: inspect
+
+
+def _inspect(path: Path) -> tuple[str, int, str]:
+    """``(pixel hash, width × height, "")`` or ``("", 0, reason)``; never raises.
+
+    The header is read before any pixel (and no file is hashed byte by byte), so a big
+    file that is not an image is refused after its first bytes.
+    """
     try:
-        sha = file_sha256(path)
         image = load_rgb(path)
-        return sha, pixel_hash(image), image.width * image.height, ""
+        return pixel_hash(image), image.width * image.height, ""
     except ImageLoadError as exc:
-        return "", "", 0, exc.reason
+        return "", 0, exc.reason
     except MemoryError:
-        return "", "", 0, "not enough memory to decode the image"
+        return "", 0, "not enough memory to decode the image"
     except Exception as exc:  # noqa: BLE001 - one bad file must never end the run; say what happened
-        return "", "", 0, f"{type(exc).__name__}: {exc}"
+        return "", 0, f"{type(exc).__name__}: {exc}"
 
 
-# --------------------------------------------------------------------------- step 4: groups
+def _inspect_all(paths: list[Path], workers: int, progress: bool) -> list[tuple[str, int, str]]:
+    """:func:`_inspect` every file on ``workers`` threads, in order; Ctrl-C cancels what is queued."""
+    bar = progress_bar(len(paths), progress, "hashing and decoding")
+    pool = ThreadPoolExecutor(max_workers=workers)
+    results = []
+    try:
+        for result in pool.map(_inspect, paths):
+            results.append(result)
+            bar.update(1)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+    return results
+
+
+# --------------------------------------------------------------------------- step 4: pairs
+
+
+def _join(labels: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Group labels after joining ``pairs`` to the groups ``labels`` already holds (O(n + pairs)).
+
+    Each file is tied to its group's first file, so the components of the ties and the new
+    pairs are the old groups merged along the pairs: the pairs never need to be kept.
+    """
+    if len(pairs) == 0:
+        return labels
+    n = len(labels)
+    _, first = np.unique(labels, return_index=True)  # connected_groups numbers from 0, in order
+    ties = np.stack([np.arange(n), first[labels]], axis=1)
+    return connected_groups(n, np.concatenate([ties, pairs]))
+
+
+def _nearest(scores: np.ndarray, reps: np.ndarray, side: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Rows of ``side`` with the smallest ``key``, one per pair of photos, at most BORDERLINE_PER_SIDE.
+
+    Looks at the best ``m`` candidates only, doubling ``m`` while copies of the same pair of
+    photos leave fewer than enough distinct ones: the work stays small whatever the block size.
+    """
+    candidates = np.flatnonzero(side)
+    m = 4 * BORDERLINE_PER_SIDE
+    while True:
+        if len(candidates) > m:
+            best = candidates[np.argpartition(key[candidates], m)[:m]]
+        else:
+            best = candidates
+        best = np.sort(best)  # by position: score descending, then i, then j
+        _, first = np.unique(reps[best], axis=0, return_index=True)  # the first of each pair of photos
+        distinct = best[first]
+        chosen = distinct[np.argsort(key[distinct], kind="stable")][:BORDERLINE_PER_SIDE]
+        if len(chosen) == BORDERLINE_PER_SIDE or len(best) == len(candidates):
+            return chosen
+        m *= 2
+
+
+def _best_borderline(
+    pairs: np.ndarray, scores: np.ndarray, threshold: float, exact_of: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs nearest the threshold on each side, one per pair of photos, by descending score.
+
+    Pixel-identical copies stand for one file: of the pairs between the same two photos the
+    highest scoring (then the first) is kept, and pairs within one photo are dropped.
+    """
+    order = np.lexsort((pairs[:, 1], pairs[:, 0], -scores))
+    pairs, scores = pairs[order], scores[order]
+    reps = np.sort(exact_of[pairs], axis=1)
+    apart = reps[:, 0] != reps[:, 1]
+    position = np.arange(len(scores))
+    below = _nearest(scores, reps, apart & (scores < threshold), position)  # highest below first
+    above = _nearest(scores, reps, apart & (scores >= threshold), -position)  # lowest above first
+    chosen = np.sort(np.concatenate([above, below]))
+    return pairs[chosen], scores[chosen]
+
+
+def _pairs_and_groups(
+    vectors: np.ndarray,
+    threshold: float,
+    exact_of: np.ndarray,
+    block: int | None = None,
+) -> tuple[np.ndarray, list[tuple[int, int, float]]]:
+    """Group labels of every file and the borderline pairs, from one blockwise search.
+
+    Rows are scored against the rows after them ``max(block, 16 n) // n`` at a time, at the
+    borderline margin below ``threshold``; the pairs at or above ``threshold`` join groups
+    (:func:`_join`) as soon as enough are waiting, and only the few pairs nearest the
+    threshold are carried from block to block. Pixel-identical files (``exact_of``, the
+    first file of each file's exact group) are joined before any search.
+
+    Returns:
+        ``((n,) int64 labels as connected_groups numbers them, [(a, b, score), ...])``, the
+        borderline pairs below the threshold (ascending) then above it (descending).
+    """
+    n = len(vectors)
+    labels = _join(np.arange(n), np.stack([np.arange(n), exact_of], axis=1)[exact_of != np.arange(n)])
+    if n < 2:
+        return labels, []
+    low = max(-1.0, threshold - BORDERLINE_MARGIN)
+    rows = max(1, max(block or PAIR_BLOCK_SIMILARITIES, 16 * n) // n)
+    waiting: list[np.ndarray] = []
+    n_waiting = 0
+    near_pairs, near_scores = np.empty((0, 2), np.int64), np.empty(0, np.float32)
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        pairs, scores = near_duplicate_pairs(vectors[start:stop], vectors[start:], threshold=low)
+        later = pairs[:, 1] > pairs[:, 0]  # each pair once, never a file with itself
+        pairs, scores = pairs[later] + start, scores[later]
+        strong = pairs[scores >= threshold]
+        strong = strong[labels[strong[:, 0]] != labels[strong[:, 1]]]  # pairs that join two groups
+        if len(strong):
+            waiting.append(strong)
+            n_waiting += len(strong)
+        if n_waiting >= n:  # joining costs O(n): do it once at least n pairs wait
+            labels, waiting, n_waiting = _join(labels, np.concatenate(waiting)), [], 0
+        near_pairs, near_scores = _best_borderline(
+            np.concatenate([near_pairs, pairs]), np.concatenate([near_scores, scores]), threshold, exact_of
+        )
+        del pairs, scores, strong
+    if waiting:
+        labels = _join(labels, np.concatenate(waiting))
+    below = [k for k in range(len(near_scores)) if near_scores[k] < threshold][::-1]
+    above = [k for k in range(len(near_scores)) if near_scores[k] >= threshold]
+    chosen = below + above
+    return labels, [(int(near_pairs[k, 0]), int(near_pairs[k, 1]), float(near_scores[k])) for k in chosen]
+
+
+# --------------------------------------------------------------------------- step 5: guard against chaining
 
 
 def _guarded_groups(
     n: int, edges: np.ndarray, vectors: np.ndarray, threshold: float
 ) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
-    """Connected groups of ``edges``, each cut by average linkage when not all pairs are similar.
+    """Connected groups of ``edges``, each cut by average linkage when not all pairs are similar."""
+    return _cut_chains(connected_groups(n, edges), vectors, threshold)
+
+
+def _cut_chains(
+    labels: np.ndarray, vectors: np.ndarray, threshold: float
+) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
+    """The groups of ``labels``, each cut by average linkage when not all pairs are similar.
 
     Returns:
         ``(groups, review)``: member index arrays of the final groups of two or more, and
         one entry per connected group whose lowest pairwise cosine is below ``threshold``
         (as indices; :func:`curate` turns them into paths).
     """
-    labels = connected_groups(n, edges)
     order = np.argsort(labels, kind="stable")
     bounds = np.flatnonzero(np.diff(labels[order])) + 1
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
@@ -341,22 +672,6 @@ def _similarity_histogram(vectors: np.ndarray, max_files: int, bins: np.ndarray,
     return counts, len(rows)
 
 
-def _borderline(vectors: np.ndarray, threshold: float, exact_of: np.ndarray) -> list[tuple[int, int, float]]:
-    """The pairs closest to the threshold on each side (pixel-identical pairs left out)."""
-    low = max(-1.0, threshold - BORDERLINE_MARGIN)
-    pairs, scores = near_duplicate_pairs(vectors, threshold=low)
-    # One pair per pair of photos: copies of a pixel-identical group stand for one file.
-    reps = np.sort(exact_of[pairs], axis=1)
-    _, first = np.unique(reps, axis=0, return_index=True)
-    first = np.sort(first)  # keeps near_duplicate_pairs' order, highest score first
-    first = first[reps[first, 0] != reps[first, 1]]
-    pairs, scores = pairs[first], scores[first]
-    above = np.flatnonzero(scores >= threshold)[::-1][:BORDERLINE_PER_SIDE]  # sorted descending
-    below = np.flatnonzero(scores < threshold)[:BORDERLINE_PER_SIDE]
-    chosen = np.concatenate([below[::-1], above[::-1]])
-    return [(int(pairs[k, 0]), int(pairs[k, 1]), float(scores[k])) for k in chosen]
-
-
 def _resolve_backbone(backbone: Backbone | str | None) -> Backbone:
     if isinstance(backbone, Backbone):
         return backbone
@@ -364,6 +679,42 @@ def _resolve_backbone(backbone: Backbone | str | None) -> Backbone:
 
 
 # --------------------------------------------------------------------------- the run
+
+
+def _check_threshold(net: Backbone, threshold: float | None) -> float:
+    value = float(net.near_duplicate_threshold if threshold is None else threshold)
+    if np.isnan(value):
+        raise ValueError(
+            f"{net.name} has no calibrated near-duplicate threshold; pass threshold= "
+            "(--threshold on the command line), e.g. from pairs you labelled yourself"
+        )
+    if not -1.0 <= value <= 1.0:
+        raise ValueError(f"threshold must be a cosine similarity in [-1, 1], got {value}")
+    return value
+
+
+def _embed(
+    good: list[Path], net: Backbone, batch_size: int | None, progress: bool
+) -> tuple[list[int], np.ndarray, list[tuple[str, str]]]:
+    """Rows of ``good`` that embedded, their ``(len(rows), dim)`` vectors, and the failures."""
+    embedded = embed_images([str(p) for p in good], net, batch_size=batch_size, progress=progress)
+    row_of = {p: i for i, p in enumerate(embedded.paths)}
+    rows = [i for i, p in enumerate(good) if str(p) in row_of]
+    vectors = embedded.vectors[[row_of[str(good[i])] for i in rows]] if rows else embedded.vectors
+    return rows, vectors, list(embedded.failed)
+
+
+def _leaks(near_groups: list[list[str]]) -> list[dict[str, dict[str, list[str]]]]:
+    """Each group whose files lie in two or more top-level subfolders, by subfolder."""
+    leaks = []
+    for members in near_groups:
+        by_split: dict[str, list[str]] = {}
+        for p in members:
+            if "/" in p:
+                by_split.setdefault(p.split("/")[0], []).append(p)
+        if len(by_split) >= 2:
+            leaks.append({"splits": dict(sorted(by_split.items()))})
+    return leaks
 
 
 def curate(
@@ -374,6 +725,7 @@ def curate(
     batch_size: int | None = None,
     progress: bool = True,
     workers: int | None = None,
+    exclude: Sequence[str | os.PathLike] = (),
 ) -> Findings:
     """Find unreadable files, exact and near duplicates, groups, leaks and a clean split.
 
@@ -386,61 +738,42 @@ def curate(
         batch_size: images per forward pass (default: the backbone's device default).
         progress: progress bars in Jupyter or on a terminal (never in logs).
         workers: threads that hash and decode (default: CPU cores, at most 8).
+        exclude: folders never scanned, whatever name reaches them (an output folder).
 
     Raises:
         FolderError: the folder is missing, unreadable, or holds no image files.
+        ValueError: ``threshold`` is not in [-1, 1], or the backbone has none calibrated.
     """
     root = Path(folder)
     seconds: dict[str, float] = {}
     start = time.perf_counter()
-    candidates, problems = list_image_files(root)
-    if not candidates and not problems:
+    scan = scan_folder(root, exclude)
+    if not scan.files and not scan.problems:
         endings = ", ".join(sorted(IMAGE_SUFFIXES))
         raise FolderError(f"folder {str(root)!r} holds no image files (looked for {endings}, any case)")
-
-    workers = workers or min(8, os.cpu_count() or 1)
-    bar = progress_bar(len(candidates), progress, "hashing and decoding")
-    results = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for result in pool.map(_inspect, candidates):
-            results.append(result)
-            bar.update(1)
-    bar.close()
-    unreadable = [{"path": _rel(p, root), "reason": r} for p, r in problems]
-    good: list[Path] = []
-    pixel_hashes: list[str] = []
-    pixels: list[int] = []
-    for path, (_, pix, size, reason) in zip(candidates, results, strict=True):
-        if reason:
-            unreadable.append({"path": _rel(path, root), "reason": reason})
-        else:
-            good.append(path)
-            pixel_hashes.append(pix)
-            pixels.append(size)
-    seconds["scan and hash"] = time.perf_counter() - start
+    seconds["scan"] = time.perf_counter() - start
 
     start = time.perf_counter()
     net = _resolve_backbone(backbone)
-    threshold = float(net.near_duplicate_threshold if threshold is None else threshold)
-    if np.isnan(threshold):
-        raise ValueError(
-            f"{net.name} has no calibrated near-duplicate threshold; pass threshold= "
-            "(--threshold on the command line), e.g. from pairs you labelled yourself"
-        )
-    if not -1.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be a cosine similarity in [-1, 1], got {threshold}")
+    threshold = _check_threshold(net, threshold)
     seconds["load backbone"] = time.perf_counter() - start
+
     start = time.perf_counter()
-    batch_size = batch_size or getattr(net, "batch_size", None)
-    embedded = embed_images([str(p) for p in good], net, batch_size=batch_size, progress=progress)
-    row_of = {p: i for i, p in enumerate(embedded.paths)}
-    for name, reason in embedded.failed:  # decoded in step 1, yet failed now: still reported
-        unreadable.append({"path": _rel(Path(name), root), "reason": reason})
-    keep_rows = [i for i, p in enumerate(good) if str(p) in row_of]
-    good = [good[i] for i in keep_rows]
-    pixel_hashes = [pixel_hashes[i] for i in keep_rows]
-    pixel_arr = np.asarray([pixels[i] for i in keep_rows], dtype=np.int64)
-    vectors = embedded.vectors[[row_of[str(p)] for p in good]] if good else embedded.vectors
+    results = _inspect_all(scan.files, workers or min(8, os.cpu_count() or 1), progress)
+    unreadable = [{"path": _rel(p, root), "reason": r} for p, r in scan.problems]
+    unreadable += [
+        {"path": _rel(p, root), "reason": r} for p, (_, _, r) in zip(scan.files, results, strict=True) if r
+    ]
+    decoded = [(p, pix, size) for p, (pix, size, r) in zip(scan.files, results, strict=True) if not r]
+    seconds["hash and decode"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    good = [p for p, _, _ in decoded]
+    rows, vectors, failed = _embed(good, net, batch_size or getattr(net, "batch_size", None), progress)
+    unreadable += [{"path": _rel(Path(name), root), "reason": reason} for name, reason in failed]
+    good = [good[i] for i in rows]
+    pixel_hashes = [decoded[i][1] for i in rows]
+    pixel_arr = np.asarray([decoded[i][2] for i in rows], dtype=np.int64)
     seconds["embed"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -449,19 +782,13 @@ def curate(
     splits = [p.split("/")[0] if "/" in p else "" for p in paths]
     exact = exact_duplicate_groups(pixel_hashes)
     exact_of = np.arange(n)
-    star = [np.stack([np.full(len(g) - 1, g[0]), g[1:]], axis=1) for g in exact]
     for g in exact:
         exact_of[g] = g[0]
-    near, near_scores = (
-        near_duplicate_pairs(vectors, threshold=threshold)
-        if n > 1
-        else (np.empty((0, 2), np.int64), np.empty(0, np.float32))
-    )
-    edges = np.concatenate([near, *star]) if star else near
+    labels, borderline_idx = _pairs_and_groups(vectors, threshold, exact_of)
     seconds["search"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    groups, review_idx = _guarded_groups(n, edges, vectors, threshold) if n else ([], [])
+    groups, review_idx = _cut_chains(labels, vectors, threshold) if n else ([], [])
 
     # Largest picture first, then the shorter and alphabetically first path.
     def rank(i: int) -> tuple:
@@ -475,15 +802,6 @@ def curate(
     near_groups = [[paths[i] for i in g] for g in groups]
     exact_groups = sorted(([paths[i] for i in sorted(g, key=rank)] for g in exact), key=lambda g: g[0])
     keep = sorted([g[0] for g in near_groups] + [paths[i] for i in np.flatnonzero(group < 0)])
-    leaks = []
-    for members in near_groups:
-        by_split: dict[str, list[str]] = {}
-        for p in members:
-            split = p.split("/")[0] if "/" in p else ""
-            if split:
-                by_split.setdefault(split, []).append(p)
-        if len(by_split) >= 2:
-            leaks.append({"splits": dict(sorted(by_split.items()))})
     review = [
         {
             "paths": sorted(paths[i] for i in entry["members"]),
@@ -495,7 +813,7 @@ def curate(
         for entry in review_idx
     ]
     review.sort(key=lambda r: r["paths"][0])
-    proposed = _propose_split(group, splits)
+    proposed, split_note = _propose_split(group, splits)
     seconds["group and split"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -505,18 +823,17 @@ def curate(
     )
     borderline = [
         {"a": paths[a], "b": paths[b], "score": round(s, 4), "side": "above" if s >= threshold else "below"}
-        for a, b, s in (_borderline(vectors, threshold, exact_of) if n > 1 else [])
+        for a, b, s in borderline_idx
     ]
-    seconds["histogram and borderline"] = time.perf_counter() - start
-    del near_scores
+    seconds["histogram"] = time.perf_counter() - start
 
     return Findings(
         folder=root,
-        files=len(candidates) + len(problems),
+        files=len(scan.files) + len(scan.problems),
         unreadable=sorted(unreadable, key=lambda u: u["path"]),
         exact_groups=exact_groups,
         near_groups=near_groups,
-        leaks=leaks,
+        leaks=_leaks(near_groups),
         keep=keep,
         review=review,
         borderline=borderline,
@@ -531,84 +848,280 @@ def curate(
         histogram=(counts, bins),
         histogram_files=hist_files,
         seconds=seconds,
+        skipped=sorted(
+            ({"path": _rel(p, root), "reason": r} for p, r in scan.skipped), key=lambda s: s["path"]
+        ),
+        split_note=split_note,
     )
 
 
 def _propose_split(
     group: np.ndarray, splits: Sequence[str], test_size: float = 0.2, seed: int = 0
-) -> list[str]:
-    """Group-aware split: minimal moves when there are split folders, else a seeded 80/20 split."""
+) -> tuple[list[str], str]:
+    """Group-aware split and, when it could not split, why (``""`` when it did); never raises.
+
+    Minimal moves when there are split folders, else a seeded 80/20 split of the groups;
+    a folder without split folders and fewer than two groups (one file, or every file one
+    photo) cannot be split without a leak: every file is proposed for ``train``.
+    """
     n = len(group)
     if n == 0:
-        return []
+        return [], "no readable files to split"
     labels = np.where(group >= 0, group, -1 - np.arange(n))  # a file in no group is its own group
-    if len({s for s in splits if s}) >= 2:
-        return group_aware_split(labels, list(splits)).tolist()
-    if n < 2:
-        return ["train"] * n
-    from sklearn.model_selection import GroupShuffleSplit
+    try:
+        if len({s for s in splits if s}) >= 2:
+            return group_aware_split(labels, list(splits)).tolist(), ""
+        if len(np.unique(labels)) < 2:
+            why = "only one readable file" if n == 1 else f"all {n} readable files are one photo (one group)"
+            return [
+                "train"
+            ] * n, f"not split: {why}; a test split needs two groups, so every file stays in train"
+        from sklearn.model_selection import GroupShuffleSplit
 
-    train, _ = next(
-        GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed).split(
-            np.zeros(n), groups=labels
+        train, _ = next(
+            GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed).split(
+                np.zeros(n), groups=labels
+            )
         )
-    )
+    except ValueError as exc:  # a folder nobody foresaw: say so rather than lose the run
+        return ["train"] * n, f"not split ({exc}); every file stays in train"
     out = np.full(n, "test", dtype=object)
     out[train] = "train"
-    return out.tolist()
+    return out.tolist(), ""
 
 
 # --------------------------------------------------------------------------- outputs
 
+#: What a run writes in DIR; a run replaces the whole set (``clean`` only with an export).
+OUTPUT_NAMES = ("findings.json", "split.csv", "report.html", "clean")
+_CURRENT = ".curate-current"
+_RUN_PREFIX = ".curate-run-"
+_SPARE_PREFIX = ".curate-spare-"
 
-def write_outputs(findings: Findings, out: str | os.PathLike, report: bool = True) -> dict[str, Path]:
-    """Write ``findings.json``, ``split.csv`` and (unless ``report=False``) ``report.html``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = {"findings": out / "findings.json", "split": out / "split.csv"}
-    written["findings"].write_text(
-        json.dumps(findings.to_json(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+
+class OutputError(ValueError):
+    """The output folder is the folder curated, lies inside it or holds it, or cannot be written."""
+
+
+def _same_or_inside(inner: Path, outer: Path) -> bool:
+    """Whether ``inner`` is ``outer`` or lies below it, by resolved path or by device and inode."""
+    inner, outer = inner.resolve(), outer.resolve()
+    if inner == outer or outer in inner.parents:
+        return True
+    try:
+        outer_key = _key(os.stat(outer))
+    except OSError:
+        return False
+    for path in (inner, *inner.parents):
+        with contextlib.suppress(OSError):
+            if _key(os.stat(path)) == outer_key:
+                return True
+    return False
+
+
+def check_output_folder(folder: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """``out`` as a Path, or :class:`OutputError` if writing there could touch ``folder``.
+
+    Refused: ``out`` is ``folder``, lies inside it (the outputs would be scanned as photos
+    next time, and an export would land among the originals), or holds it (an output
+    named like ``folder``, ``clean`` say, would replace it); or ``out`` exists and is not a
+    folder.
+    """
+    folder, out = Path(folder), Path(out)
+    shown = printable_name(str(out))
+    if _same_or_inside(out, folder):
+        where = (
+            "is the folder being curated"
+            if out.resolve() == folder.resolve()
+            else "lies inside the folder being curated"
+        )
+        raise OutputError(
+            f"output folder {shown!r} {where}; choose a folder outside it, nothing in it is ever written"
+        )
+    if _same_or_inside(folder, out):
+        raise OutputError(
+            f"output folder {shown!r} holds the folder being curated; choose a folder outside it"
+        )
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"output folder {shown!r} exists and is not a folder")
+    return out
+
+
+class Staging:
+    """A fresh, private folder inside ``out`` that a run's outputs are written into, then published.
+
+    :meth:`publish` makes the new set current with one rename: ``out/<name>`` are links to
+    ``out/.curate-current/<name>``, and ``.curate-current`` is a link to the run's folder,
+    replaced atomically. A run killed at any moment leaves the previous complete set or the
+    new one, never a mix; :meth:`discard` (or the next run) removes the leftovers. Nothing is
+    ever written through a link: files are created in the fresh folder, links are replaced,
+    not followed, and earlier outputs are removed only as entries of ``out``.
+
+    Raises:
+        OutputError: ``out`` cannot be created or written.
+    """
+
+    def __init__(self, out: str | os.PathLike):
+        self.out = Path(out)
+        self.created: list[Path] = []
+        try:
+            for path in reversed([self.out, *self.out.parents]):
+                if not path.exists() and not path.is_symlink():
+                    path.mkdir()
+                    self.created.append(path)
+            self.path = Path(tempfile.mkdtemp(prefix=_RUN_PREFIX, dir=self.out))
+            os.chmod(self.path, 0o777 & ~_umask())
+        except OSError as exc:
+            self.discard()
+            shown = printable_name(str(self.out))
+            raise OutputError(f"cannot write to output folder {shown!r} ({exc.strerror or exc})") from None
+
+    def publish(self) -> dict[str, Path]:
+        """Make the staged outputs current; return the path of each under ``out``."""
+        run = self.path.name
+        self._link(_CURRENT, run)
+        written = {}
+        for name in OUTPUT_NAMES:
+            if (self.path / name).exists():
+                self._link(name, f"{_CURRENT}/{name}")
+                written[name] = self.out / name
+            elif os.path.lexists(self.out / name):
+                self._remove(self.out / name)  # a stale export of an earlier run
+        self._clean_up(keep=run)
+        self.path = None
+        return written
+
+    def discard(self) -> None:
+        """Remove the staged outputs and the folders this run created (if still empty)."""
+        if getattr(self, "path", None) is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.path = None
+        for path in reversed(self.created):
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        self.created = []
+
+    def _link(self, name: str, target: str) -> None:
+        """``out/name`` becomes a link to ``target``, replacing the entry (never writing through it)."""
+        entry = self.out / name
+        if entry.is_symlink() and os.readlink(entry) == target:
+            return
+        if entry.is_dir() and not entry.is_symlink():  # an earlier layout's folder: set it aside
+            spare = Path(tempfile.mkdtemp(prefix=_SPARE_PREFIX, dir=self.out))
+            os.replace(entry, spare / name)
+        temporary = self.out / f"{_SPARE_PREFIX}{os.getpid()}-{name}"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        os.symlink(target, temporary)
+        os.replace(temporary, entry)
+
+    def _remove(self, entry: Path) -> None:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)  # does not follow links inside it
+        else:
+            entry.unlink()
+
+    def _clean_up(self, keep: str) -> None:
+        """Remove earlier runs' folders and spares: real folders and files directly in ``out`` only."""
+        for entry in os.scandir(self.out):
+            if entry.name != keep and entry.name.startswith((_RUN_PREFIX, _SPARE_PREFIX)):
+                with contextlib.suppress(OSError):
+                    self._remove(Path(entry.path))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _csv_cell(value: Any) -> Any:
+    """A spreadsheet shows text starting with ``= + - @`` (or a tab or return) as a formula: quote it."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Write ``text`` as UTF-8 to a file that must not exist yet (never through a link)."""
+    with open(path, "x", encoding="utf-8", newline="") as f:
+        f.write(text)
+
+
+def write_outputs(
+    findings: Findings, out: str | os.PathLike, report: bool = True, export: str | None = None
+) -> dict[str, Path]:
+    """Write ``findings.json``, ``split.csv``, ``report.html`` (unless ``report=False``) and,
+    with ``export`` (``"links"`` or ``"copies"``), the ``clean`` folder, replacing the previous
+    set in ``out`` as a whole (see :class:`Staging`).
+
+    Returns:
+        ``{"findings", "split", "report", "clean"}`` paths under ``out`` (those written).
+
+    Raises:
+        OutputError: ``out`` is, holds or lies inside the folder curated, or cannot be written.
+    """
+    out = check_output_folder(findings.folder, out)
+    if export not in (None, "links", "copies"):
+        raise ValueError(f"export must be None, 'links' or 'copies', got {export!r}")
+    staging = Staging(out)
+    try:
+        _write_all(findings, staging.path, report, export)
+        written = staging.publish()
+    except BaseException:
+        staging.discard()
+        raise
+    keys = {"findings.json": "findings", "split.csv": "split", "report.html": "report", "clean": "clean"}
+    return {keys[name]: path for name, path in written.items()}
+
+
+def _write_all(findings: Findings, folder: Path, report: bool, export: str | None) -> None:
+    """Every output into ``folder``, a fresh folder of the run's own."""
+    _write_new(folder / "findings.json", json.dumps(findings.to_json(), indent=1, ensure_ascii=False) + "\n")
     keep = set(findings.keep)
-    with open(written["split"], "w", newline="", encoding="utf-8") as f:
+    with open(folder / "split.csv", "x", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "original_split", "proposed_split", "group", "keep"])
         for i, path in enumerate(findings.paths):
             g = int(findings.group[i])
-            writer.writerow(
-                [
-                    path,
-                    findings.splits[i],
-                    findings.proposed_split[i],
-                    "" if g < 0 else g,
-                    "yes" if path in keep else "no",
-                ]
-            )
+            row = [path, findings.splits[i], findings.proposed_split[i], "" if g < 0 else g]
+            writer.writerow([_csv_cell(_printable(v)) for v in row] + ["yes" if path in keep else "no"])
     if report:
         from .report import write_report
 
-        written["report"] = write_report(findings, out / "report.html")
-    return written
+        write_report(findings, folder / "report.html")
+    if export:
+        export_clean_folder(findings, folder / "clean", export)
 
 
 def export_clean_folder(findings: Findings, destination: str | os.PathLike, mode: str = "links") -> int:
     """Lay the kept files out as ``destination/<proposed split>/<path>``; returns how many.
 
-    ``mode`` is ``"links"`` (symbolic links, no extra disk space) or ``"copies"``.
+    ``mode`` is ``"links"`` (symbolic links, no extra disk space) or ``"copies"``. Sources are
+    only read. Nothing that exists is replaced: ``destination`` must be new or empty and may
+    not be, hold, or lie inside the folder curated. (:func:`write_outputs` with ``export=``
+    replaces ``DIR/clean`` as a whole on every run.)
+
+    Raises:
+        OutputError: ``destination`` is, holds or lies inside the folder curated, or is not empty.
     """
     if mode not in ("links", "copies"):
         raise ValueError(f"mode must be 'links' or 'copies', got {mode!r}")
-    destination = Path(destination)
+    destination = check_output_folder(findings.folder, destination)
+    if destination.exists() and any(destination.iterdir()):
+        raise OutputError(
+            f"export folder {printable_name(str(destination))!r} is not empty; export into a new folder"
+        )
     split_of = dict(zip(findings.paths, findings.proposed_split, strict=True))
     for path in findings.keep:
         source = (findings.folder / path).resolve()
         rest = path.split("/", 1)[1] if findings.has_splits and "/" in path else path
         target = destination / split_of[path] / rest
         target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists() or target.is_symlink():
-            target.unlink()
         if mode == "links":
-            target.symlink_to(source)
+            target.symlink_to(source)  # fails if anything is there: nothing is replaced
         else:
-            shutil.copy2(source, target)
+            with open(source, "rb") as src, open(target, "xb") as dst:
+                shutil.copyfileobj(src, dst)
+            shutil.copystat(source, target)
     return len(findings.keep)

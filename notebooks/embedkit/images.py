@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import stat
 import threading
 import warnings
 from collections.abc import Iterable
@@ -35,6 +36,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "DEFAULT_MAX_PIXELS",
     "MAX_ASPECT_RATIO",
+    "MAX_RESIZED_PIXELS",
     "ImageLoadError",
     "ScanResult",
     "as_rgb",
@@ -49,20 +51,28 @@ __all__ = [
 #: File endings ``scan_images`` picks up when it is given a folder.
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+    | {".avif", ".heic", ".heif"}  # read when Pillow has the codec; otherwise reported, not ignored
 )
+
+#: Rows converted at a time when a 16-bit or 32-bit image becomes 8-bit (bounded temporaries).
+_CONVERT_PIXELS = 1 << 20
 
 #: Largest image accepted, in pixels (about 89 megapixels, Pillow's own default).
 #: Anything bigger is treated as a possible decompression bomb: a tiny file that
 #: would expand to gigabytes of memory.
 DEFAULT_MAX_PIXELS = 89_478_485
 
-#: Longest side over shortest side that an image prepared for a network may have.
-#: A network sees the centre square of the picture resized to its input, i.e. about
-#: 1/ratio of the picture: at 20:1 only 5% of it. Beyond that the embedding describes
-#: a sliver, and resizing the short side of a 60000x1 strip to 256 px would need
-#: 15 million x 256 pixels (gigabytes). Such images are refused with this reason
-#: rather than silently cropped; wide panoramas (up to about 10:1) pass.
-MAX_ASPECT_RATIO = 20.0
+#: Most pixels an image prepared for a network may have once its short side is resized to
+#: the network's target (``min_side``): about 16.8 million, 50 MB as 8-bit RGB. Resizing the
+#: short side of a 60000x1 strip to 256 px would need 15 million x 256 pixels (gigabytes);
+#: a 4000x120 panorama needs 8533x256, 2.2 million, and passes.
+MAX_RESIZED_PIXELS = 1 << 24
+
+#: Longest side over shortest side that an image prepared for a network may have by default:
+#: the ratio at which a 256-px short side reaches :data:`MAX_RESIZED_PIXELS` (256:1). The
+#: bound is on memory, not on taste: a network sees the centre square of the picture, about
+#: 1/ratio of a wide panorama, which is the caller's choice to accept.
+MAX_ASPECT_RATIO = MAX_RESIZED_PIXELS / 256**2
 
 _FORMAT_NAMES = {"JPEG": "JPEG", "PNG": "PNG", "GIF": "GIF", "TIFF": "TIFF", "WEBP": "WebP"}
 _PILLOW_LIMIT_LOCK = threading.Lock()
@@ -123,8 +133,10 @@ def _check_min_side(min_side) -> int | None:
 def _check_aspect_ratio(max_aspect_ratio) -> float | None:
     if max_aspect_ratio is None:
         return None
-    if isinstance(max_aspect_ratio, bool) or not isinstance(max_aspect_ratio, Real) or not (
-        math.isfinite(max_aspect_ratio) and max_aspect_ratio >= 1
+    if (
+        isinstance(max_aspect_ratio, bool)
+        or not isinstance(max_aspect_ratio, Real)
+        or not (math.isfinite(max_aspect_ratio) and max_aspect_ratio >= 1)
     ):
         raise ValueError(f"max_aspect_ratio must be None or a finite number >= 1; got {max_aspect_ratio!r}")
     return float(max_aspect_ratio)
@@ -160,23 +172,48 @@ def _to_8bit(image: Image.Image) -> Image.Image:
     stays dark. 32-bit integer images are treated as 8-bit or 16-bit data when
     their values fit, otherwise stretched to their own range; float images in
     [0, 1] are scaled by 255, otherwise stretched to their own range.
+
+    Memory: one copy of the image's values plus the 8-bit result and about
+    ``_CONVERT_PIXELS`` pixels of temporaries, never a float64 copy of the whole image
+    (opening a 9400×9400 16-bit scan as RGB peaks about 0.6 GB above the start instead of
+    1.9 GB; ``benchmarks/bench_curate_memory.py``).
     """
-    values = np.asarray(image, dtype=np.float64)
+    values = np.asarray(image)
     if image.mode.startswith("I;16"):
-        scaled = values / 257.0
+        values = values.astype(np.uint16, copy=False)  # big-endian modes to native order
+        lo, hi = 0, 65535
+        scale = "range"
     else:
-        lo, hi = float(values.min()), float(values.max())
+        lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
         if image.mode == "F" and lo >= 0.0 and hi <= 1.0:
-            scaled = values * 255.0
+            scale = "unit"
         elif image.mode == "I" and lo >= 0 and hi <= 255:
-            scaled = values
+            scale = "same"
         elif image.mode == "I" and lo >= 0 and hi <= 65535:
-            scaled = values / 257.0
+            scale = "range"
         elif hi > lo:
-            scaled = (values - lo) * (255.0 / (hi - lo))
+            scale = "stretch"
         else:
-            scaled = np.zeros_like(values)
-    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
+            scale = "zero"
+    out = np.empty(values.shape, dtype=np.uint8)
+    rows = max(1, _CONVERT_PIXELS // max(1, values.shape[1] if values.ndim > 1 else 1))
+    for start in range(0, values.shape[0], rows):
+        block = values[start : start + rows]
+        if scale == "range" and block.dtype.kind in "iu":
+            # rint(v / 257) in integers: v / 257 never ends in exactly .5
+            converted = (block.astype(np.uint32) + 128) // 257
+        elif scale == "range":
+            converted = np.rint(block / 257.0)
+        elif scale == "unit":
+            converted = np.rint(block.astype(np.float64) * 255.0)
+        elif scale == "same":
+            converted = block
+        elif scale == "stretch":
+            converted = np.rint((block.astype(np.float64) - lo) * (255.0 / (hi - lo)))
+        else:
+            converted = np.zeros(block.shape, dtype=np.uint8)
+        out[start : start + rows] = np.clip(converted, 0, 255)
+    return Image.fromarray(out, mode="L")
 
 
 def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
@@ -220,11 +257,20 @@ def _size_problem(
             f"{max_pixels:,} (possible decompression bomb; raise max_pixels if the file is trusted)"
         )
     ratio = max(width, height) / min(width, height)
-    if max_aspect_ratio is not None and ratio > max_aspect_ratio:
-        target = min_side or 256
+    target = min_side or 256
+    resized_pixels = target * round(target * ratio)
+    if max_aspect_ratio is None:
+        return None
+    too_elongated = ratio > max_aspect_ratio
+    if too_elongated or (min_side is not None and resized_pixels > MAX_RESIZED_PIXELS):
         resized = f"{round(target * ratio):,}x{target}"
+        limit = (
+            f"more than {max_aspect_ratio:g}:1"
+            if too_elongated
+            else f"more than {MAX_RESIZED_PIXELS:,} pixels"
+        )
         return (
-            f"extreme aspect ratio: {width}x{height} is {ratio:,.0f}:1, more than {max_aspect_ratio:g}:1; "
+            f"extreme aspect ratio: {width}x{height} is {ratio:,.0f}:1, {limit}; "
             f"the network would see only its centre square, and resizing its short side to {target} px "
             f"would make a {resized} image (crop or split it first)"
         )
@@ -253,14 +299,24 @@ def _check_file(p: Path) -> None:
         raise ImageLoadError(p, f"broken symbolic link (it points to {os.readlink(p)}, which does not exist)")
     if not p.exists():
         raise ImageLoadError(p, "file not found")
-    if p.is_dir():
+    st = p.stat()
+    if stat.S_ISDIR(st.st_mode):
         raise ImageLoadError(p, "is a folder, not an image file")
-    if p.stat().st_size == 0:
+    if not stat.S_ISREG(st.st_mode):  # a pipe or a device would block or never end
+        kind = "a named pipe" if stat.S_ISFIFO(st.st_mode) else "a device or socket"
+        raise ImageLoadError(p, f"{kind}, not an image file; not opened")
+    if st.st_size == 0:
         raise ImageLoadError(p, "empty file (0 bytes)")
 
 
-_MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG": "PNG", b"GIF8": "GIF", b"II*\x00": "TIFF",
-          b"MM\x00*": "TIFF", b"BM": "BMP"}
+_MAGIC = {
+    b"\xff\xd8\xff": "JPEG",
+    b"\x89PNG": "PNG",
+    b"GIF8": "GIF",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+    b"BM": "BMP",
+}
 
 
 def _sniff_format(path: Path) -> str | None:
@@ -276,6 +332,11 @@ def _sniff_format(path: Path) -> str | None:
 def _reason_from(exc: Exception, path: Path, fmt: str | None) -> str:
     """One line for the user on why decoding ``path`` raised ``exc``."""
     if isinstance(exc, UnidentifiedImageError):
+        if path.suffix.lower() in (".heic", ".heif", ".avif"):
+            return (
+                f"{path.suffix[1:].upper()} file this Pillow cannot decode (no codec for it here; "
+                "pip install pillow-heif adds HEIC, a Pillow built with libavif reads AVIF)"
+            )
         announced = _sniff_format(path)
         if announced:
             return f"corrupt {announced} file (it starts like one, but its header is damaged)"
@@ -295,9 +356,7 @@ def _reason_from(exc: Exception, path: Path, fmt: str | None) -> str:
     return f"corrupt {kind} data ({type(exc).__name__}: {text})"
 
 
-def _decode(
-    image: Image.Image, background: tuple[int, int, int], min_side: int | None
-) -> Image.Image:
+def _decode(image: Image.Image, background: tuple[int, int, int], min_side: int | None) -> Image.Image:
     """Decode an opened file (at reduced size where allowed), orient it, make it RGB."""
     if min_side is not None:
         # JPEG: DCT-scaled decoding at 1/2, 1/4 or 1/8 size, keeping both sides >=
@@ -328,7 +387,9 @@ def load_rgb(
             pixels (the resize target of the network's preprocessing); ``None``
             decodes every pixel (what pixel hashes need).
         max_aspect_ratio: refuse images whose long side is more than this many times
-            their short side (see :data:`MAX_ASPECT_RATIO`); ``None`` accepts any.
+            their short side (see :data:`MAX_ASPECT_RATIO`), or that would have more than
+            :data:`MAX_RESIZED_PIXELS` once their short side is resized to ``min_side``;
+            ``None`` accepts any.
 
     Returns:
         A decoded ``PIL.Image.Image`` in mode ``"RGB"``; the file is closed.
@@ -432,9 +493,7 @@ def expand_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list
             return sorted(f for f in root.rglob("*") if _is_listed(f, root))
         return [root]
     if isinstance(paths, (bytes, Image.Image)) or not isinstance(paths, Iterable):
-        raise TypeError(
-            f"expected a folder, a file path or a list of file paths; got {type(paths).__name__}"
-        )
+        raise TypeError(f"expected a folder, a file path or a list of file paths; got {type(paths).__name__}")
     files = []
     for index, item in enumerate(paths):
         if not isinstance(item, (str, os.PathLike)):

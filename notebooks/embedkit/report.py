@@ -115,10 +115,17 @@ def _histogram_svg(
     )
 
 
+def _text(value: str) -> str:
+    """A name or message as HTML text: escaped, with undecodable bytes and direction controls visible."""
+    from .curate import printable_name
+
+    return html.escape(printable_name(value))
+
+
 def _figure(rel: str, thumbs: _Thumbs, caption: str = "", kept: bool = False) -> str:
     cls = ' class="kept"' if kept else ""
-    text = html.escape(rel) + (f"<br><span class=note>{html.escape(caption)}</span>" if caption else "")
-    img = f'<img src="{thumbs(rel)}" alt="{html.escape(rel)}">'
+    text = _text(rel) + (f"<br><span class=note>{_text(caption)}</span>" if caption else "")
+    img = f'<img src="{thumbs(rel)}" alt="{_text(rel)}">'
     return f"<figure{cls}>{img}<figcaption>{text}</figcaption></figure>"
 
 
@@ -180,7 +187,7 @@ def write_report(findings: Findings, file: str | os.PathLike) -> Path:
     review = (
         "".join(
             f"<h3>{len(r['paths'])} files, lowest similarity within {r['min_similarity']:.3f}"
-            f"{' — ' + html.escape(r['note']) if r['note'] else ''}</h3>"
+            f"{' — ' + _text(r['note']) if r['note'] else ''}</h3>"
             + "".join(
                 '<div class="row review">' + "".join(_figure(p, thumbs) for p in part) + "</div>"
                 for part in r["parts"]
@@ -190,8 +197,10 @@ def write_report(findings: Findings, file: str | os.PathLike) -> Path:
         or "<p>None: every group's members are all similar to each other.</p>"
     )
     unreadable = "".join(
-        f"<tr><td>{html.escape(u['path'])}</td><td>{html.escape(u['reason'])}</td></tr>" for u in f.unreadable
+        f"<tr><td>{_text(u['path'])}</td><td>{_text(u['reason'])}</td></tr>" for u in f.unreadable
     )
+    skipped = "".join(f"<tr><td>{_text(u['path'])}</td><td>{_text(u['reason'])}</td></tr>" for u in f.skipped)
+    split_note = f"<p class=note>Split: {_text(f.split_note)}</p>" if f.split_note else ""
     borderline = (
         "".join(
             f'<div class="pair borderline">{_figure(b["a"], thumbs)}{_figure(b["b"], thumbs)}'
@@ -209,13 +218,13 @@ def write_report(findings: Findings, file: str | os.PathLike) -> Path:
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy"
  content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
-<title>Curation report: {html.escape(Path(f.folder).name)}</title><style>{_CSS}</style></head>
+<title>Curation report: {_text(Path(f.folder).name)}</title><style>{_CSS}</style></head>
 <body>
-<h1>Curation report: {html.escape(str(f.folder))}</h1>
-<p>Embeddings from <b>{html.escape(f.backbone)}</b>; two files are near duplicates from cosine similarity
+<h1>Curation report: {_text(str(f.folder))}</h1>
+<p>Embeddings from <b>{_text(f.backbone)}</b>; two files are near duplicates from cosine similarity
 <b>{f.threshold:.2f}</b>. Groups whose members are not all that similar to each other are cut by
 average similarity and listed for review. Green frame: the file kept from each group.</p>
-<h2>Summary</h2><table id="summary">{summary}</table>
+<h2>Summary</h2><table id="summary">{summary}</table>{split_note}
 <h2>Similarity histogram</h2><p>Pairs of files by cosine similarity (log scale){sampled}.</p>
 {_histogram_svg(*f.histogram, f.threshold)}
 <h2>Leaks between splits</h2>{leaks}
@@ -226,6 +235,8 @@ average similarity and listed for review. Green frame: the file kept from each g
 <h2>Borderline pairs</h2><p>The pairs just below and just above the threshold: a person decides.</p>
 {borderline}
 <h2>Unreadable files</h2><table id="unreadable"><tr><th>file</th><th>reason</th></tr>{unreadable}</table>
+<h2>Counted once</h2><p>Other names (links) of files and folders scanned under their first name.</p>
+<table id="skipped"><tr><th>name</th><th>why</th></tr>{skipped}</table>
 </body></html>
 """
     file = Path(file)
