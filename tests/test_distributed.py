@@ -38,9 +38,20 @@ from embedkit.images import load_rgb  # noqa: E402
 from embedkit.variants import make_bad_files, make_variants  # noqa: E402
 
 
+def _retry(start, tries=3):
+    """Ray gives a node 30 s to register; on a busy machine a start can miss it and succeed next time."""
+    for attempt in range(tries):
+        try:
+            return start()
+        except Exception:
+            ray.shutdown()
+            if attempt == tries - 1:
+                raise
+
+
 @pytest.fixture(scope="module")
 def ray_running():
-    start_ray(num_cpus=2, object_store_mb=256)
+    _retry(lambda: start_ray(num_cpus=2, object_store_mb=256))
     yield
     ray.shutdown()
 
@@ -289,35 +300,25 @@ def test_synthetic_collection_repeats_the_real_pairs_and_nothing_else():
 
 
 def _two_node_cluster():
-    """Two Ray nodes of one CPU each on this machine (a busy machine may need a second try)."""
+    """Two Ray nodes of one CPU each on this machine."""
     from ray.cluster_utils import Cluster
 
-    for attempt in range(3):
-        cluster = None
-        try:
-            cluster = Cluster(
-                initialize_head=True,
-                head_node_args={
-                    "num_cpus": 1,
-                    "object_store_memory": 100 * 1024**2,
-                    "include_dashboard": False,
-                },
-            )
-            cluster.add_node(num_cpus=1, object_store_memory=100 * 1024**2)
-            cluster.wait_for_nodes()
-            return cluster
-        except Exception:
-            if cluster is not None:
-                cluster.shutdown()
-            if attempt == 2:
-                raise
+    cluster = Cluster()
+    try:
+        cluster.add_node(num_cpus=1, object_store_memory=100 * 1024**2, include_dashboard=False)
+        cluster.add_node(num_cpus=1, object_store_memory=100 * 1024**2)
+        cluster.wait_for_nodes()
+    except Exception:
+        cluster.shutdown()
+        raise
+    return cluster
 
 
 @pytest.fixture(scope="module")
 def cluster():
     """Ray connected to a two-node cluster, as a user connects to one: start_ray(address=...)."""
     ray.shutdown()  # the local Ray of the tests above, if it still runs
-    nodes = _two_node_cluster()
+    nodes = _retry(_two_node_cluster)
     try:
         start_ray(address=nodes.address)
         yield nodes

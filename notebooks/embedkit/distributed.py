@@ -662,7 +662,10 @@ class _ShardWriter:
 
 def _stalled(exc: BaseException) -> bool:
     """Whether ``exc`` (or what caused it) is Ray Data's no-progress timeout."""
-    from ray.data.exceptions import ExecutionTimeoutError
+    try:
+        from ray.data.exceptions import ExecutionTimeoutError
+    except ImportError:  # a Ray without the guard never raises it
+        return False
 
     seen = set()
     while exc is not None and id(exc) not in seen:
@@ -723,7 +726,9 @@ def embed_with_ray(
         stall_timeout_s: stop the pipeline, with :class:`PipelineStalled`, when no block
             moved between its steps for this many seconds while work remained (time since
             the last progress, not the total; allow for one batch's forward pass and an
-            actor's start-up on the slowest node).
+            actor's start-up on the slowest node). It sets Ray Data's no-progress guard
+            (``DataContext.execution_no_progress_timeout_s``); a Ray too old to have one
+            warns that the timeout is ignored.
         check_plan: ``False`` skips the plan check (an autoscaling cluster that will
             grow); the stall timeout still applies.
 
@@ -803,7 +808,15 @@ def embed_with_ray(
         },
     )
     # Ray Data's own guard: it stops the executor when no block moves for this long.
-    embedded.context.execution_no_progress_timeout_s = float(stall_timeout_s)
+    if hasattr(embedded.context, "execution_no_progress_timeout_s"):
+        embedded.context.execution_no_progress_timeout_s = float(stall_timeout_s)
+    else:
+        warnings.warn(
+            f"Ray {ray.__version__} has no no-progress guard (DataContext.execution_no_progress_timeout_s): "
+            "stall_timeout_s is ignored; a newer Ray stops a stalled pipeline",
+            UserWarning,
+            stacklevel=2,
+        )
     writer = _ShardWriter(out, rows_per_file)
     embed_nodes: Counter[str] = Counter()
     decode_nodes: Counter[str] = Counter()
