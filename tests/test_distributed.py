@@ -38,7 +38,7 @@ from embedkit.images import load_rgb  # noqa: E402
 from embedkit.variants import make_bad_files, make_variants  # noqa: E402
 
 
-def _retry(start, tries=3):
+def _retry(start, tries=5):
     """Ray gives a node 30 s to register; on a busy machine a start can miss it and succeed next time."""
     for attempt in range(tries):
         try:
@@ -139,7 +139,9 @@ def test_uri_decode_equals_path_decode(backbone, folder, tmp_path):
     paths, _, _ = folder
     corrupt = tmp_path / "corrupt.jpg"
     corrupt.write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4)  # a JPEG's start, then noise
-    local = [*paths, str(tmp_path / "missing.jpg"), str(tmp_path), str(corrupt)]
+    spaced = tmp_path / "a name with spaces.jpg"  # its URI spells each space %20
+    spaced.write_bytes(Path(paths[0]).read_bytes())
+    local = [*paths, str(spaced), str(tmp_path / "missing.jpg"), str(tmp_path), str(corrupt)]
     transform = model_input(backbone)
     shape = tuple(decode_for_model(paths[0], transform).shape)
     index = np.arange(len(local))

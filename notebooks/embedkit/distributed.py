@@ -67,7 +67,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pandas as pd
@@ -192,7 +192,7 @@ def _resolve(path: str, filesystem=None):
         return filesystem, path
     parts = urlsplit(path)
     if parts.scheme == "file":
-        return _filesystem_of("file:///"), parts.path
+        return _filesystem_of("file:///"), unquote(parts.path)  # Path.as_uri() writes a space as %20
     if parts.scheme in ("s3", "gs", "gcs"):
         return _filesystem_of(f"{parts.scheme}://{parts.netloc}"), f"{parts.netloc}{parts.path}"
     import pyarrow.fs
