@@ -1,4 +1,7 @@
-"""Ray Data pipeline vs embed_images (same decode, same rows), bad files, Parquet; FAISS vs brute force."""
+"""Ray Data pipeline vs embed_images (same decode, same rows), bad files, Parquet, URIs, the plan
+check, the stall guard, a two-node cluster; FAISS vs brute force."""
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,20 +20,38 @@ from embedkit.ann import (  # noqa: E402
     unit_rows,
 )
 from embedkit.distributed import (  # noqa: E402
+    Node,
+    PipelineStalled,
+    Plan,
+    PlanError,
+    decode_batch,
     decode_for_model,
     embed_with_ray,
     model_input,
+    plan_embedding,
     read_embeddings,
     start_ray,
+    time_forward,
 )
 from embedkit.embeddings import ModelInput, embed_images, resize_target  # noqa: E402
 from embedkit.images import load_rgb  # noqa: E402
 from embedkit.variants import make_bad_files, make_variants  # noqa: E402
 
 
+def _retry(start, tries=5):
+    """Ray gives a node 30 s to register; on a busy machine a start can miss it and succeed next time."""
+    for attempt in range(tries):
+        try:
+            return start()
+        except Exception:
+            ray.shutdown()
+            if attempt == tries - 1:
+                raise
+
+
 @pytest.fixture(scope="module")
 def ray_running():
-    start_ray(num_cpus=2, object_store_mb=256)
+    _retry(lambda: start_ray(num_cpus=2, object_store_mb=256))
     yield
     ray.shutdown()
 
@@ -60,8 +81,9 @@ def folder(tmp_path_factory, manifest, big_jpeg):
 def ray_result(ray_running, folder, backbone, tmp_path_factory):
     paths, _, _ = folder
     out = tmp_path_factory.mktemp("parquet")
-    return embed_with_ray(paths, backbone, out, batch_size=4, rows_per_file=5, progress=False,
-                          decode_cpus=0.5, threads=2)
+    return embed_with_ray(
+        paths, backbone, out, batch_size=4, rows_per_file=5, progress=False, decode_cpus=0.5, threads=2
+    )
 
 
 def test_rows_match_embed_images(ray_result, folder, backbone):
@@ -107,6 +129,109 @@ def test_decode_is_the_reduced_size_decode_of_embed_images(backbone, big_jpeg):
     assert 1e-3 < float((reduced - full).abs().max())  # a full decode would not match embed_images
     same = ModelInput(backbone.preprocess, resize_target(backbone))(big_jpeg)  # what embed_images runs
     assert torch.equal(reduced, same)
+
+
+def _uri(path) -> str:
+    return Path(path).resolve().as_uri()
+
+
+def test_uri_decode_equals_path_decode(backbone, folder, tmp_path):
+    paths, _, _ = folder
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4)  # a JPEG's start, then noise
+    spaced = tmp_path / "a name with spaces.jpg"  # its URI spells each space %20
+    spaced.write_bytes(Path(paths[0]).read_bytes())
+    local = [*paths, str(spaced), str(tmp_path / "missing.jpg"), str(tmp_path), str(corrupt)]
+    transform = model_input(backbone)
+    shape = tuple(decode_for_model(paths[0], transform).shape)
+    index = np.arange(len(local))
+    from_paths = decode_batch({"index": index, "path": np.array(local, dtype=object)}, transform, shape)
+    from_uris = decode_batch(
+        {"index": index, "path": np.array([_uri(p) for p in local], dtype=object)}, transform, shape
+    )
+    np.testing.assert_array_equal(from_uris["pixels"], from_paths["pixels"])  # same decoder, same bytes
+    assert from_uris["error"].tolist() == from_paths["error"].tolist()
+    assert from_paths["error"].tolist()[-3:] == [
+        "file not found",
+        "is a folder, not an image file",
+        "corrupt JPEG file (it starts like one, but its header is damaged)",
+    ]
+
+
+def test_time_forward_names_the_device(backbone):
+    timing = time_forward(backbone, batch_size=2, repeats=1)
+    assert timing.device.startswith("cpu (") and timing.batch_size == 2
+    assert timing.seconds_per_image > 0 and "ms/image" in str(timing)
+
+
+TWO_ONE_CPU_NODES = [Node("a", 1), Node("b", 1)]
+
+
+def test_plan_refuses_actors_that_leave_no_cpu_for_decoding():
+    with pytest.raises(PlanError) as refused:
+        plan_embedding(concurrency=2, num_cpus=1, decode_cpus=0.25, nodes=TWO_ONE_CPU_NODES)
+    message = str(refused.value)
+    assert "\n" not in message and "no node 0.25 CPU for the decoding tasks" in message
+    # what would fit, by hand: one actor of 1 CPU (the other node decodes), or two of 0.75
+    assert message.endswith("use concurrency=1 or num_cpus=0.75")
+    assert plan_embedding(concurrency=1, num_cpus=1, decode_cpus=0.25, nodes=TWO_ONE_CPU_NODES).num_cpus == 1
+    assert (
+        plan_embedding(concurrency=2, num_cpus=0.75, decode_cpus=0.25, nodes=TWO_ONE_CPU_NODES).concurrency
+        == 2
+    )
+
+
+def test_plan_chooses_what_was_left_out_and_says_so():
+    assert plan_embedding(nodes=TWO_ONE_CPU_NODES) == Plan(1, 1.0, 0.0, 0.5)  # defaults fit: no note
+    chosen = plan_embedding(concurrency=2, nodes=TWO_ONE_CPU_NODES)
+    assert (chosen.num_cpus, chosen.decode_cpus) == (0.75, 0.25)  # 0.75 + 0.25 fills each node
+    assert "chose num_cpus=0.75 and decode_cpus=0.25" in chosen.note
+    three = plan_embedding(concurrency=3, nodes=TWO_ONE_CPU_NODES)  # 3 x 0.5 + 0.5 = 2 CPUs
+    assert (three.num_cpus, three.decode_cpus) == (0.5, 0.5) and "decode_cpus" not in three.note
+    with pytest.raises(PlanError, match="do not fit"):
+        plan_embedding(concurrency=9, nodes=TWO_ONE_CPU_NODES)  # 9 x 0.25 > 2 CPUs
+
+
+def test_an_actor_must_fit_on_one_node():
+    # two CPUs in all, but no node has two
+    with pytest.raises(PlanError, match="fits on no node"):
+        plan_embedding(num_cpus=2, decode_cpus=0.5, nodes=TWO_ONE_CPU_NODES)
+    with pytest.raises(PlanError, match="leave no node 0.5 CPU"):
+        plan_embedding(num_cpus=2, decode_cpus=0.5, nodes=[Node("a", 2)])
+    assert plan_embedding(num_cpus=2, decode_cpus=0.5, nodes=[Node("a", 2), Node("b", 1)]).num_cpus == 2
+
+
+def test_plan_counts_gpus_per_node():
+    nodes = [Node("head", 8), Node("g1", 16, 2), Node("g2", 16, 2)]
+    assert plan_embedding(concurrency=4, num_gpus=1, nodes=nodes) == Plan(4, 1.0, 1.0, 0.5)
+    assert plan_embedding(concurrency=8, num_gpus=0.5, nodes=nodes).concurrency == 8  # two actors per GPU
+    with pytest.raises(PlanError, match="use concurrency=4$"):
+        plan_embedding(concurrency=5, num_gpus=1, nodes=nodes)
+    with pytest.raises(PlanError, match="num_gpus=0"):
+        plan_embedding(num_gpus=1, nodes=TWO_ONE_CPU_NODES)
+
+
+@pytest.mark.parametrize(
+    "bad", [{"concurrency": 0}, {"concurrency": 1.5}, {"decode_cpus": 0}, {"num_cpus": -1}]
+)
+def test_plan_rejects_meaningless_values(bad):
+    with pytest.raises(ValueError):
+        plan_embedding(**bad, nodes=TWO_ONE_CPU_NODES)
+
+
+@pytest.mark.slow
+def test_file_uris_give_the_same_rows_and_reasons(ray_result, folder, backbone, tmp_path):
+    paths, good, bad = folder
+    uris = [_uri(p) for p in paths]
+    result = embed_with_ray(
+        uris, backbone, tmp_path, batch_size=4, progress=False, decode_cpus=0.5, threads=2
+    )
+    assert result.embeddings.paths == [_uri(p) for p in good]
+    np.testing.assert_allclose(result.embeddings.vectors, ray_result.embeddings.vectors, rtol=0, atol=1e-5)
+    by_path = {_uri(p): reason for p, reason in ray_result.embeddings.failed}
+    assert dict(result.embeddings.failed) == by_path and len(by_path) == len(bad)
+    assert result.plan == Plan(1, 1.0, 0.0, 0.5)  # the defaults fit two CPUs: nothing chosen
+    assert sum(result.embed_nodes.values()) == sum(result.decode_nodes.values()) == len(paths)
 
 
 def test_embed_with_ray_needs_ray_and_files(backbone, tmp_path):
@@ -171,3 +296,92 @@ def test_synthetic_collection_repeats_the_real_pairs_and_nothing_else():
     got = _brute_force_pairs(vectors, np.arange(1000), 0.95)
     assert len(real_pairs) >= 50
     np.testing.assert_array_equal(got, expected[np.lexsort((expected[:, 1], expected[:, 0]))])
+
+
+# --------------------------------------------------------------------------- two nodes
+
+
+def _two_node_cluster():
+    """Two Ray nodes of one CPU each on this machine."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster()
+    try:
+        cluster.add_node(num_cpus=1, object_store_memory=100 * 1024**2, include_dashboard=False)
+        cluster.add_node(num_cpus=1, object_store_memory=100 * 1024**2)
+        cluster.wait_for_nodes()
+    except Exception:
+        cluster.shutdown()
+        raise
+    return cluster
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Ray connected to a two-node cluster, as a user connects to one: start_ray(address=...)."""
+    ray.shutdown()  # the local Ray of the tests above, if it still runs
+    nodes = _retry(_two_node_cluster)
+    try:
+        start_ray(address=nodes.address)
+        yield nodes
+    finally:
+        ray.shutdown()
+        nodes.shutdown()
+
+
+@pytest.fixture(scope="module")
+def train_files(manifest):
+    return manifest.loc[manifest["split"] == "train", "file"].tolist()[:40]
+
+
+@pytest.mark.slow
+def test_cluster_refuses_a_plan_that_leaves_no_cpu_for_decoding(cluster, backbone, train_files, tmp_path):
+    assert sorted(n["Resources"]["CPU"] for n in ray.nodes() if n["Alive"]) == [1.0, 1.0]
+    out = tmp_path / "never"
+    with pytest.raises(PlanError, match="use concurrency=1 or num_cpus=0.75"):
+        embed_with_ray(
+            train_files, backbone, out, concurrency=2, num_cpus=1, decode_cpus=0.25, progress=False
+        )
+    assert not out.exists()  # refused before anything ran
+
+
+@pytest.mark.slow
+def test_cluster_stops_a_stalled_pipeline(cluster, backbone, train_files, tmp_path):
+    # The same plan without the check: the actors hold both CPUs and nothing is ever decoded.
+    with pytest.raises(PipelineStalled, match=r"no progress for 10 s with 40 of 40 files left") as stalled:
+        embed_with_ray(
+            train_files,
+            backbone,
+            tmp_path,
+            concurrency=2,
+            num_cpus=1,
+            decode_cpus=0.25,
+            progress=False,
+            check_plan=False,
+            stall_timeout_s=10,
+        )
+    assert "2 embedding actors × 1 CPU, decoding tasks × 0.25 CPU" in str(stalled.value)
+
+
+@pytest.mark.slow
+def test_cluster_embeds_on_both_nodes_the_rows_of_embed_images(cluster, backbone, train_files, tmp_path):
+    with pytest.warns(UserWarning, match="chose num_cpus=0.75 and decode_cpus=0.25"):
+        result = embed_with_ray(
+            train_files,
+            backbone,
+            tmp_path,
+            concurrency=2,
+            threads=1,
+            batch_size=4,
+            rows_per_file=20,
+            progress=False,
+        )
+    assert result.plan == Plan(2, 0.75, 0.0, 0.25, result.plan.note)
+    node_ids = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+    assert len(node_ids) == 2 and set(result.embed_nodes) == node_ids  # an actor on each node did work
+    assert sum(result.embed_nodes.values()) == len(train_files)
+    assert set(result.decode_nodes) <= node_ids and sum(result.decode_nodes.values()) == len(train_files)
+    single = embed_images(train_files, backbone, progress=False)
+    assert result.embeddings.paths == single.paths == train_files
+    np.testing.assert_allclose(result.embeddings.vectors, single.vectors, rtol=0, atol=1e-4)
+    assert len(result.files) == 2  # 40 rows in shards of at least 20

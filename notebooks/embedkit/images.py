@@ -19,6 +19,7 @@ network sees does not change. Hashing pixels needs every pixel and keeps the def
 from __future__ import annotations
 
 import errno
+import io
 import math
 import os
 import stat
@@ -44,6 +45,7 @@ __all__ = [
     "check_max_pixels",
     "expand_paths",
     "load_rgb",
+    "load_rgb_bytes",
     "scan_images",
     "to_rgb",
 ]
@@ -319,18 +321,21 @@ _MAGIC = {
 }
 
 
-def _sniff_format(path: Path) -> str | None:
-    """The format a file's first bytes announce, for messages about files Pillow gave up on."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-    except OSError:
-        return None
+def _sniff_format(path: Path | bytes) -> str | None:
+    """The format a file's first bytes announce (the file, or its bytes), for messages on failed decodes."""
+    if isinstance(path, bytes):
+        head = path[:8]
+    else:
+        try:
+            with open(path, "rb") as f:
+                head = f.read(8)
+        except OSError:
+            return None
     return next((name for magic, name in _MAGIC.items() if head.startswith(magic)), None)
 
 
-def _reason_from(exc: Exception, path: Path, fmt: str | None) -> str:
-    """One line for the user on why decoding ``path`` raised ``exc``."""
+def _reason_from(exc: Exception, path: Path | bytes, fmt: str | None) -> str:
+    """One line for the user on why decoding ``path`` (a file, or its bytes) raised ``exc``."""
     if isinstance(exc, UnidentifiedImageError):
         if path.suffix.lower() in (".heic", ".heif", ".avif"):
             return (
@@ -454,6 +459,47 @@ def as_rgb(
         f"expected a file path or a PIL.Image.Image, got {type(item).__name__}; "
         "for a NumPy array use PIL.Image.fromarray(array) first"
     )
+
+
+def load_rgb_bytes(
+    data: bytes,
+    name: str = "<bytes>",
+    background: tuple[int, int, int] = (255, 255, 255),
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    *,
+    min_side: int | None = None,
+    max_aspect_ratio: float | None = None,
+) -> Image.Image:
+    """:func:`load_rgb` for a file's bytes (read from object storage, say): same picture, same reasons.
+
+    ``name`` (the file's path or URI) names the file in errors; the other arguments
+    work as in :func:`load_rgb`.
+
+    Raises:
+        ImageLoadError: the bytes are empty, not an image, truncated, corrupt, too
+            large or too elongated, with the reason :func:`load_rgb` gives for such a file.
+    """
+    background = check_background(background)
+    max_pixels = check_max_pixels(max_pixels)
+    min_side = _check_min_side(min_side)
+    max_aspect_ratio = _check_aspect_ratio(max_aspect_ratio)
+    if not data:
+        raise ImageLoadError(name, "empty file (0 bytes)")
+    _allow_in_pillow(max_pixels)
+    fmt = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                fmt = image.format
+                problem = _size_problem(image.size, max_pixels, max_aspect_ratio, min_side)
+                if problem:
+                    raise ImageLoadError(name, problem)
+                return _decode(image, background, min_side)
+    except ImageLoadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever a decoder raises becomes a reason
+        raise ImageLoadError(name, _reason_from(exc, bytes(data), fmt)) from None
 
 
 # --------------------------------------------------------------------------- folders
