@@ -94,8 +94,8 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def _git(*args: str, cwd: Path | None = None, env: dict | None = None) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True)
+def _git(*args: str, cwd: Path) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
     return done.stdout.strip()
 
 
@@ -113,7 +113,7 @@ class ColabStandIn:
 
         # The repository the badge names, served from a bare clone of this checkout's HEAD.
         remote = root / "remote" / "course.git"
-        _git("init", "--quiet", "--bare", str(remote))
+        _git("init", "--quiet", "--bare", str(remote), cwd=root)
         _git("fetch", "--quiet", str(REPO), f"{self.commit}:refs/heads/{settings['branch']}", cwd=remote)
         self.gitconfig = root / "gitconfig"
         url = f"https://github.com/{settings['repository']}.git"
