@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import re
 import sys
 from pathlib import Path
@@ -90,28 +91,81 @@ def modules_colab_lacks(nb: nbformat.NotebookNode) -> list[str]:
     return sorted(found)
 
 
-def colab_setup_source(settings: dict, modules: list[str] = ()) -> str:
+def _module_name(requirement: str) -> str:
+    """The import name a PyPI requirement's project name stands for (``efficientnet-lite-pytorch==0.1.0``)."""
+    return re.sub(r"[-.]", "_", re.split(r"[=<>!~\[;]", requirement)[0]).lower()
+
+
+@functools.lru_cache(maxsize=1)
+def offline_networks() -> dict[str, dict[str, str]]:
+    """``{network: {module: pip requirement}}`` for every network whose weights ship in a package.
+
+    Read from ``embedkit.backbones.NETWORKS`` (each entry's ``PackageWeights``), so the set-up
+    cells name the same packages ``load_backbone`` asks for.
+    """
+    from embedkit.backbones import NETWORKS
+
+    found = {}
+    for name, net in NETWORKS.items():
+        if not net.offline:
+            continue
+        by_module = {_module_name(req): req for req in net.weights.pip.split()}
+        modules = [*net.weights.requires, net.weights.module]
+        if sorted(by_module) != sorted(modules):
+            raise ValueError(f"{name}: pip requirements {net.weights.pip!r} do not match modules {modules}")
+        found[name] = {module: by_module[module] for module in modules}
+    return found
+
+
+def offline_networks_named(nb: nbformat.NotebookNode) -> list[str]:
+    """The offline networks a lesson names anywhere, its exercises included (code or markdown)."""
+    text = "\n".join(c.source for c in nb.cells if c.metadata.get("course") is None)
+    return [name for name in offline_networks() if re.search(rf"\b{name}\b", text)]
+
+
+def colab_setup_source(settings: dict, modules: list[str] = (), networks: list[str] = ()) -> str:
+    """The Colab set-up cell: clone the course, change into ``notebooks/``, install what Colab lacks.
+
+    It installs the packages of ``modules`` (from ``COLAB_MISSING``), of the offline ``networks``
+    the lesson names and of the offline network ``EMBEDKIT_BACKBONE`` picks (set with ``%env``
+    before the cell runs), and imports each of them: pip installs into the running kernel's
+    environment, and a package that was not imported before imports with no restart.
+    """
     repo_url = f"https://github.com/{settings['repository']}.git"
-    importlib_line = "\n    import importlib.util" if modules else ""  # only the install step uses it
-    source = f"""\
-# Colab only: fetch the course and install the few packages Colab lacks. Elsewhere this does nothing.
+    wanted = ", ".join(f'"{module}": "{COLAB_MISSING[module]}"' for module in modules)
+    table = "\n".join(
+        f"        {name!r}: {{{', '.join(f'{m!r}: {r!r}' for m, r in reqs.items())}}},".replace("'", '"')
+        for name, reqs in offline_networks().items()
+    )
+    named = ", ".join(f'"{name}"' for name in networks)
+    return f"""\
+# Colab only: fetch the course and install what this lesson needs. Elsewhere this does nothing.
 import sys
 
-if "google.colab" in sys.modules:{importlib_line}
+if "google.colab" in sys.modules:
+    import importlib.util
     import os
     import subprocess
 
-    if not os.path.isdir("/content/course"):
-        subprocess.run(["git", "clone", "--depth", "1", "--branch", "{settings['branch']}",
-                        "{repo_url}", "/content/course"], check=True)
-    os.chdir("/content/course/notebooks")"""
-    if modules:
-        wanted = ", ".join(f'"{module}": "{COLAB_MISSING[module]}"' for module in modules)
-        source += f"""
-    missing = [pkg for module, pkg in {{{wanted}}}.items() if importlib.util.find_spec(module) is None]
+    if not os.path.isdir("embedkit"):  # not yet in the course's notebooks folder (Colab starts in /content)
+        if not os.path.isdir("course"):
+            subprocess.run(["git", "clone", "--depth", "1", "--branch", "{settings['branch']}",
+                            "{repo_url}", "course"], check=True)
+        os.chdir("course/notebooks")
+    needed = {{{wanted}}}  # module: pip package
+    # The offline networks' packages: for those this lesson names, and for the one
+    # `%env EMBEDKIT_BACKBONE=NAME` picks when it runs before this cell.
+    offline = {{
+{table}
+    }}
+    for network in [{named}{", " if named else ""}os.environ.get("EMBEDKIT_BACKBONE", "")]:
+        needed.update(offline.get(network, {{}}))
+    missing = [pkg for module, pkg in needed.items() if importlib.util.find_spec(module) is None]
     if missing:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)"""
-    return source
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)
+        importlib.invalidate_caches()
+    for module in needed:  # installed into this kernel's environment, so they import now: no restart
+        importlib.import_module(module)"""
 
 
 def with_managed_cells(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -145,7 +199,7 @@ def synced(nb: nbformat.NotebookNode, name: str, settings: dict) -> nbformat.Not
     nb = with_managed_cells(copy.deepcopy(nb))
     managed = {
         "badge": badge_source(name, settings),
-        "colab-setup": colab_setup_source(settings, modules_colab_lacks(nb)),
+        "colab-setup": colab_setup_source(settings, modules_colab_lacks(nb), offline_networks_named(nb)),
     }
     for role, source in managed.items():
         cells = [c for c in nb.cells if c.metadata.get("course") == role]

@@ -113,10 +113,15 @@ def test_a_new_lesson_needs_only_its_title_cell():
     assert [c.metadata.get("course") for c in done.cells] == [None, "badge", "colab-setup", None]
     assert sync.colab_url("99_new_lesson.ipynb", settings) in done.cells[1].source
     setup = done.cells[2].source
-    assert '"faiss": "faiss-cpu"' in setup and "ray" not in setup  # via embedkit.ann, and nothing else
+    assert 'needed = {"faiss": "faiss-cpu"}' in setup and "ray" not in setup  # via embedkit.ann, nothing else
     assert sync.synced(done, "99_new_lesson.ipynb", settings) == done  # syncing again changes nothing
     plain = sync.synced(nbformat.v4.new_notebook(cells=[nb.cells[0]]), "99_x.ipynb", settings)
-    assert "pip" not in plain.cells[2].source  # a lesson that needs nothing installs nothing
+    # a lesson that needs nothing installs only the offline network $EMBEDKIT_BACKBONE may pick
+    assert "needed = {}" in plain.cells[2].source
+    assert 'for network in [os.environ.get("EMBEDKIT_BACKBONE", "")]:' in plain.cells[2].source
+    exercise = nbformat.v4.new_markdown_cell("Run it again with `EMBEDKIT_BACKBONE=efficientnet_lite2`.")
+    named = sync.synced(nbformat.v4.new_notebook(cells=[nb.cells[0], exercise]), "99_x.ipynb", settings)
+    assert 'for network in ["efficientnet_lite2", os.environ' in named.cells[2].source
     assert sync.modules_colab_lacks(nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("import ray\nfrom embedkit import distributed"),
     ])) == ["ray"]

@@ -131,8 +131,8 @@ def start_ray(
     if ray.is_initialized():
         return ray.cluster_resources()
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": not quiet}
-    if address is None:
-        kwargs.update(num_cpus=num_cpus, object_store_memory=object_store_mb * 1024**2)
+    if address is None:  # "local": a Ray of its own, even where another one already runs on this machine
+        kwargs.update(address="local", num_cpus=num_cpus, object_store_memory=object_store_mb * 1024**2)
     else:
         kwargs["address"] = address
     notice = logging.getLogger("ray._private.authentication.authentication_token_setup")
