@@ -26,8 +26,13 @@ def manifest():
     return load_manifest()
 
 
+#: Fixtures that make every test using them slow: the built editions (every lesson executed, a
+#: browser), a local Ray, a two-node Ray cluster.
+SLOW_FIXTURES = {"editions", "ray_running", "cluster"}
+
+
 def pytest_collection_modifyitems(items):
-    """Tests that need the built editions (every lesson executed, a browser) belong to the slow tier."""
+    """Tests that use a slow fixture belong to the slow tier (``pytest -m "not slow"`` leaves them out)."""
     for item in items:
-        if "editions" in getattr(item, "fixturenames", ()):
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)

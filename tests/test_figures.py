@@ -29,6 +29,8 @@ from sklearn.manifold import trustworthiness  # noqa: E402
 
 from conftest import REPO  # noqa: E402
 
+pytestmark = pytest.mark.slow  # regenerates the figures: embeds the bundled set and runs t-SNE
+
 SCRIPT = REPO / "scripts" / "make_figures.py"
 STORED = REPO / "images"
 

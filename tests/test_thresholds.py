@@ -14,6 +14,8 @@ import pytest
 
 from embedkit.backbones import NETWORKS, calibration
 
+pytestmark = pytest.mark.slow  # embeds the bundled set with both offline networks
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "calibrate_thresholds.py"
 
