@@ -55,7 +55,9 @@ def check(name: str, seed: int) -> dict:
     manifest = load_manifest()
     train_photos = manifest[(manifest["split"] == "train") & (manifest["transformation"] == "original")]
     start = time.perf_counter()
-    calibrated = calibrate_threshold(list(train_photos["file"]), backbone, sample=len(train_photos), seed=seed)
+    calibrated = calibrate_threshold(
+        list(train_photos["file"]), backbone, sample=len(train_photos), seed=seed
+    )
     seconds = time.perf_counter() - start
     test = manifest["split"].to_numpy() == "test"
     vectors = bundled_embeddings(backbone, manifest, progress=False).vectors[test]
