@@ -38,7 +38,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
+
+from embedkit.variants import add_watermark, offset_crop
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "data"
@@ -49,7 +51,6 @@ TEST_FRACTION = 0.25  # share of groups that go to the test split
 JPEG_QUALITY = 92  # originals and edited copies
 PNG_LEVEL = 6  # zlib level of PNG originals; lossless re-saves use PNG_RESAVE_LEVEL
 PNG_RESAVE_LEVEL = 1
-WATERMARK_ALPHA = 130  # opacity of the watermark banner (0..255)
 
 MANIFEST_COLUMNS = [
     "path", "split", "label", "source", "transformation", "group",
@@ -249,58 +250,6 @@ def product_shot(view: Image.Image, mask: Image.Image) -> tuple[Image.Image, Ima
 
 
 # --------------------------------------------------------------------------- edits
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
-
-
-def add_watermark(image: Image.Image, text: str, at_top: bool, peak: float,
-                  dark_peak: bool) -> Image.Image:
-    """A stock-photo style watermark: a translucent shaded banner with a logo and text.
-
-    The banner covers the top or bottom half of the picture at 55% opacity. Its
-    shade changes across the width, from light at ``peak`` (0..1 of the width)
-    to dark at the far side, or the other way round with ``dark_peak``; it
-    carries a ring-and-star logo and ``text``. The shading rewrites the picture's
-    coarse left/right brightness pattern, which is what a difference hash
-    encodes, while the photo stays recognisable underneath.
-    """
-    mode = image.mode
-    base = image.convert("RGBA")
-    w, h = base.size
-    band_h = h // 2
-    top = 0 if at_top else h - band_h
-    x = np.linspace(0.0, 1.0, w)
-    t = np.abs(x - peak) / max(peak, 1.0 - peak)  # 0 at the peak, 1 at the far edge
-    shade = 20.0 + 230.0 * t if dark_peak else 250.0 - 230.0 * t
-    band = np.empty((band_h, w, 4), dtype=np.uint8)
-    band[..., :3] = np.rint(shade).astype(np.uint8)[None, :, None]
-    band[..., 3] = WATERMARK_ALPHA
-    overlay = Image.new("RGBA", (w, h), (0, 0, 0, 0))
-    overlay.paste(Image.fromarray(band, mode="RGBA"), (0, top))
-    draw = ImageDraw.Draw(overlay)
-    white = (255, 255, 255, 200)
-    cx, cy, r = int(w * 0.15), top + band_h // 2, int(band_h * 0.25)
-    draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=white, width=3)
-    star = []
-    for k in range(10):
-        radius = 0.8 * r if k % 2 == 0 else 0.36 * r
-        angle = np.pi / 2 + k * np.pi / 5
-        star.append((cx + radius * np.cos(angle), cy - radius * np.sin(angle)))
-    draw.polygon(star, fill=white)
-    draw.text((int(w * 0.30), cy), text, fill=white, font=_font(int(band_h * 0.16)), anchor="lm")
-    out = Image.alpha_composite(base, overlay).convert("RGB")
-    return out.convert("L") if mode == "L" else out
-
-
-def offset_crop(image: Image.Image, fraction: float, anchor: tuple[float, float]) -> Image.Image:
-    """Crop ``fraction`` of each side, placed at ``anchor`` (0..1 along x and y)."""
-    w, h = image.size
-    cw, ch = int(round(w * fraction)), int(round(h * fraction))
-    left = int(round((w - cw) * anchor[0]))
-    top = int(round((h - ch) * anchor[1]))
-    return image.crop((left, top, left + cw, top + ch))
-
-
 @dataclass
 class Entry:
     group: str

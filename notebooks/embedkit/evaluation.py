@@ -331,19 +331,37 @@ def _pair_counts(key: np.ndarray, is_true: np.ndarray, grid_key: np.ndarray) -> 
     return found, tp_cumulative[found]
 
 
-def _grouping_scores(
-    n: int, found_pairs: np.ndarray, codes: np.ndarray, scored: np.ndarray
-) -> tuple[int, float]:
-    """Merged groups and adjusted Rand index of the groups that ``found_pairs`` chain into.
+def _grouping_scores(found: np.ndarray, codes: np.ndarray, scored: np.ndarray) -> tuple[int, float]:
+    """Merged groups and adjusted Rand index of found groups ``found`` (a label per item).
 
-    A merge is a found group (connected component) that holds items of two or more true
-    groups: with chaining, one false pair is enough to make one. The adjusted Rand index
-    compares found and true groups over the scored items only.
+    A merge is a found group (connected component of the found pairs) that holds items of
+    two or more true groups: with chaining, one false pair is enough to make one. The
+    adjusted Rand index compares found and true groups over the scored items only.
     """
-    found = connected_groups(n, found_pairs)
     combos = np.unique(np.stack([found, codes], axis=1), axis=0)
     merges = int((np.bincount(combos[:, 0]) > 1).sum())
     return merges, _adjusted_rand_index(codes[scored], found[scored])
+
+
+def _groupings(
+    n: int, ranked_pairs: np.ndarray, counts: np.ndarray, codes: np.ndarray, scored: np.ndarray
+) -> dict[int, tuple[int, float]]:
+    """:func:`_grouping_scores` of the groups the first ``c`` ranked pairs chain into, per count ``c``.
+
+    Counts are taken in increasing order and each step joins only the pairs it adds to the
+    groups found so far (components of components are components), so every pair is
+    looked at once however many thresholds the grid has.
+    """
+    found = np.arange(n, dtype=np.int64)
+    done = 0
+    out = {}
+    for count in np.unique(counts):
+        new = ranked_pairs[done:count]
+        if len(new):
+            found = connected_groups(int(found.max()) + 1, found[new])[found]
+        done = int(count)
+        out[int(count)] = _grouping_scores(found, codes, scored)
+    return out
 
 
 def _together(counts: np.ndarray) -> float:
@@ -420,10 +438,8 @@ def threshold_curve(
 
     found, tp = _pair_counts(key, codes[p[:, 0]] == codes[p[:, 1]], grid_key)
     n_true = _true_pair_count(codes, scored)
-    grouping = {}
-    for count in np.unique(found):  # thresholds that find the same pairs share one grouping
-        pairs_found = p[np.argsort(-key, kind="stable")[:count]]
-        grouping[int(count)] = _grouping_scores(n, pairs_found, codes, scored)
+    # thresholds that find the same pairs share one grouping
+    grouping = _groupings(n, p[np.argsort(-key, kind="stable")], found, codes, scored)
     with np.errstate(invalid="ignore", divide="ignore"):
         table = pd.DataFrame(
             {

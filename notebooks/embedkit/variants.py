@@ -26,11 +26,18 @@ on: photos that ship with scikit-image but are not in ``data/``, and copies made
 edits, strengths and combinations the bundled set does not use (a rotation, a colour and
 contrast change, an opaque sticker, two edits per copy, then a JPEG re-encode). Lesson 05
 reports its thresholds on them. ``scripts/make_dataset.py`` builds the fixed bundled set once
-(committed, checksummed); everything here is deterministic and made when needed.
+(committed, checksummed) with this module's :func:`add_watermark` and :func:`offset_crop`;
+everything here is deterministic and made when needed.
+
+:func:`plant_edit` makes one copy of a picture with one of :data:`PLANTED_EDITS` (the
+bundled set's kinds of copy, with parameters drawn from the same ranges), in memory:
+``embedkit.calibration`` plants them in a sample of a user's own photos to measure a
+network's near-duplicate threshold there.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from pathlib import Path
@@ -46,16 +53,22 @@ __all__ = [
     "COLUMNS",
     "NEW_EDITS",
     "NEW_EDIT_COLUMNS",
+    "PLANTED_EDITS",
     "UNSEEN_PHOTOS",
+    "add_watermark",
     "make_bad_files",
     "make_messy_folder",
     "make_new_edits",
     "make_variants",
+    "offset_crop",
+    "plant_edit",
     "unseen_photos",
 ]
 
 #: The columns of :func:`make_variants`' table (present even when it has no rows).
 COLUMNS = ["file", "path", "source", "group", "split", "transformation"]
+#: Opacity of :func:`add_watermark`'s banner (0..255).
+WATERMARK_ALPHA = 130
 
 
 def _edit(image: Image.Image, rng: np.random.Generator) -> tuple[Image.Image, str]:
@@ -79,6 +92,152 @@ def _edit(image: Image.Image, rng: np.random.Generator) -> tuple[Image.Image, st
         )
         names.append("resize")
     return image, "+".join(names)
+
+
+# --------------------------------------------------------------------------- single edits
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def add_watermark(image: Image.Image, text: str, at_top: bool, peak: float, dark_peak: bool) -> Image.Image:
+    """A stock-photo style watermark: a translucent shaded banner with a logo and text.
+
+    The banner covers the top or bottom half of the picture at 55% opacity. Its
+    shade changes across the width, from light at ``peak`` (0..1 of the width)
+    to dark at the far side, or the other way round with ``dark_peak``; it
+    carries a ring-and-star logo and ``text``. The shading rewrites the picture's
+    coarse left/right brightness pattern, which is what a difference hash
+    encodes, while the photo stays recognisable underneath.
+    """
+    mode = image.mode
+    base = image.convert("RGBA")
+    w, h = base.size
+    band_h = h // 2
+    top = 0 if at_top else h - band_h
+    x = np.linspace(0.0, 1.0, w)
+    t = np.abs(x - peak) / max(peak, 1.0 - peak)  # 0 at the peak, 1 at the far edge
+    shade = 20.0 + 230.0 * t if dark_peak else 250.0 - 230.0 * t
+    band = np.empty((band_h, w, 4), dtype=np.uint8)
+    band[..., :3] = np.rint(shade).astype(np.uint8)[None, :, None]
+    band[..., 3] = WATERMARK_ALPHA
+    overlay = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    overlay.paste(Image.fromarray(band, mode="RGBA"), (0, top))
+    draw = ImageDraw.Draw(overlay)
+    white = (255, 255, 255, 200)
+    cx, cy, r = int(w * 0.15), top + band_h // 2, int(band_h * 0.25)
+    draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=white, width=3)
+    star = []
+    for k in range(10):
+        radius = 0.8 * r if k % 2 == 0 else 0.36 * r
+        angle = np.pi / 2 + k * np.pi / 5
+        star.append((cx + radius * np.cos(angle), cy - radius * np.sin(angle)))
+    draw.polygon(star, fill=white)
+    draw.text((int(w * 0.30), cy), text, fill=white, font=_font(int(band_h * 0.16)), anchor="lm")
+    out = Image.alpha_composite(base, overlay).convert("RGB")
+    return out.convert("L") if mode == "L" else out
+
+
+def offset_crop(image: Image.Image, fraction: float, anchor: tuple[float, float]) -> Image.Image:
+    """Crop ``fraction`` of each side, placed at ``anchor`` (0..1 along x and y)."""
+    w, h = image.size
+    cw, ch = int(round(w * fraction)), int(round(h * fraction))
+    left = int(round((w - cw) * anchor[0]))
+    top = int(round((h - ch) * anchor[1]))
+    return image.crop((left, top, left + cw, top + ch))
+
+
+#: The edits :func:`plant_edit` makes: the bundled set's kinds of copy (``data/manifest.csv``),
+#: a colour change, and the random crop/mirror/resize mix of :func:`make_variants`.
+PLANTED_EDITS: tuple[str, ...] = (
+    "jpeg_reencode",
+    "resize",
+    "crop",
+    "hflip",
+    "brightness",
+    "colour",
+    "watermark",
+    "grayscale",
+    "mixed",
+)
+_CROP_ANCHORS = ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0), (0.5, 0.5), (0.2, 0.8), (0.8, 0.3))
+
+
+def _jpeg_round_trip(image: Image.Image, quality: int) -> Image.Image:
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=quality, subsampling="4:2:0")
+    buf.seek(0)
+    with Image.open(buf) as decoded:
+        return decoded.convert("RGB")
+
+
+def plant_edit(image: Image.Image, kind: str, rng: np.random.Generator) -> Image.Image:
+    """One edited copy of ``image``, as a person's copy of a photo would be made, in memory.
+
+    The parameters come from the ranges ``scripts/make_dataset.py`` uses for the bundled
+    copies, drawn from ``rng``:
+
+    - ``jpeg_reencode``: saved as JPEG at quality 40 to 60;
+    - ``resize``: scaled to 50-75 % of each side;
+    - ``crop``: 68-80 % of each side, at a corner, the centre or in between;
+    - ``hflip``: mirrored left to right;
+    - ``brightness``: 22-34 % brighter or darker (a dark picture is brightened, a bright one
+      darkened, so little of it clips);
+    - ``colour``: saturation and contrast each scaled by 0.6-0.8 or 1.25-1.5;
+    - ``watermark``: :func:`add_watermark` over the top or bottom half;
+    - ``grayscale``: the gray picture, stored as RGB;
+    - ``mixed``: :func:`make_variants`' random combination of crop, mirror and resize.
+
+    Every copy but ``jpeg_reencode`` is then saved as a quality-92 JPEG and decoded, as a
+    copy on disk would be.
+
+    Args:
+        image: the picture (any mode Pillow converts to RGB).
+        kind: one of :data:`PLANTED_EDITS`.
+        rng: where the parameters come from (seed it for the same copy every time).
+
+    Returns:
+        The decoded copy, mode ``"RGB"``.
+    """
+    if kind not in PLANTED_EDITS:
+        raise ValueError(f"unknown edit {kind!r}; choose from {', '.join(PLANTED_EDITS)}")
+    picture = image.convert("RGB")
+    quality = 92
+    if kind == "jpeg_reencode":
+        quality = int(rng.choice([40, 45, 50, 55, 60]))
+    elif kind == "resize":
+        scale = float(rng.uniform(0.5, 0.75))
+        size = (max(8, round(picture.width * scale)), max(8, round(picture.height * scale)))
+        picture = picture.resize(size, Image.Resampling.LANCZOS)
+    elif kind == "crop":
+        anchor = _CROP_ANCHORS[int(rng.integers(len(_CROP_ANCHORS)))]
+        picture = offset_crop(picture, float(rng.uniform(0.68, 0.8)), anchor)
+    elif kind == "hflip":
+        picture = ImageOps.mirror(picture)
+    elif kind == "brightness":
+        step = float(rng.uniform(0.22, 0.34))
+        mean = float(np.asarray(picture.convert("L")).mean())
+        brighten = bool(rng.random() < 0.5) if 80 <= mean <= 150 else mean < 80
+        picture = ImageEnhance.Brightness(picture).enhance(1.0 + step if brighten else 1.0 - step)
+    elif kind == "colour":
+        for enhancer in (ImageEnhance.Color, ImageEnhance.Contrast):
+            factor = rng.uniform(0.6, 0.8) if rng.random() < 0.5 else rng.uniform(1.25, 1.5)
+            picture = enhancer(picture).enhance(float(factor))
+    elif kind == "watermark":
+        text = ["PREVIEW", "SAMPLE", "STOCK PHOTO"][int(rng.integers(3))]
+        picture = add_watermark(
+            picture,
+            text,
+            at_top=bool(rng.random() < 0.5),
+            peak=float(rng.choice([0.0, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0])),
+            dark_peak=bool(rng.random() < 0.5),
+        )
+    elif kind == "grayscale":
+        picture = picture.convert("L").convert("RGB")
+    else:  # mixed
+        picture, _ = _edit(picture, rng)
+    return _jpeg_round_trip(picture, quality)
 
 
 def make_variants(
