@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from embedkit.labelling import PairLabeller, labeller_widget, sample_around_threshold
+from embedkit.labelling import PairLabeller, Recalibration, labeller_widget, sample_around_threshold
 
 # Twelve pairs; by hand, those within 0.1 of 0.6 are 2 (0.52), 3 (0.5873), 5 (0.6137),
 # 6 (0.6631) and 8 (0.7) (inclusive bounds); the others lie further away.
@@ -103,3 +103,21 @@ def test_widget_never_shows_a_pair_score(tmp_path):
         assert f"a{i}.png" in on_screen and f"b{i}.png" in on_screen
     assert "all 5 pairs answered" in shown[-1]
     assert set(labeller.answers) == NEAR
+
+
+def test_recalibration_reads_as_the_rules_held_out_score_not_the_thresholds():
+    # Built by hand: the threshold chosen on every pair, and folds that chose 0.55 to 0.62.
+    result = Recalibration(
+        threshold=0.6, n_labelled=40, n_photos=8, conflicts=0, unlabelled_same=0,
+        in_sample_precision=1.0, in_sample_recall=0.9, folds=20,
+        held_out_precision=0.97, held_out_recall=0.85, held_out_precision_min=0.8,
+        held_out_recall_min=0.7, threshold_min=0.55, threshold_max=0.62,
+    )  # fmt: skip
+    text = str(result)
+    assert text.startswith(
+        "threshold 0.60 chosen on 40 labelled pairs of 8 photos (in-sample precision 1.000"
+    )
+    assert "held-out score of the rule over 20 folds" in text
+    assert "each scoring its own threshold (0.55 to 0.62)" in text
+    assert "precision 0.970 (worst 0.800), recall 0.850 (worst 0.700)" in text
+    assert "on held-out photos" not in text  # the old wording, which read as a score of 0.60

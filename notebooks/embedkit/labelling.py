@@ -5,7 +5,8 @@ Lesson 05 says "label a few hundred pairs of your own data"; this is the tool fo
 - :class:`PairLabeller` is the logic, a plain class (tested without a browser): it records a
   ``same`` / ``different`` / ``skip`` answer per pair, counts what a threshold would do to
   the labelled pairs, and recalibrates the threshold from the labels with the package's rule
-  (:mod:`embedkit.evaluation`), reporting it on photos it was *not* chosen on.
+  (:mod:`embedkit.evaluation`), with the held-out score of the rule: the rule chosen again
+  without some photos and scored on them (each fold's own threshold, not the one it returns).
 - :func:`sample_around_threshold` decides what to ask: the pairs scoring near the threshold,
   where a person's answer can change the threshold, in a seeded random order (not sorted by
   score, so one answer does not suggest the next).
@@ -74,7 +75,12 @@ def sample_around_threshold(
 
 @dataclass(frozen=True)
 class Recalibration:
-    """A threshold chosen from labelled pairs with the package's rule, and its held-out scores.
+    """A threshold chosen from labelled pairs with the package's rule, and the rule's held-out score.
+
+    The threshold is chosen on every labelled pair, so its own scores are in-sample. The
+    held-out numbers score the *rule*: each fold chooses its own threshold without the
+    held-out photos (``threshold_min`` to ``threshold_max``) and is scored on them; they are
+    evidence about choosing a threshold this way, not a measurement of ``threshold``.
 
     Attributes:
         threshold: the rule (:func:`~embedkit.evaluation.choose_threshold`) on every labelled pair.
@@ -91,8 +97,9 @@ class Recalibration:
         in_sample_precision, in_sample_recall: the threshold's scores on the pairs it was
             chosen on (optimistic).
         folds: cross-validation folds (:func:`~embedkit.evaluation.cross_validate_threshold`).
-        held_out_precision, held_out_recall: mean over the folds of the precision and recall
-            of a threshold chosen without the held-out photos, on pairs that involve them
+        held_out_precision, held_out_recall: the held-out score of the rule: mean over the
+            folds of the precision and recall of the threshold that fold chose without the
+            held-out photos, on pairs that involve them
             (NaN when no fold found, or had, a "same" pair to score).
         held_out_precision_min, held_out_recall_min: the worst fold.
         threshold_min, threshold_max: the spread of the thresholds the folds chose.
@@ -115,12 +122,13 @@ class Recalibration:
 
     def __str__(self) -> str:
         text = (
-            f"threshold {self.threshold:.2f} from {self.n_labelled} labelled pairs of "
+            f"threshold {self.threshold:.2f} chosen on {self.n_labelled} labelled pairs of "
             f"{self.n_photos} photos (in-sample precision {self.in_sample_precision:.3f}, recall "
-            f"{self.in_sample_recall:.3f}); on held-out photos over {self.folds} folds: precision "
-            f"{self.held_out_precision:.3f} (worst {self.held_out_precision_min:.3f}), recall "
-            f"{self.held_out_recall:.3f} (worst {self.held_out_recall_min:.3f}); folds chose "
-            f"{self.threshold_min:.2f} to {self.threshold_max:.2f}"
+            f"{self.in_sample_recall:.3f}); held-out score of the rule over {self.folds} folds, "
+            f"each scoring its own threshold ({self.threshold_min:.2f} to {self.threshold_max:.2f}) "
+            f"on photos it did not see: precision {self.held_out_precision:.3f} (worst "
+            f"{self.held_out_precision_min:.3f}), recall {self.held_out_recall:.3f} (worst "
+            f"{self.held_out_recall_min:.3f})"
         )
         if self.conflicts:
             text += f"; {self.conflicts} 'different' answers contradict the 'same' ones"
@@ -160,14 +168,16 @@ def choose_threshold_held_out(
     n_folds: int = 4,
     n_repeats: int = 5,
 ) -> Recalibration:
-    """The package's threshold rule on labelled pairs, scored on photos it was not chosen on.
+    """The package's threshold rule on labelled pairs, and the rule's held-out score.
 
     The answers become photo groups (:func:`photo_groups_from_answers`); the threshold is
     :func:`~embedkit.evaluation.choose_threshold` on every labelled pair (grid
     :data:`~embedkit.evaluation.COSINE_GRID`, pair precision at least
     :data:`~embedkit.evaluation.MIN_PRECISION`, no two photos merged, best F1), and
-    :func:`~embedkit.evaluation.cross_validate_threshold` chooses it again with whole
-    photos held out to report how it does on photos it has not seen.
+    :func:`~embedkit.evaluation.cross_validate_threshold` chooses a threshold again with
+    whole photos held out and scores each fold's own threshold on them: the held-out score
+    of the rule, which is not a held-out score of the returned threshold (that one has seen
+    every photo).
 
     Only the labelled pairs have scores: two files the answers join through a third but
     that were never shown as a pair count as a pair to find that no threshold finds, so
