@@ -18,10 +18,10 @@ from scipy.spatial.distance import pdist
 from conftest import REPO
 from embedkit.curate import (
     FolderError,
-    _guarded_groups,
     _propose_split,
     _similarity_histogram,
     curate,
+    guarded_groups,
     list_image_files,
     write_outputs,
 )
@@ -101,7 +101,7 @@ def test_chain_is_flagged_and_cut_by_average_similarity():
     # ends are cos 60 = 0.5 apart. A fourth vector at 5 degrees makes 0 and 5 one tight pair.
     vectors = _unit([0, 5, 30, 60])
     edges = np.array([[0, 1], [1, 2], [0, 2], [2, 3]])
-    groups, review = _guarded_groups(4, edges, vectors, threshold=0.8)
+    groups, review = guarded_groups(4, edges, vectors, threshold=0.8)
     assert len(review) == 1
     assert review[0]["min_similarity"] == pytest.approx(0.5, abs=1e-6)
     assert set(review[0]["weakest_pair"]) == {0, 3}
@@ -112,7 +112,7 @@ def test_chain_is_flagged_and_cut_by_average_similarity():
 
 def test_coherent_group_is_not_flagged():
     vectors = _unit([0, 10, 20])
-    groups, review = _guarded_groups(3, np.array([[0, 1], [1, 2]]), vectors, threshold=0.9)
+    groups, review = guarded_groups(3, np.array([[0, 1], [1, 2]]), vectors, threshold=0.9)
     assert review == [] and [g.tolist() for g in groups] == [[0, 1, 2]]
 
 

@@ -437,3 +437,69 @@ def test_16_bit_images_convert_exactly(tmp_path):
     got = np.asarray(load_rgb(tmp_path / "scan.png"))
     expected = np.rint(values / 257.0).astype(np.uint8)
     assert (got[..., 0] == expected).all() and (got[..., 1] == expected).all()
+
+
+# --------------------------------------------------------------------------- --threshold auto
+
+
+@pytest.mark.slow
+def test_threshold_auto_is_measured_on_the_folder_and_recorded(manifest, tmp_path):
+    """On the bundled training photos alone, the threshold measured on planted copies lands near
+    the one stored for the network (measured on the whole bundled set with its ground truth)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    originals = manifest.query("split == 'train' and transformation == 'original'")
+    for file in originals["file"]:
+        shutil.copy(file, folder / Path(file).name)
+    out = tmp_path / "out"
+    done = _cli(folder, "--out", out, "--threshold", "auto", "--quiet")
+    assert done.returncode == 0, done.stderr.decode()
+    findings = json.loads((out / "findings.json").read_text(encoding="utf-8"))
+    source = findings["threshold_source"]
+    assert source["kind"] == "calibrated on this folder"
+    assert source["threshold"] == pytest.approx(findings["threshold"], abs=1e-3)
+    assert source["n_photos"] >= 8 and len(source["edits"]) >= 5
+    stored = json.loads((REPO / "notebooks/embedkit/thresholds.json").read_text())["efficientnet_lite0"]
+    assert abs(findings["threshold"] - stored["threshold"]) <= 0.05
+    assert "calibrated on this folder" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_threshold_auto_on_too_few_photos_falls_back_to_the_stored_one_and_says_why(tmp_path):
+    folder = _photos(tmp_path / "photos")
+    out = tmp_path / "out"
+    done = _cli(folder, "--out", out, "--threshold", "auto", "--quiet")
+    assert done.returncode == 0, done.stderr.decode()
+    findings = json.loads((out / "findings.json").read_text(encoding="utf-8"))
+    source = findings["threshold_source"]
+    assert source["kind"].startswith("stored default") and "photos" in source["calibration_error"]
+    stored = json.loads((REPO / "notebooks/embedkit/thresholds.json").read_text())["efficientnet_lite0"]
+    assert findings["threshold"] == pytest.approx(stored["threshold"])
+
+
+def test_a_given_or_stored_threshold_says_where_it_came_from(tmp_path):
+    folder = _photos(tmp_path / "photos")
+    cases = (((), "stored, measured on the course's bundled data"), (("--threshold", "0.8"), "given"))
+    for args, kind in cases:
+        out = tmp_path / f"out{len(args)}"
+        assert _cli(folder, "--out", out, "--quiet", *args).returncode == 0
+        findings = json.loads((out / "findings.json").read_text(encoding="utf-8"))
+        assert findings["threshold_source"]["kind"] == kind
+    done = _cli(folder, "--out", tmp_path / "bad", "--threshold", "half")
+    assert done.returncode == 2 and b"auto" in done.stderr
+
+
+def test_a_network_without_a_measured_threshold_measures_one_by_default():
+    from types import SimpleNamespace
+
+    from embedkit.backbones import Calibration
+    from embedkit.curate import _check_threshold
+
+    unmeasured = SimpleNamespace(name="resnet18", near_duplicate_threshold=0.9,
+                                 calibration=Calibration(0.9, measured=False, note="NOT measured"))
+    measured = SimpleNamespace(name="lite", near_duplicate_threshold=0.59,
+                               calibration=Calibration(0.59, measured=True, note="rule"))
+    assert _check_threshold(unmeasured, None) is None  # None: measure it on the folder
+    assert _check_threshold(measured, None) == 0.59
+    assert _check_threshold(unmeasured, 0.7) == 0.7 and _check_threshold(measured, "auto") is None
+    with pytest.raises(ValueError, match="auto"):
+        _check_threshold(measured, "high")

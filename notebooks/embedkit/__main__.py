@@ -36,10 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     curate.add_argument("--out", metavar="DIR", required=True, help="folder to write the results to")
     curate.add_argument(
         "--threshold",
-        type=float,
+        type=_threshold,
         default=None,
-        help="cosine similarity from which two files are near duplicates "
-        "(default: the backbone's calibrated threshold)",
+        help="cosine similarity from which two files are near duplicates, or 'auto' to measure it on "
+        "planted copies of the folder's own photos (default: the network's measured threshold, "
+        "'auto' for a network with none)",
     )
     curate.add_argument(
         "--backbone",
@@ -90,11 +91,22 @@ def _error(message: str, status: int = 2) -> int:
     return status
 
 
+def _threshold(text: str) -> float | str:
+    """``--threshold``'s value: ``auto`` or a number (its range is checked with the other arguments)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [-1, 1] or auto, got {text!r}") from None
+
+
 def _curate(args: argparse.Namespace) -> int:
     if args.batch_size is not None and args.batch_size < 1:
         return _error(f"--batch-size must be at least 1, got {args.batch_size}")
-    if args.threshold is not None and not (math.isfinite(args.threshold) and -1.0 <= args.threshold <= 1.0):
-        return _error(f"--threshold must be in [-1, 1], got {args.threshold}")
+    number = isinstance(args.threshold, float)
+    if number and not (math.isfinite(args.threshold) and -1.0 <= args.threshold <= 1.0):
+        return _error(f"--threshold must be in [-1, 1] or auto, got {args.threshold}")
     from .curate import (
         FolderError,
         OutputError,

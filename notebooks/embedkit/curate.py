@@ -100,6 +100,7 @@ __all__ = [
     "check_output_folder",
     "curate",
     "export_clean_folder",
+    "guarded_groups",
     "list_image_files",
     "printable_name",
     "scan_folder",
@@ -169,6 +170,7 @@ class Findings:
     review: list[dict[str, Any]]
     borderline: list[dict[str, Any]]
     threshold: float
+    threshold_source: dict[str, Any]
     backbone: str
     paths: list[str]
     splits: list[str]
@@ -204,6 +206,7 @@ class Findings:
                 "review": self.review,
                 "borderline": self.borderline,
                 "threshold": round(float(self.threshold), 6),
+                "threshold_source": self.threshold_source,
                 "backbone": self.backbone,
                 "skipped": self.skipped,
                 "split_note": self.split_note,
@@ -222,6 +225,7 @@ class Findings:
             if self.has_splits
             else "no split subfolders",
             f"keep {len(self.keep)} of {len(self.paths)} readable files",
+            f"threshold: {self.threshold_source.get('kind', '')}",
         ]
         if self.split_note:
             lines.append(self.split_note)
@@ -591,10 +595,15 @@ def _pairs_and_groups(
 # --------------------------------------------------------------------------- step 5: guard against chaining
 
 
-def _guarded_groups(
+def guarded_groups(
     n: int, edges: np.ndarray, vectors: np.ndarray, threshold: float
 ) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
-    """Connected groups of ``edges``, each cut by average linkage when not all pairs are similar."""
+    """Connected groups of ``edges``, each cut by average linkage when not all pairs are similar.
+
+    Returns the groups (arrays of rows, two or more each) and one review entry per group that
+    was cut: its members, its lowest pairwise cosine, its weakest pair and the parts it was cut
+    into. ``curate()`` groups files this way; lessons 06 and 07 check their own guard against it.
+    """
     return _cut_chains(connected_groups(n, edges), vectors, threshold)
 
 
@@ -681,7 +690,19 @@ def _resolve_backbone(backbone: Backbone | str | None) -> Backbone:
 # --------------------------------------------------------------------------- the run
 
 
-def _check_threshold(net: Backbone, threshold: float | None) -> float:
+#: ``threshold=`` value that measures the threshold on the folder's own photos.
+AUTO = "auto"
+
+
+def _check_threshold(net: Backbone, threshold: float | str | None) -> float | None:
+    """The threshold to use, or ``None`` when it is to be measured on the folder itself:
+    ``"auto"``, or no threshold given for a network with no measured one (ResNet-18 where
+    its weights load: ``thresholds.json`` holds only a stated default for it)."""
+    cal = getattr(net, "calibration", None)
+    if threshold == AUTO or (threshold is None and not (cal is not None and cal.measured)):
+        return None
+    if isinstance(threshold, str):
+        raise ValueError(f"threshold must be a cosine similarity in [-1, 1] or {AUTO!r}, got {threshold!r}")
     value = float(net.near_duplicate_threshold if threshold is None else threshold)
     if np.isnan(value):
         raise ValueError(
@@ -691,6 +712,37 @@ def _check_threshold(net: Backbone, threshold: float | None) -> float:
     if not -1.0 <= value <= 1.0:
         raise ValueError(f"threshold must be a cosine similarity in [-1, 1], got {value}")
     return value
+
+
+def _threshold_source(net: Backbone, given: float | str | None) -> dict[str, Any]:
+    """How a threshold that was not measured on the folder was obtained, for ``findings.json``."""
+    if given is not None:
+        return {"kind": "given", "note": "passed by the caller (--threshold)"}
+    cal = net.calibration
+    return {"kind": "stored, measured on the course's bundled data", "note": cal.note}
+
+
+def _calibrated_threshold(
+    good: list[Path], vectors: np.ndarray, net: Backbone, workers: int | None
+) -> tuple[float, dict[str, Any]]:
+    """The threshold measured on planted copies of the folder's own photos
+    (:func:`embedkit.calibration.calibrate_threshold`), or the network's stored default, saying
+    why, when the folder has too few photos for a measurement."""
+    from .calibration import CalibrationError, calibrate_threshold
+
+    try:
+        cal = calibrate_threshold([str(p) for p in good], net, vectors=vectors, workers=workers)
+    except CalibrationError as exc:
+        fallback = float(net.near_duplicate_threshold)
+        if np.isnan(fallback):
+            raise ValueError(f"the threshold could not be measured on this folder ({exc}); pass one") from exc
+        note = net.calibration.note if net.calibration is not None else ""
+        return fallback, {
+            "kind": "stored default: the folder could not calibrate one",
+            "calibration_error": str(exc),
+            "note": note,
+        }
+    return float(cal.threshold), {"kind": "calibrated on this folder", "summary": str(cal), **cal.to_dict()}
 
 
 def _embed(
@@ -721,7 +773,7 @@ def curate(
     folder: str | os.PathLike,
     backbone: Backbone | str | None = None,
     *,
-    threshold: float | None = None,
+    threshold: float | str | None = None,
     batch_size: int | None = None,
     progress: bool = True,
     workers: int | None = None,
@@ -733,8 +785,11 @@ def curate(
         folder: the folder to curate; its top-level subfolders are its splits.
         backbone: a loaded :class:`~embedkit.backbones.Backbone`, a name for
             :func:`~embedkit.backbones.load_backbone`, or ``None`` for its default.
-        threshold: cosine similarity from which two files are near duplicates; default
-            the backbone's ``near_duplicate_threshold``.
+        threshold: cosine similarity from which two files are near duplicates, or ``"auto"``
+            to measure it on planted copies of the folder's own photos
+            (:mod:`embedkit.calibration`). Default: the backbone's measured threshold
+            (``thresholds.json``), and ``"auto"`` for a network that has none measured.
+            ``Findings.threshold_source`` says how it was obtained.
         batch_size: images per forward pass (default: the backbone's device default).
         progress: progress bars in Jupyter or on a terminal (never in logs).
         workers: threads that hash and decode (default: CPU cores, at most 8).
@@ -755,7 +810,7 @@ def curate(
 
     start = time.perf_counter()
     net = _resolve_backbone(backbone)
-    threshold = _check_threshold(net, threshold)
+    given, threshold = threshold, _check_threshold(net, threshold)
     seconds["load backbone"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -775,6 +830,13 @@ def curate(
     pixel_hashes = [decoded[i][1] for i in rows]
     pixel_arr = np.asarray([decoded[i][2] for i in rows], dtype=np.int64)
     seconds["embed"] = time.perf_counter() - start
+
+    if threshold is None:
+        start = time.perf_counter()
+        threshold, source = _calibrated_threshold(good, vectors, net, workers)
+        seconds["calibrate threshold"] = time.perf_counter() - start
+    else:
+        source = _threshold_source(net, given)
 
     start = time.perf_counter()
     n = len(good)
@@ -838,6 +900,7 @@ def curate(
         review=review,
         borderline=borderline,
         threshold=threshold,
+        threshold_source=source,
         backbone=net.name,
         paths=paths,
         splits=splits,

@@ -129,6 +129,15 @@ def _figure(rel: str, thumbs: _Thumbs, caption: str = "", kept: bool = False) ->
     return f"<figure{cls}>{img}<figcaption>{text}</figcaption></figure>"
 
 
+def _threshold_origin(source: dict) -> str:
+    """One phrase on how the threshold was obtained (``Findings.threshold_source``)."""
+    if "summary" in source:  # measured on this folder: the calibration's own sentence
+        return f"{source['kind']}: {source['summary']}"
+    if "calibration_error" in source:
+        return f"{source['kind']}: {source['calibration_error']}"
+    return source.get("kind", "")
+
+
 def write_report(findings: Findings, file: str | os.PathLike) -> Path:
     """Write the self-contained HTML report of ``findings`` to ``file`` and return its path."""
     from .similarity import cosine_similarity
@@ -222,8 +231,9 @@ def write_report(findings: Findings, file: str | os.PathLike) -> Path:
 <body>
 <h1>Curation report: {_text(str(f.folder))}</h1>
 <p>Embeddings from <b>{_text(f.backbone)}</b>; two files are near duplicates from cosine similarity
-<b>{f.threshold:.2f}</b>. Groups whose members are not all that similar to each other are cut by
-average similarity and listed for review. Green frame: the file kept from each group.</p>
+<b>{f.threshold:.2f}</b> ({_text(_threshold_origin(f.threshold_source))}). Groups whose members are
+not all that similar to each other are cut by average similarity and listed for review. Green frame:
+the file kept from each group.</p>
 <h2>Summary</h2><table id="summary">{summary}</table>{split_note}
 <h2>Similarity histogram</h2><p>Pairs of files by cosine similarity (log scale){sampled}.</p>
 {_histogram_svg(*f.histogram, f.threshold)}
