@@ -69,6 +69,7 @@ def test_list_image_files_walks_nested_odd_names_and_reports_bad_links(tmp_path)
     assert "dangling" in reasons["gone.jpg"] and "loop" in reasons["a b/loop"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["missing", "file", "empty"])
 def test_folder_errors_say_what_is_wrong(tmp_path, kind):
     target = tmp_path / "photos"
@@ -321,6 +322,7 @@ def messy(tmp_path_factory):
     return folder, truth, findings, out
 
 
+@pytest.mark.slow
 def test_messy_folder_findings_match_the_planted_truth(messy):
     _, truth, findings, out = messy
     saved = json.loads((out / "findings.json").read_text(encoding="utf-8"))
@@ -388,6 +390,7 @@ def bundled(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_bundled_data_agrees_with_the_manifest(bundled, manifest):
     findings = json.loads((bundled / "findings.json").read_text(encoding="utf-8"))
     assert findings["files"] == len(manifest) and findings["unreadable"] == []

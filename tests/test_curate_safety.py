@@ -83,6 +83,7 @@ def _outputs(out: Path) -> dict:
 # --------------------------------------------------------------------------- data loss
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["folder itself", "inside folder", "holds folder"])
 def test_out_or_export_touching_the_folder_is_refused_and_nothing_changes(tmp_path, where):
     # The reported loss: FOLDER X/clean with --out X --export links replaced every photo by a
@@ -388,6 +389,7 @@ def test_a_folder_that_cannot_be_entered_is_listed_and_the_run_goes_on(tmp_path)
         (["--out", "{file}/results"], ["cannot write to output folder"]),
     ],
 )
+@pytest.mark.slow
 def test_bad_arguments_fail_first_with_one_line(tmp_path, args, words):
     folder = _photos(tmp_path / "photos", PHOTOS[:1])
     (tmp_path / "a-file").write_text("x")
@@ -464,6 +466,7 @@ def test_threshold_auto_is_measured_on_the_folder_and_recorded(manifest, tmp_pat
     assert "calibrated on this folder" in (out / "report.html").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_threshold_auto_on_too_few_photos_falls_back_to_the_stored_one_and_says_why(tmp_path):
     folder = _photos(tmp_path / "photos")
     out = tmp_path / "out"
@@ -476,6 +479,7 @@ def test_threshold_auto_on_too_few_photos_falls_back_to_the_stored_one_and_says_
     assert findings["threshold"] == pytest.approx(stored["threshold"])
 
 
+@pytest.mark.slow
 def test_a_given_or_stored_threshold_says_where_it_came_from(tmp_path):
     folder = _photos(tmp_path / "photos")
     cases = (((), "stored, measured on the course's bundled data"), (("--threshold", "0.8"), "given"))

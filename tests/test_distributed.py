@@ -234,6 +234,7 @@ def test_file_uris_give_the_same_rows_and_reasons(ray_result, folder, backbone, 
     assert sum(result.embed_nodes.values()) == sum(result.decode_nodes.values()) == len(paths)
 
 
+@pytest.mark.slow
 def test_embed_with_ray_needs_ray_and_files(backbone, tmp_path):
     with pytest.raises(ValueError, match="no files"):
         start_ray(num_cpus=2, object_store_mb=256)

@@ -280,6 +280,7 @@ def _sync():
     return module
 
 
+@pytest.mark.slow
 def test_sync_named_notebooks_only(tmp_path):
     """``sync_notebooks.py PATH`` checks and fixes that notebook and leaves every other file alone."""
     source = LESSONS[0]

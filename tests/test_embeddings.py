@@ -383,6 +383,7 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
+@pytest.mark.slow
 def test_bfloat16_stays_close_to_float32_on_the_bundled_images(backbone, manifest):
     files = manifest["file"].tolist()
     exact = embed_images(files, backbone, progress=False)

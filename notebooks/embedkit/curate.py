@@ -698,8 +698,8 @@ def _check_threshold(net: Backbone, threshold: float | str | None) -> float | No
     """The threshold to use, or ``None`` when it is to be measured on the folder itself:
     ``"auto"``, or no threshold given for a network with no measured one (ResNet-18 where
     its weights load: ``thresholds.json`` holds only a stated default for it)."""
-    cal = getattr(net, "calibration", None)
-    if threshold == AUTO or (threshold is None and not (cal is not None and cal.measured)):
+    cal = getattr(net, "calibration", None)  # a backbone of your own may carry only a threshold
+    if threshold == AUTO or (threshold is None and cal is not None and not cal.measured):
         return None
     if isinstance(threshold, str):
         raise ValueError(f"threshold must be a cosine similarity in [-1, 1] or {AUTO!r}, got {threshold!r}")
@@ -718,7 +718,9 @@ def _threshold_source(net: Backbone, given: float | str | None) -> dict[str, Any
     """How a threshold that was not measured on the folder was obtained, for ``findings.json``."""
     if given is not None:
         return {"kind": "given", "note": "passed by the caller (--threshold)"}
-    cal = net.calibration
+    cal = getattr(net, "calibration", None)
+    if cal is None:
+        return {"kind": "the backbone's own", "note": "near_duplicate_threshold of the backbone passed in"}
     return {"kind": "stored, measured on the course's bundled data", "note": cal.note}
 
 
@@ -736,7 +738,8 @@ def _calibrated_threshold(
         fallback = float(net.near_duplicate_threshold)
         if np.isnan(fallback):
             raise ValueError(f"the threshold could not be measured on this folder ({exc}); pass one") from exc
-        note = net.calibration.note if net.calibration is not None else ""
+        cal = getattr(net, "calibration", None)
+        note = cal.note if cal is not None else ""
         return fallback, {
             "kind": "stored default: the folder could not calibrate one",
             "calibration_error": str(exc),

@@ -337,7 +337,7 @@ def _sniff_format(path: Path | bytes) -> str | None:
 def _reason_from(exc: Exception, path: Path | bytes, fmt: str | None) -> str:
     """One line for the user on why decoding ``path`` (a file, or its bytes) raised ``exc``."""
     if isinstance(exc, UnidentifiedImageError):
-        if path.suffix.lower() in (".heic", ".heif", ".avif"):
+        if isinstance(path, Path) and path.suffix.lower() in (".heic", ".heif", ".avif"):
             return (
                 f"{path.suffix[1:].upper()} file this Pillow cannot decode (no codec for it here; "
                 "pip install pillow-heif adds HEIC, a Pillow built with libavif reads AVIF)"
