@@ -411,22 +411,7 @@ def load_rgb(
     min_side = _check_min_side(min_side)
     max_aspect_ratio = _check_aspect_ratio(max_aspect_ratio)
     _check_file(p)
-    _allow_in_pillow(max_pixels)
-    fmt = None
-    try:
-        with warnings.catch_warnings():
-            # Pillow warns above its limit; the size check below decides, with the file's name.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(p) as image:
-                fmt = image.format
-                problem = _size_problem(image.size, max_pixels, max_aspect_ratio, min_side)
-                if problem:
-                    raise ImageLoadError(p, problem)
-                return _decode(image, background, min_side)
-    except ImageLoadError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - whatever a decoder raises becomes a reason
-        raise ImageLoadError(p, _reason_from(exc, p, fmt)) from None
+    return _open_checked(p, p, p, background, max_pixels, min_side, max_aspect_ratio)
 
 
 def as_rgb(
@@ -485,12 +470,23 @@ def load_rgb_bytes(
     max_aspect_ratio = _check_aspect_ratio(max_aspect_ratio)
     if not data:
         raise ImageLoadError(name, "empty file (0 bytes)")
+    data = bytes(data)
+    return _open_checked(io.BytesIO(data), name, data, background, max_pixels, min_side, max_aspect_ratio)
+
+
+def _open_checked(
+    source, name, raw: Path | bytes, background, max_pixels: int, min_side, max_aspect_ratio
+) -> Image.Image:
+    """Open ``source`` (a path or a byte stream), refuse it by size before decoding, decode it as RGB;
+    whatever goes wrong becomes an :class:`ImageLoadError` for ``name`` with a reason read from
+    ``raw`` (the file, or its bytes)."""
     _allow_in_pillow(max_pixels)
     fmt = None
     try:
         with warnings.catch_warnings():
+            # Pillow warns above its limit; the size check below decides, with the file's name.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
+            with Image.open(source) as image:
                 fmt = image.format
                 problem = _size_problem(image.size, max_pixels, max_aspect_ratio, min_side)
                 if problem:
@@ -499,7 +495,7 @@ def load_rgb_bytes(
     except ImageLoadError:
         raise
     except Exception as exc:  # noqa: BLE001 - whatever a decoder raises becomes a reason
-        raise ImageLoadError(name, _reason_from(exc, bytes(data), fmt)) from None
+        raise ImageLoadError(name, _reason_from(exc, raw, fmt)) from None
 
 
 # --------------------------------------------------------------------------- folders
