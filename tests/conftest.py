@@ -10,6 +10,21 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: Source of ``peak_kib()`` for scripts a test runs in a fresh process: that process's own peak
+#: resident memory in KiB (VmHWM). ``ru_maxrss`` would also count the pytest process it was
+#: forked from, which can be gigabytes.
+PEAK_KIB_SOURCE = """
+import resource
+
+
+def peak_kib():
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+"""
+
 
 @pytest.fixture(scope="session")
 def backbone():

@@ -15,7 +15,7 @@ import pytest
 from browser import open_page
 from scipy.spatial.distance import pdist
 
-from conftest import REPO
+from conftest import PEAK_KIB_SOURCE, REPO
 from embedkit.curate import (
     FolderError,
     _propose_split,
@@ -236,7 +236,7 @@ def test_similarity_histogram_counts_every_pair_once():
     assert used == 100 and sampled.sum() == 100 * 99 // 2
 
 
-MEMORY_SCRIPT = textwrap.dedent(
+MEMORY_SCRIPT = PEAK_KIB_SOURCE + textwrap.dedent(
     """
     import functools, resource, sys, types
     from pathlib import Path
@@ -249,13 +249,6 @@ MEMORY_SCRIPT = textwrap.dedent(
 
     folder, n, dim = Path(sys.argv[1]), int(sys.argv[2]), 32
 
-
-    def peak_kib():  # this process's own peak (VmHWM); ru_maxrss also counts the parent it was forked from
-        try:
-            with open("/proc/self/status") as status:
-                return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
-        except OSError:
-            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, size=(n, 4, 4, 3), dtype=np.uint8)

@@ -13,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import PEAK_KIB_SOURCE
 from embedkit import embeddings as embeddings_mod
 from embedkit.embeddings import (
     Embeddings,
@@ -172,14 +173,8 @@ def test_any_exception_in_a_decode_worker_is_reported_for_its_file(backbone, fil
     ]
 
 
-STRIPS_SCRIPT = """
-import resource, sys, warnings
-def peak_kib():  # this process's own peak (VmHWM); ru_maxrss also counts the parent it was forked from
-    try:
-        with open("/proc/self/status") as status:
-            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+STRIPS_SCRIPT = PEAK_KIB_SOURCE + """
+import sys, warnings
 from embedkit.backbones import load_backbone
 from embedkit.embeddings import embed_images
 warnings.simplefilter("ignore")
