@@ -99,6 +99,30 @@ def test_out_or_export_touching_the_folder_is_refused_and_nothing_changes(tmp_pa
     assert _tree(tmp_path) == before  # nothing created, moved or removed anywhere
 
 
+@pytest.mark.parametrize("theirs", ["clean folder", "report file", "split link", "current folder"])
+def test_what_the_user_keeps_in_the_output_folder_is_never_replaced(tmp_path, theirs):
+    # DIR may already hold the user's own "clean" folder or "report.html": a run would replace
+    # them. Only the links a run publishes are ever replaced; anything else is refused up front.
+    folder = _photos(tmp_path / "photos", PHOTOS[:1])
+    out = tmp_path / "results"
+    out.mkdir()
+    (tmp_path / "elsewhere.csv").write_text("mine\n")
+    name = {"clean folder": "clean", "report file": "report.html", "split link": "split.csv"}.get(
+        theirs, ".curate-current"
+    )
+    if theirs in ("clean folder", "current folder"):
+        _photos(out / name, PHOTOS[1:2])
+    elif theirs == "report file":
+        (out / name).write_text("<p>my notes</p>")
+    else:
+        (out / name).symlink_to(tmp_path / "elsewhere.csv")
+    before = _tree(tmp_path)
+    result = _cli(folder, "--out", out, "--export", "links", "--quiet")
+    assert result.returncode == 2
+    _one_error_line(result, name, "not made by curate")
+    assert _tree(tmp_path) == before
+
+
 @pytest.fixture(scope="module")
 def rerun(tmp_path_factory):
     """One flat folder holding two copies of one photo, curated twice into the same DIR."""

@@ -1010,7 +1010,31 @@ def check_output_folder(folder: str | os.PathLike, out: str | os.PathLike) -> Pa
         )
     if out.exists() and not out.is_dir():
         raise OutputError(f"output folder {shown!r} exists and is not a folder")
+    if out.is_dir():
+        for name in (*OUTPUT_NAMES, _CURRENT):
+            if not _ours(out / name):
+                raise OutputError(
+                    f"{printable_name(str(out / name))!r} was not made by curate and a run would "
+                    "replace it; move it away or choose another output folder"
+                )
     return out
+
+
+def _ours(entry: Path) -> bool:
+    """Whether ``entry`` is absent or is the link a run publishes (nothing of the user's to lose).
+
+    A run replaces only what it made: ``DIR/<output>`` links to ``.curate-current/<output>`` and
+    ``DIR/.curate-current`` links to a run's folder. A real file or folder, or a link pointing
+    anywhere else, is the user's.
+    """
+    if not os.path.lexists(entry):
+        return True
+    if not entry.is_symlink():
+        return False
+    target = os.readlink(entry)
+    if entry.name == _CURRENT:
+        return "/" not in target and target.startswith(_RUN_PREFIX)
+    return target == f"{_CURRENT}/{entry.name}"
 
 
 class Staging:
@@ -1045,14 +1069,19 @@ class Staging:
     def publish(self) -> dict[str, Path]:
         """Make the staged outputs current; return the path of each under ``out``."""
         run = self.path.name
+        for name in (_CURRENT, *OUTPUT_NAMES):  # checked again: the user may have made one meanwhile
+            if not _ours(self.out / name):
+                raise OutputError(
+                    f"{printable_name(str(self.out / name))!r} was not made by curate; nothing was replaced"
+                )
         self._link(_CURRENT, run)
         written = {}
         for name in OUTPUT_NAMES:
             if (self.path / name).exists():
                 self._link(name, f"{_CURRENT}/{name}")
                 written[name] = self.out / name
-            elif os.path.lexists(self.out / name):
-                self._remove(self.out / name)  # a stale export of an earlier run
+            elif os.path.lexists(self.out / name) and _ours(self.out / name):
+                os.unlink(self.out / name)  # the link to an earlier run's export
         self._clean_up(keep=run)
         self.path = None
         return written
@@ -1072,9 +1101,6 @@ class Staging:
         entry = self.out / name
         if entry.is_symlink() and os.readlink(entry) == target:
             return
-        if entry.is_dir() and not entry.is_symlink():  # an earlier layout's folder: set it aside
-            spare = Path(tempfile.mkdtemp(prefix=_SPARE_PREFIX, dir=self.out))
-            os.replace(entry, spare / name)
         temporary = self.out / f"{_SPARE_PREFIX}{os.getpid()}-{name}"
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
