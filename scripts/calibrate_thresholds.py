@@ -95,8 +95,30 @@ def offline_networks() -> list[str]:
     return [name for name, net in NETWORKS.items() if net.offline]
 
 
+#: How far a stored number may lie from a new measurement on another machine. Embeddings differ in
+#: their last bits between CPUs (the order in which a BLAS adds), so a pair scoring within a hair of
+#: a grid point can move a threshold by one step (0.01), a rounded rate by a little, a count by one.
+FLOAT_TOLERANCE = 0.011
+COUNT_TOLERANCE = 1
+
+
+def _close(old: Any, new: Any) -> bool:
+    """Equal, up to another CPU's rounding (see ``FLOAT_TOLERANCE``), recursing into dicts and lists."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return old.keys() == new.keys() and all(_close(old[k], new[k]) for k in old)
+    if isinstance(old, list) and isinstance(new, list):
+        return len(old) == len(new) and all(map(_close, old, new))
+    if isinstance(old, bool) or isinstance(new, bool) or isinstance(old, str) or isinstance(new, str):
+        return old == new
+    if isinstance(old, int) and isinstance(new, int):
+        return abs(old - new) <= COUNT_TOLERANCE
+    if isinstance(old, (int, float)) and isinstance(new, (int, float)):
+        return abs(old - new) <= FLOAT_TOLERANCE
+    return old == new
+
+
 def differences(stored: dict[str, Any], measured: dict[str, Any]) -> list[str]:
-    """One line per network whose stored entry differs from the measured one (notes aside)."""
+    """One line per stored value (notes aside) farther from the measured one than rounding explains."""
     lines = []
     for name, entry in measured.items():
         old = stored.get(name)
@@ -104,7 +126,10 @@ def differences(stored: dict[str, Any], measured: dict[str, Any]) -> list[str]:
             lines.append(f"{name}: no stored entry; the rule gives {entry['threshold']}")
             continue
         for key, value in entry.items():
-            if key != "note" and old.get(key) != value:
+            if key in ("data", "rule"):  # what was measured and how: exact
+                if old.get(key) != value:
+                    lines.append(f"{name}: stored {key} {old.get(key)!r}, now {value!r}")
+            elif key != "note" and not _close(old.get(key), value):
                 lines.append(f"{name}: stored {key} {old.get(key)!r}, the rule gives {value!r}")
     for name, entry in stored.items():
         if name not in measured and entry.get("measured"):

@@ -49,7 +49,8 @@ def test_stored_thresholds_equal_what_the_rule_gives(script, measured):
     stored = json.loads(script.THRESHOLDS_FILE.read_text(encoding="utf-8"))
     assert script.differences(stored, measured) == [], "run `python scripts/calibrate_thresholds.py`"
     for name, entry in measured.items():
-        assert calibration(name).threshold == entry["threshold"]
+        # One grid step apart at most: another CPU's rounding can move a pair across a grid point.
+        assert abs(calibration(name).threshold - entry["threshold"]) <= 0.011
         held = calibration(name).details["held_out"]
         # The stored value is the rule on every photo group; folds choose on fewer groups.
         assert held["threshold_min"] <= held["threshold_median"] <= held["threshold_max"]
@@ -63,7 +64,14 @@ def test_check_fails_when_a_stored_value_drifts(script, measured, tmp_path, monk
     good.write_text(json.dumps(stored), encoding="utf-8")
     assert script.main(["--check", "--file", str(good)]) == 0
 
-    stored["efficientnet_lite0"]["threshold"] = round(stored["efficientnet_lite0"]["threshold"] + 0.01, 2)
+    # One grid step is within another CPU's rounding; three are a drift.
+    nudged = json.loads(json.dumps(stored))
+    nudged["efficientnet_lite0"]["threshold"] = round(stored["efficientnet_lite0"]["threshold"] + 0.01, 2)
+    nudged["efficientnet_lite0"]["held_out"]["folds_at_stored"] += 1
+    (tmp_path / "nudged.json").write_text(json.dumps(nudged), encoding="utf-8")
+    assert script.main(["--check", "--file", str(tmp_path / "nudged.json")]) == 0
+
+    stored["efficientnet_lite0"]["threshold"] = round(stored["efficientnet_lite0"]["threshold"] + 0.03, 2)
     drifted = tmp_path / "drifted.json"
     drifted.write_text(json.dumps(stored), encoding="utf-8")
     assert script.main(["--check", "--file", str(drifted)]) == 1
