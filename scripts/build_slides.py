@@ -368,7 +368,8 @@ def _title_slide(talk: talks_module.Talk, nb: nbformat.NotebookNode) -> str:
     plan45, plan90 = talk.plan(45), talk.plan(90)
     say = {"say": f"This talk takes {plan90['talk']:g} minutes in full ({plan45['talk']:g} without the "
                   "slides marked optional). Ask who has run the notebook already."}
-    return (f'<section class="title-slide" data-slide="0"><div class="frame"><h1>{render_markdown(title).strip()[3:-4]}</h1>'
+    heading = render_markdown(title).strip()[3:-4]
+    return (f'<section class="title-slide" data-slide="0"><div class="frame"><h1>{heading}</h1>'
             f'<div class="slide-body"><div class="points">{goals}</div>'
             '<p class="course">Practical Image Embeddings with PyTorch</p></div></div>'
             f"{_notes(say, minutes, minutes, '')}</section>")

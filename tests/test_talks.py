@@ -118,7 +118,8 @@ def test_printed_output_never_shows_the_building_machine():
         "kept 17 of 24 files\n"
     )
     shown = build_slides.presentable(text)
-    assert shown.split("\n") == ["weights: ImageNet weights from the package, …/w.pth", "kept 17 of 24 files", ""]
+    assert shown.split("\n") == [
+        "weights: ImageNet weights from the package, …/w.pth", "kept 17 of 24 files", ""]
     kept = build_slides.presentable("UserWarning: pretrained is deprecated\n", keep=True)
     assert "UserWarning" in kept
     assert build_slides.presentable("saved to /home/me/photos/cat.jpg\n") == "saved to …/cat.jpg\n"
