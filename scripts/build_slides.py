@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import copy
 import hashlib
 import html
 import re
@@ -53,7 +54,7 @@ from headless import chromium, chromium_path, wait_for_deck  # noqa: E402
 __all__ = [
     "SLIDE_WIDTH", "SLIDE_HEIGHT", "vendor", "build_deck", "build_slides", "print_handouts",
     "BADGE_URL", "write_badge", "localise_images", "presentable", "FORBIDDEN", "render_markdown",
-    "slide_code", "screenshot_decks",
+    "slide_code", "screenshot_decks", "readable_outputs",
 ]
 
 SLIDES = BUILD / "slides"
@@ -95,6 +96,9 @@ FORBIDDEN = {
     "a log line": r"^\s*\(\w+ pid=\d+|\b(?:INFO|WARNING|ERROR) [\w.]+:\d+ --",
 }
 _FORBIDDEN = re.compile("|".join(f"(?:{p})" for p in FORBIDDEN.values()), flags=re.M)
+# What is never shown, even where a lesson prints a warning on purpose (progress bars, log lines, timestamps).
+_QUIET = ("a progress bar", "a timestamp", "a log line")
+_FORBIDDEN_QUIET = re.compile("|".join(f"(?:{FORBIDDEN[k]})" for k in _QUIET), flags=re.M)
 _PATH = re.compile(r"(?<![\w.])(?:/[^\s/'\"(),]+)+/([^\s/'\"(),]+)")
 
 
@@ -191,6 +195,39 @@ def presentable(text: str, keep: bool = False) -> str:
     return "\n".join(line for line in text.split("\n") if not _FORBIDDEN.search(line))
 
 
+def _quiet(text: str) -> str:
+    return "\n".join(x for x in text.split("\n") if not _FORBIDDEN_QUIET.search(x))
+
+
+def readable_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The executed lesson with outputs a reader should see: what cells wrote to stderr
+    (warnings, progress bars, log lines) left out, a failing cell's error as one line (its
+    traceback shows the building machine's files), printed paths cut to their last part, and
+    outputs that were only a progress bar dropped. What a cell prints on purpose stays."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for out in cell.get("outputs", []):
+            kind = out.get("output_type")
+            if kind == "stream":
+                if out.get("name") == "stderr":
+                    continue
+                out["text"] = _quiet(presentable(out.get("text", ""), keep=True))
+            elif kind == "error":
+                out["traceback"] = [f"{out.get('ename')}: {out.get('evalue')}"]
+            elif "text/plain" in out.get("data", {}):
+                data = out["data"]
+                text = _quiet(presentable(data["text/plain"], keep=True))
+                if not text.strip() and set(data) == {"text/plain"}:
+                    continue
+                data["text/plain"] = text
+            kept.append(out)
+        cell.outputs = kept
+    return nb
+
+
 def _markdown() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": True}).enable("table")
 
@@ -281,7 +318,8 @@ def _printed(cell: nbformat.NotebookNode, keep: bool = False) -> tuple[str, list
                 tables.append(data["text/html"])
             elif "text/plain" in data:
                 text.append(data["text/plain"] + "\n")
-    return presentable("".join(text), keep).strip("\n"), tables
+    shown = presentable("".join(text), keep)
+    return (_quiet(shown) if keep else shown).strip("\n"), tables
 
 
 def _output_lines(text: str, wanted) -> str:
