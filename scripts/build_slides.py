@@ -248,39 +248,45 @@ def render_markdown(source: str) -> str:
     return _MD.render(source)
 
 
-def _ruff_format(code: str, width: int) -> str | None:
-    """``code`` formatted by ruff at ``width`` columns, or None (not valid Python alone, or no ruff)."""
-    ruff = shutil.which("ruff")
-    if ruff is None:
-        return None
-    done = subprocess.run([ruff, "format", "--line-length", str(width), "--isolated", "-"],
-                          input=code, capture_output=True, text=True)
-    return done.stdout.rstrip("\n") if done.returncode == 0 else None
+_BREAKS = (", ", " for ", " if ", " else ", " and ", " or ", " + ", " * ", " = ", " ")
 
 
 def _wrap_line(line: str, width: int) -> list[str]:
     """One long line of code as lines of at most ``width``: a trailing comment moves above it,
-    then the line breaks after a comma or a space, its continuation indented."""
+    a comment wraps as comment lines, code breaks after a comma (or before a keyword, or at a
+    space), its continuation indented four more spaces."""
     if len(line) <= width:
         return [line]
     indent = line[: len(line) - len(line.lstrip())]
+    if line.lstrip().startswith("#"):
+        words, out = line.lstrip()[1:].split(), [indent + "#"]
+        for word in words:
+            if len(out[-1]) + 1 + len(word) > width and out[-1].strip() != "#":
+                out.append(indent + "#")
+            out[-1] += " " + word
+        return out
     code, sep, comment = line.partition("  # ")
     if sep and code.strip():
         return _wrap_line(f"{indent}# {comment}", width) + _wrap_line(code.rstrip(), width)
-    out, rest = [], line
+    out, rest, hang = [], line, indent + "    "
     while len(rest) > width:
-        cut = max(rest.rfind(", ", 0, width - 1), rest.rfind(" ", len(indent) + 8, width - 1))
-        if cut <= len(indent) + 8:
+        cut = -1
+        for mark in _BREAKS:   # the first kind of break that fits, as late in the line as it can be
+            at = rest.rfind(mark, len(hang) + 4, width - 1)
+            if at > 0:
+                cut = at + (len(mark) if mark == ", " else 0)
+                break
+        if cut <= 0:
             break
-        out.append(rest[: cut + 1].rstrip())
-        rest = indent + "        " + rest[cut + 1:].lstrip()
+        out.append(rest[:cut].rstrip())
+        rest = hang + rest[cut:].lstrip()
     return out + [rest]
 
 
 def slide_code(source: str, lines: list[int] | None = None, width: int = CODE_COLUMNS,
                most: int = CODE_LINES) -> tuple[str, int]:
-    """The code a slide shows: the chosen lines, re-wrapped to ``width`` columns (ruff where the
-    part is valid Python alone), cut to ``most`` lines; also how many lines were left out."""
+    """The code a slide shows: the chosen lines, long ones re-wrapped to ``width`` columns, cut
+    to ``most`` lines; also how many lines were left out."""
     all_lines = source.rstrip("\n").split("\n")
     if lines:
         first, last = lines
@@ -288,9 +294,7 @@ def slide_code(source: str, lines: list[int] | None = None, width: int = CODE_CO
     part = "\n".join(all_lines)
     dedent = min((len(x) - len(x.lstrip()) for x in all_lines if x.strip()), default=0)
     part = "\n".join(x[dedent:] for x in all_lines)
-    if any(len(x) > width for x in part.split("\n")):
-        part = _ruff_format(part, width) or part
-        part = "\n".join(w for x in part.split("\n") for w in _wrap_line(x, width))
+    part = "\n".join(w for x in part.split("\n") for w in _wrap_line(x, width))
     shown = part.split("\n")
     left = max(0, len(shown) - most)
     return "\n".join(shown[:most]), left

@@ -140,8 +140,69 @@ def borderline_true() -> bytes:
     return _pairs_figure(*_ranked_pairs(same=True))
 
 
-REDRAWS = {"heatmap": heatmap, "tsne": tsne, "borderline_false": borderline_false,
-           "borderline_true": borderline_true}
+def _gallery(indices, captions) -> bytes:
+    """Images in two rows of four, each with a caption of at least 14 points."""
+    from embedkit.images import load_rgb
+
+    manifest, _, _, _ = _data()
+    fig, axes = plt.subplots(2, 4, figsize=(WIDTH_IN, HEIGHT_IN), layout="constrained")
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i, caption in zip(axes.ravel(), indices, captions, strict=False):
+        ax.imshow(load_rgb(manifest["file"].iloc[i]))
+        ax.set_title(caption, fontsize=FONT - 1)
+    return _png(fig)
+
+
+def gallery_hard() -> bytes:
+    """Lesson 04's failure 1: the query whose worst group member scores below a stranger, and its
+    seven nearest images, each captioned same photo, same label or other."""
+    manifest, _, S, _ = _data()
+    groups, labels = manifest["group"].to_numpy(), manifest["label"].to_numpy()
+    n = len(groups)
+    is_self = np.eye(n, dtype=bool)
+    same = (groups[:, None] == groups[None, :]) & ~is_self
+    margin = np.where(same, S, np.inf).min(axis=1) - np.where(same | is_self, -np.inf, S).max(axis=1)
+    query = int(np.argmin(margin))
+    order = np.argsort(-np.where(is_self[query], -np.inf, S[query]), kind="stable")[:7]
+
+    def kind(j):
+        return "same photo" if groups[j] == groups[query] else (
+            "same label" if labels[j] == labels[query] else "other")
+
+    captions = [f"QUERY: {groups[query]}\n{manifest['transformation'].iloc[query]}"]
+    captions += [f"{r}. {kind(j)}\n{manifest['transformation'].iloc[j]}, {S[query, j]:.3f}"
+                 for r, j in enumerate(order, start=1)]
+    return _gallery([query, *order], captions)
+
+
+def gallery_look_alikes() -> bytes:
+    """Lesson 04's failure 2: an original and the nearest image of each other photo group."""
+    manifest, _, S, _ = _data()
+    groups, labels = manifest["group"].to_numpy(), manifest["label"].to_numpy()
+    n = len(groups)
+    is_self = np.eye(n, dtype=bool)
+    same = (groups[:, None] == groups[None, :]) & ~is_self
+    originals = np.flatnonzero((manifest["transformation"] == "original").to_numpy())
+    masked = np.where(same | is_self, -np.inf, S)
+    nearest = masked[originals].argmax(axis=1)
+    score = S[originals, nearest]
+    same_label = labels[originals] == labels[nearest]
+    pool = np.flatnonzero(same_label) if same_label.any() else np.arange(len(originals))
+    query = int(originals[pool[np.argmax(score[pool])]])
+    others = np.flatnonzero(~same[query] & ~is_self[query])
+    ranked = others[np.argsort(-S[query, others], kind="stable")]
+    _, first = np.unique(groups[ranked], return_index=True)
+    order = ranked[np.sort(first)][:7]
+    captions = [f"QUERY: {groups[query]}\n({labels[query]})"]
+    captions += [f"{r}. {groups[j]}\n({labels[j]}), {S[query, j]:.3f}" for r, j in enumerate(order, start=1)]
+    return _gallery([query, *order], captions)
+
+
+REDRAWS = {
+    "heatmap": heatmap, "tsne": tsne, "gallery_hard": gallery_hard, "gallery_look_alikes": gallery_look_alikes,
+    "borderline_false": borderline_false, "borderline_true": borderline_true,
+}
 
 
 def redraw(name: str, nb=None) -> bytes:
