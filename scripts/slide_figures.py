@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 
 __all__ = ["REDRAWS", "redraw"]
 
-WIDTH_IN, HEIGHT_IN, DPI = 11.8, 5.5, 100   # the room a slide gives a figure under its title
+WIDTH_IN, HEIGHT_IN, DPI = 11.8, 5.5, 100  # the room a slide gives a figure under its title
 FONT = 15
 
 
@@ -34,7 +34,7 @@ def _data():
     from embedkit.backbones import load_backbone
     from embedkit.dataset import bundled_embeddings, load_manifest
 
-    with warnings.catch_warnings():   # which network stood in is the build's business, not the slide's
+    with warnings.catch_warnings():  # which network stood in is the build's business, not the slide's
         warnings.simplefilter("ignore")
         backbone = load_backbone(device="cpu")
     manifest = load_manifest()
@@ -90,8 +90,16 @@ def tsne() -> bytes:
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(f"t-SNE of the {len(U)} images ({backbone.name}); ringed: the originals", fontsize=FONT)
-    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=FONT - 1, ncols=2, frameon=False,
-              markerscale=1.5, handletextpad=0.2, columnspacing=0.8)
+    ax.legend(
+        loc="center left",
+        bbox_to_anchor=(1.0, 0.5),
+        fontsize=FONT - 1,
+        ncols=2,
+        frameon=False,
+        markerscale=1.5,
+        handletextpad=0.2,
+        columnspacing=0.8,
+    )
     return _png(fig)
 
 
@@ -99,8 +107,9 @@ def _pairs_figure(pairs, scores) -> bytes:
     from embedkit.images import load_rgb
 
     manifest, _, _, _ = _data()
-    fig, axes = plt.subplots(2, len(pairs), figsize=(WIDTH_IN, HEIGHT_IN), layout="constrained",
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        2, len(pairs), figsize=(WIDTH_IN, HEIGHT_IN), layout="constrained", squeeze=False
+    )
     for j, ((a, b), score) in enumerate(zip(pairs, scores, strict=True)):
         for row, i in enumerate((a, b)):
             ax = axes[row, j]
@@ -120,7 +129,7 @@ def _ranked_pairs(same: bool, count: int = 4):
     keep = (groups[i] == groups[j]) == same
     i, j, s = i[keep], j[keep], S[i[keep], j[keep]]
     chosen, seen = [], set()
-    for k in np.argsort(s if same else -s, kind="stable"):   # one pair per pair of photos
+    for k in np.argsort(s if same else -s, kind="stable"):  # one pair per pair of photos
         key = tuple(sorted((groups[i[k]], groups[j[k]])))
         if key not in seen:
             seen.add(key)
@@ -167,12 +176,17 @@ def gallery_hard() -> bytes:
     order = np.argsort(-np.where(is_self[query], -np.inf, S[query]), kind="stable")[:7]
 
     def kind(j):
-        return "same photo" if groups[j] == groups[query] else (
-            "same label" if labels[j] == labels[query] else "other")
+        return (
+            "same photo"
+            if groups[j] == groups[query]
+            else ("same label" if labels[j] == labels[query] else "other")
+        )
 
     captions = [f"QUERY: {groups[query]}\n{manifest['transformation'].iloc[query]}"]
-    captions += [f"{r}. {kind(j)}\n{manifest['transformation'].iloc[j]}, {S[query, j]:.3f}"
-                 for r, j in enumerate(order, start=1)]
+    captions += [
+        f"{r}. {kind(j)}\n{manifest['transformation'].iloc[j]}, {S[query, j]:.3f}"
+        for r, j in enumerate(order, start=1)
+    ]
     return _gallery([query, *order], captions)
 
 
@@ -200,8 +214,12 @@ def gallery_look_alikes() -> bytes:
 
 
 REDRAWS = {
-    "heatmap": heatmap, "tsne": tsne, "gallery_hard": gallery_hard, "gallery_look_alikes": gallery_look_alikes,
-    "borderline_false": borderline_false, "borderline_true": borderline_true,
+    "heatmap": heatmap,
+    "tsne": tsne,
+    "gallery_hard": gallery_hard,
+    "gallery_look_alikes": gallery_look_alikes,
+    "borderline_false": borderline_false,
+    "borderline_true": borderline_true,
 }
 
 

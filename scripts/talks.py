@@ -55,16 +55,50 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 __all__ = [
-    "TALKS", "AnchorError", "Talk", "Slide", "load_talk", "resolve", "heading_key", "headings",
-    "solutions", "CLASS_MINUTES",
+    "TALKS",
+    "AnchorError",
+    "Talk",
+    "Slide",
+    "load_talk",
+    "resolve",
+    "heading_key",
+    "headings",
+    "solutions",
+    "CLASS_MINUTES",
 ]
 
 TALKS = Path(__file__).resolve().parent / "talks"
 CLASS_MINUTES = (45, 90)
-SLIDE_KEYS = {"title", "anchor", "points", "code", "lines", "output", "figure", "figure_index", "redraw",
-              "minutes", "say", "ask", "demo", "optional", "figure_alt", "keep_warnings", "table"}
-TALK_KEYS = {"title", "goals", "minutes_title", "exercises_45", "exercises_90", "questions_45",
-             "questions_90", "slide", "summary_anchor"}
+SLIDE_KEYS = {
+    "title",
+    "anchor",
+    "points",
+    "code",
+    "lines",
+    "output",
+    "figure",
+    "figure_index",
+    "redraw",
+    "minutes",
+    "say",
+    "ask",
+    "demo",
+    "optional",
+    "figure_alt",
+    "keep_warnings",
+    "table",
+}
+TALK_KEYS = {
+    "title",
+    "goals",
+    "minutes_title",
+    "exercises_45",
+    "exercises_90",
+    "questions_45",
+    "questions_90",
+    "slide",
+    "summary_anchor",
+}
 
 
 class AnchorError(LookupError):
@@ -77,7 +111,7 @@ class Slide:
 
     number: int
     spec: dict
-    heading: int = -1                  # index of the cell holding the anchor heading
+    heading: int = -1  # index of the cell holding the anchor heading
     code: nbformat.NotebookNode | None = None
     figure: nbformat.NotebookNode | None = None
 
@@ -97,15 +131,20 @@ class Talk:
     def minutes(self, optional: bool = True) -> float:
         """Minutes of the talk (the title slide and every slide; without ``optional`` ones if False)."""
         return float(self.data.get("minutes_title", 1)) + sum(
-            float(s.get("minutes", 1)) for s in self.slides if optional or not s.get("optional"))
+            float(s.get("minutes", 1)) for s in self.slides if optional or not s.get("optional")
+        )
 
     def plan(self, length: int) -> dict:
         """The class plan of ``length`` minutes: talk minutes, exercises with minutes, questions."""
         exercises = [(str(name), float(m)) for name, m in self.data.get(f"exercises_{length}", [])]
         talk = self.minutes(optional=length != 45)
         questions = float(self.data.get(f"questions_{length}", 0))
-        return {"talk": talk, "exercises": exercises, "questions": questions,
-                "total": talk + sum(m for _, m in exercises) + questions}
+        return {
+            "talk": talk,
+            "exercises": exercises,
+            "questions": questions,
+            "total": talk + sum(m for _, m in exercises) + questions,
+        }
 
 
 def load_talk(stem: str, folder: Path = TALKS) -> Talk:
@@ -154,7 +193,7 @@ def _section(nb: nbformat.NotebookNode, anchor: str) -> tuple[int, int] | None:
     all_headings = headings(nb)
     for k, (cell, level, text) in enumerate(all_headings):
         if heading_key(text) == heading_key(anchor):
-            end = next((c for c, lv, _ in all_headings[k + 1:] if lv <= level and c > cell), len(nb.cells))
+            end = next((c for c, lv, _ in all_headings[k + 1 :] if lv <= level and c > cell), len(nb.cells))
             return cell, max(end, cell + 1)
     return None
 
@@ -190,15 +229,19 @@ def resolve(talk: Talk, nb: nbformat.NotebookNode, lesson: str = "") -> list[Sli
             if key in spec:
                 cell = _code_cell(nb, section, spec[key])
                 if cell is None:
-                    missing.append(f"{label}: no code cell containing {spec[key]!r} under the heading "
-                                   f"{spec['anchor']!r} in {where}")
+                    missing.append(
+                        f"{label}: no code cell containing {spec[key]!r} under the heading "
+                        f"{spec['anchor']!r} in {where}"
+                    )
                 setattr(slide, key, cell)
         if "figure" in spec and slide.figure is not None and nb_has_outputs(nb):
             images = figures_of(slide.figure)
             index = int(spec.get("figure_index", 0))
             if index >= len(images):
-                missing.append(f"{label}: the cell containing {spec['figure']!r} draws {len(images)} "
-                               f"figure(s), the slide wants number {index}")
+                missing.append(
+                    f"{label}: the cell containing {spec['figure']!r} draws {len(images)} "
+                    f"figure(s), the slide wants number {index}"
+                )
         slides.append(slide)
     if missing:
         raise AnchorError("anchors of the talk not found in the lesson:\n" + "\n".join(missing))
@@ -220,8 +263,10 @@ def figures_of(cell: nbformat.NotebookNode) -> list[str]:
     return images
 
 
-_HEADING_OR_SOLUTION = (r"(?m)^(#{1,6})[ \t]+([^\n]*)$"
-                        r"|<details>\s*<summary>\s*(Solution[^<]*)</summary>(.*?)</details>")
+_HEADING_OR_SOLUTION = (
+    r"(?m)^(#{1,6})[ \t]+([^\n]*)$"
+    r"|<details>\s*<summary>\s*(Solution[^<]*)</summary>(.*?)</details>"
+)
 
 
 def solutions(nb: nbformat.NotebookNode) -> list[tuple[str, str]]:

@@ -38,19 +38,21 @@ def test_every_anchor_resolves_in_the_current_notebook(lesson):
         for name, _ in talk.plan(length)["exercises"]:
             assert talks.heading_key(name) in headings, (
                 f"{talk.path.name}: the {length}-minute plan names the exercise {name!r}, "
-                f"which is no heading of {lesson.name}")
+                f"which is no heading of {lesson.name}"
+            )
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=IDS)
 def test_deck_is_a_talk_that_fits_the_class_plans(lesson):
     talk = talks.load_talk(lesson.stem)
-    count = 1 + len(talk.slides)   # with the title slide
+    count = 1 + len(talk.slides)  # with the title slide
     assert 14 <= count <= 36, f"{count} slides: a talk has about 20 to 35 (the short lesson 00 fewer)"
     for length in talks.CLASS_MINUTES:
         plan = talk.plan(length)
         assert plan["total"] == pytest.approx(length), (
             f"the {length}-minute plan adds up to {plan['total']:g} minutes: talk {plan['talk']:g}, "
-            f"exercises {plan['exercises']}, questions {plan['questions']:g}")
+            f"exercises {plan['exercises']}, questions {plan['questions']:g}"
+        )
         assert plan["exercises"], f"the {length}-minute plan has no exercise"
     assert talk.plan(45)["talk"] <= 30, "a 45-minute class leaves at least 15 minutes for exercises"
     titles = [s["title"] for s in talk.slides]
@@ -69,32 +71,40 @@ def test_anchor_error_names_the_missing_anchor(tmp_path):
     (tmp_path / "99_x.toml").write_text(
         '[[slide]]\ntitle = "T"\nanchor = "Setting up"\n\n'
         '[[slide]]\ntitle = "U"\nanchor = "No such heading"\n\n'
-        '[[slide]]\ntitle = "V"\nanchor = "Setting up"\ncode = "not in any cell"\n')
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_markdown_cell("## Setting `up`"), nbformat.v4.new_code_cell("x = 1")])
+        '[[slide]]\ntitle = "V"\nanchor = "Setting up"\ncode = "not in any cell"\n'
+    )
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("## Setting `up`"), nbformat.v4.new_code_cell("x = 1")]
+    )
     talk = talks.load_talk("99_x", tmp_path)
     with pytest.raises(talks.AnchorError) as err:
         talks.resolve(talk, nb, "99_x.ipynb")
     message = str(err.value)
     assert "'No such heading'" in message and "slide 2" in message
     assert "'not in any cell'" in message and "slide 3" in message
-    assert "slide 1" not in message     # a heading matches whatever its backticks
+    assert "slide 1" not in message  # a heading matches whatever its backticks
 
 
 def test_solutions_are_found_under_their_exercise():
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_markdown_cell("### Exercise 1 · A"),
-        nbformat.v4.new_code_cell("a = None"),
-        nbformat.v4.new_markdown_cell("<details><summary>Solution</summary>\n\n```python\na = 1\n```\n"
-                                      "</details>\n\n### Exercise 2 · B\n\ntext"),
-        nbformat.v4.new_markdown_cell("<details><summary>Solution</summary>\n\nb = 2\n</details>"),
-    ])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("### Exercise 1 · A"),
+            nbformat.v4.new_code_cell("a = None"),
+            nbformat.v4.new_markdown_cell(
+                "<details><summary>Solution</summary>\n\n```python\na = 1\n```\n"
+                "</details>\n\n### Exercise 2 · B\n\ntext"
+            ),
+            nbformat.v4.new_markdown_cell("<details><summary>Solution</summary>\n\nb = 2\n</details>"),
+        ]
+    )
     assert talks.solutions(nb) == [("Exercise 1 · A", "```python\na = 1\n```"), ("Exercise 2 · B", "b = 2")]
 
 
 def test_code_is_rewrapped_to_fit_and_cut_to_twelve_lines():
-    long = ("result = some_function(first_argument, second_argument, third_argument, fourth_argument,"
-            " fifth_argument)  # a comment that makes it longer still")
+    long = (
+        "result = some_function(first_argument, second_argument, third_argument, fourth_argument,"
+        " fifth_argument)  # a comment that makes it longer still"
+    )
     code, left = build_slides.slide_code(long)
     assert left == 0
     assert all(len(line) <= build_slides.CODE_COLUMNS for line in code.split("\n")), code
@@ -119,7 +129,10 @@ def test_printed_output_never_shows_the_building_machine():
     )
     shown = build_slides.presentable(text)
     assert shown.split("\n") == [
-        "weights: ImageNet weights from the package, …/w.pth", "kept 17 of 24 files", ""]
+        "weights: ImageNet weights from the package, …/w.pth",
+        "kept 17 of 24 files",
+        "",
+    ]
     kept = build_slides.presentable("UserWarning: pretrained is deprecated\n", keep=True)
     assert "UserWarning" in kept
     assert build_slides.presentable("saved to /home/me/photos/cat.jpg\n") == "saved to …/cat.jpg\n"
