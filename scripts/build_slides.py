@@ -326,6 +326,35 @@ def _printed(cell: nbformat.NotebookNode, keep: bool = False) -> tuple[str, list
     return (_quiet(shown) if keep else shown).strip("\n"), tables
 
 
+def _table_columns(table: str, wanted: list[str]) -> str:
+    """A printed table (a data frame's HTML) with only its index and the columns named ``wanted``."""
+    head = re.search(r"<thead>.*?<tr[^>]*>(.*?)</tr>", table, flags=re.S)
+    if not head:
+        return table
+    cells = re.findall(r"<th[^>]*>(.*?)</th>", head.group(1), flags=re.S)
+    names = [re.sub(r"<[^>]+>", "", c).strip() for c in cells]
+    missing = [w for w in wanted if w not in names]
+    if missing:
+        raise ValueError(f"the table has no columns {missing}; it has {names[1:]}")
+    keep = {0} | {names.index(w) for w in wanted}
+
+    def row(match: re.Match) -> str:
+        cells = re.findall(r"<t[hd][^>]*>.*?</t[hd]>", match.group(2), flags=re.S)
+        return match.group(1) + "".join(c for k, c in enumerate(cells) if k in keep) + "</tr>"
+
+    return re.sub(r"(<tr[^>]*>)(.*?)</tr>", row, table, flags=re.S)
+
+
+def _table_rows(table: str, most: int = OUTPUT_LINES) -> str:
+    """A printed table (a data frame's HTML): at most ``most`` body rows, and a row saying how many more."""
+    body = re.search(r"<tbody>(.*?)</tbody>", table, flags=re.S)
+    rows = re.findall(r"<tr.*?</tr>", body.group(1), flags=re.S) if body else []
+    if len(rows) <= most:
+        return table
+    more = f'<tr><td colspan="99" class="code-more">… {len(rows) - most} more rows in the notebook</td></tr>'
+    return table[: body.start(1)] + "\n".join(rows[:most]) + more + table[body.end(1):]
+
+
 def _output_lines(text: str, wanted) -> str:
     lines = text.split("\n")
     if isinstance(wanted, list):
@@ -363,17 +392,19 @@ def render_slide(slide: talks_module.Slide, nb: nbformat.NotebookNode, dest: Pat
     if spec.get("points"):
         body.append(f'<div class="points">{render_markdown(spec["points"])}</div>')
     if slide.code is not None:
-        code, left = slide_code(slide.code.source, spec.get("lines"))
-        more = f'\n<span class="code-more"># … {left} more lines in the notebook</span>' if left else ""
-        body.append(f'<pre class="code"><code>{_code_html(code).rstrip()}{more}</code></pre>')
-        if spec.get("output"):
-            text, tables = _printed(slide.code, keep)
-            if text:
-                shown = _output_lines(text, spec["output"])
-                purpose = " on-purpose" if keep else ""
-                body.append(f'<pre class="output{purpose}">{html.escape(shown)}</pre>')
-            for table in tables[:1] if spec.get("table") else []:
-                body.append(f'<div class="output table">{table}</div>')
+        if not spec.get("hide_code"):
+            code, left = slide_code(slide.code.source, spec.get("lines"))
+            more = f'\n<span class="code-more"># … {left} more lines in the notebook</span>' if left else ""
+            body.append(f'<pre class="code"><code>{_code_html(code).rstrip()}{more}</code></pre>')
+        text, tables = _printed(slide.code, keep)
+        if spec.get("output") and text:
+            shown = _output_lines(text, spec["output"])
+            purpose = " on-purpose" if keep else ""
+            body.append(f'<pre class="output{purpose}">{html.escape(shown)}</pre>')
+        for table in tables[:1] if spec.get("table") else []:
+            if isinstance(spec["table"], list):
+                table = _table_columns(table, spec["table"])
+            body.append(f'<div class="output table">{_table_rows(table)}</div>')
     elif spec.get("output") and slide.figure is not None:
         text, _ = _printed(slide.figure, keep)
         if text:

@@ -24,8 +24,9 @@ The keys of a talk file::
     code = "a line in the cell"          # show this code cell (at most CODE_LINES lines)
     lines = [first, last]                # which lines of it (1-based, inclusive)
     output = true | [first, last]        # show what the cell printed (all, or these lines)
-    table = true                         # and the first table it returned (a data frame)
+    table = true | ["column", ...]       # and the first table it returned (a data frame), these columns
     keep_warnings = true                 # keep printed warnings: the slide shows one on purpose
+    hide_code = true                     # show what the code cell printed, not its code
     figure = "a line in the cell"        # show this cell's figure, the slide's width
     figure_index = 0                     # which of the cell's figures
     redraw = "name"                      # or a figure drawn for the slide (scripts/slide_figures.py)
@@ -86,6 +87,7 @@ SLIDE_KEYS = {
     "optional",
     "figure_alt",
     "keep_warnings",
+    "hide_code",
     "table",
 }
 TALK_KEYS = {
