@@ -4,10 +4,14 @@
 ``scripts/execute_lessons.py``, shared with the slide decks) as a page named after
 its notebook, with Sphinx and MyST-NB in the sphinx-book-theme (configuration:
 ``scripts/site/conf.py``). Each page has the site's navigation, the lesson's
-Open-in-Colab badge, rendered math, its figures and a link to its slide deck;
-the decks themselves are built into ``build/site/slides/``, so the published site
-carries them. Nothing is loaded from the network: MathJax is copied from the
-mathjax npm package into the site. ``.github/workflows/pages.yml`` publishes
+Open-in-Colab badge, rendered math, its figures and links to its slide deck, its PDF
+handout and the notebook to download; printed output is what a reader should see (no
+warning, progress bar or path of the machine that built the site). Beside the lessons: a
+syllabus page with a 45- and a 90-minute class plan per lesson (from the talk files,
+``scripts/talks/``) and an answer key with every exercise's solution. The decks and
+handouts are built into ``build/site/slides/``, so the published site carries them.
+Nothing is loaded from the network: MathJax is copied from the mathjax npm package into
+the site. ``.github/workflows/pages.yml`` publishes
 ``build/site`` with GitHub Pages.
 """
 
