@@ -397,6 +397,10 @@ def render_slide(slide: talks_module.Slide, nb: nbformat.NotebookNode, dest: Pat
             more = f'\n<span class="code-more"># … {left} more lines in the notebook</span>' if left else ""
             body.append(f'<pre class="code"><code>{_code_html(code).rstrip()}{more}</code></pre>')
         text, tables = _printed(slide.code, keep)
+        for key, found in (("output", text), ("table", tables)):
+            if spec.get(key) and not found:
+                raise ValueError(f"{stem}, slide {slide.number} ({spec['title']!r}): asks for the cell's "
+                                 f"{'printed output' if key == 'output' else 'table'}, and the cell has none")
         if spec.get("output") and text:
             shown = _output_lines(text, spec["output"])
             purpose = " on-purpose" if keep else ""
