@@ -163,6 +163,38 @@ def _gallery(indices, captions) -> bytes:
     return _png(fig)
 
 
+def _grid(files, captions, ncols: int, font: int = FONT - 1) -> bytes:
+    """Images in rows of ``ncols``, each with its caption, filling the slide's figure room."""
+    from embedkit.images import load_rgb
+
+    nrows = -(-len(files) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH_IN, HEIGHT_IN), layout="constrained", squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, file, caption in zip(axes.ravel(), files, captions, strict=False):
+        ax.imshow(load_rgb(file))
+        ax.set_title(caption, fontsize=font)
+    return _png(fig)
+
+
+def originals() -> bytes:
+    """Lesson 00's grid: the original of every duplicate group, titled with its label."""
+    manifest = _data()[0]
+    rows = manifest[manifest["transformation"] == "original"]
+    return _grid(rows["file"].tolist(), rows["label"].tolist(), ncols=8, font=FONT - 2)
+
+
+def group_copies() -> bytes:
+    """Lesson 00's grid: the largest group, its original first, each copy titled with its kind and split."""
+    manifest = _data()[0]
+    group = manifest.groupby("group").size().idxmax()
+    members = manifest[manifest["group"] == group].sort_values(
+        "transformation", key=lambda kind: kind != "original", kind="stable"
+    )
+    captions = [f"{t}\n({s})" for t, s in zip(members["transformation"], members["split"], strict=True)]
+    return _grid(members["file"].tolist(), captions, ncols=6)
+
+
 def gallery_hard() -> bytes:
     """Lesson 04's failure 1: the query whose worst group member scores below a stranger, and its
     seven nearest images, each captioned same photo, same label or other."""
@@ -214,6 +246,8 @@ def gallery_look_alikes() -> bytes:
 
 
 REDRAWS = {
+    "originals": originals,
+    "group_copies": group_copies,
     "heatmap": heatmap,
     "tsne": tsne,
     "gallery_hard": gallery_hard,
