@@ -355,6 +355,29 @@ def _table_rows(table: str, most: int = OUTPUT_LINES) -> str:
     return table[: body.start(1)] + "\n".join(rows[:most]) + more + table[body.end(1):]
 
 
+def _text_columns(text: str, wanted: list[str]) -> str:
+    """A table printed as text (pandas' ``to_string``: right-aligned columns under their names) with
+    only its index and the columns named ``wanted``; lines above the header stay as they are."""
+    lines = text.split("\n")
+    head = next((k for k, line in enumerate(lines) if all(w in line for w in wanted)), None)
+    if head is None:
+        raise ValueError(f"no printed line names all of the columns {wanted}")
+    header = lines[head]
+    # The index: each row's label, up to its first run of two spaces.
+    labels = [re.match(r"\s*\S+(?: \S+)*", line) for line in lines[head + 1:] if line.strip()]
+    cut = max((m.end() for m in labels if m), default=0)
+    ends = sorted(m.end() for m in re.finditer(r"\S+(?: \S+)*", header))   # where each column name ends
+    spans = []
+    for name in wanted:
+        end = header.index(name) + len(name)
+        start = max((e for e in ends if e < end - len(name) + 1), default=cut)
+        spans.append((max(start, cut), end))
+    out = lines[:head]
+    for line in lines[head:]:
+        out.append(line[:cut].ljust(cut) + "".join(line[a:b] for a, b in spans))
+    return "\n".join(x.rstrip() for x in out)
+
+
 def _output_lines(text: str, wanted) -> str:
     lines = text.split("\n")
     if isinstance(wanted, list):
@@ -402,6 +425,8 @@ def render_slide(slide: talks_module.Slide, nb: nbformat.NotebookNode, dest: Pat
                 raise ValueError(f"{stem}, slide {slide.number} ({spec['title']!r}): asks for the cell's "
                                  f"{'printed output' if key == 'output' else 'table'}, and the cell has none")
         if spec.get("output") and text:
+            if spec.get("text_columns"):
+                text = _text_columns(text, spec["text_columns"])
             shown = _output_lines(text, spec["output"])
             purpose = " on-purpose" if keep else ""
             body.append(f'<pre class="output{purpose}">{html.escape(shown)}</pre>')

@@ -27,6 +27,7 @@ The keys of a talk file::
     table = true | ["column", ...]       # and the first table it returned (a data frame), these columns
     keep_warnings = true                 # keep printed warnings: the slide shows one on purpose
     hide_code = true                     # show what the code cell printed, not its code
+    text_columns = ["column", ...]       # of a table printed as text, only these columns
     figure = "a line in the cell"        # show this cell's figure, the slide's width
     figure_index = 0                     # which of the cell's figures
     redraw = "name"                      # or a figure drawn for the slide (scripts/slide_figures.py)
@@ -88,6 +89,7 @@ SLIDE_KEYS = {
     "figure_alt",
     "keep_warnings",
     "hide_code",
+    "text_columns",
     "table",
 }
 TALK_KEYS = {

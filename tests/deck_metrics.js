@@ -26,6 +26,13 @@
       codeLines = Math.max(codeLines, lines);
       wrapped += Math.max(0, Math.round((pre.clientHeight - pad) / lh) - lines);
     }
+    let outputWrapped = 0;   // printed lines that wrap: reported, not failed (a long printed line may wrap)
+    for (const pre of s.querySelectorAll('pre.output')) {
+      const lines = pre.innerText.replace(/\n$/, '').split('\n').length;
+      const lh = parseFloat(getComputedStyle(pre).lineHeight);
+      const pad = parseFloat(getComputedStyle(pre).paddingTop) + parseFloat(getComputedStyle(pre).paddingBottom);
+      outputWrapped += Math.max(0, Math.round((pre.clientHeight - pad) / lh) - lines);
+    }
     const frame = s.querySelector('.frame') || s;
     const hidden = [...s.querySelectorAll('*')].filter(e => {
       const o = getComputedStyle(e).overflowX;
@@ -49,7 +56,7 @@
     for (const part of onPurpose.split('\n')) if (part) seen = seen.replace(part, '');
     const match = seen.match(pattern);
     const title = (s.querySelector('h1, h2') || {innerText: ''}).innerText.trim();
-    out.push({index: i, title, min, codeLines, wrapped, overflow, figures,
+    out.push({index: i, title, min, codeLines, wrapped, outputWrapped, overflow, figures,
               continued: /\(continued\)/i.test(visible) || title === previousTitle,
               forbidden: match ? match[0] : null, notes: (s.querySelector('aside.notes') || {innerText: ''}).textContent});
     previousTitle = title;

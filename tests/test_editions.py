@@ -129,6 +129,7 @@ def _numbers(measured: dict) -> dict:
         "min_output_px": None if low["output"] == float("inf") else low["output"],
         "min_body_px": None if low["body"] == float("inf") else low["body"],
         "most_code_lines": max(s["codeLines"] for s in slides),
+        "wrapped_output_lines": sum(s["outputWrapped"] for s in slides),
         "smallest_figure_scale": min((f["scale"] for s in slides for f in s["figures"]), default=None),
     }
 

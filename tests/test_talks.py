@@ -136,3 +136,17 @@ def test_printed_output_never_shows_the_building_machine():
     kept = build_slides.presentable("UserWarning: pretrained is deprecated\n", keep=True)
     assert "UserWarning" in kept
     assert build_slides.presentable("saved to /home/me/photos/cat.jpg\n") == "saved to …/cat.jpg\n"
+
+
+def test_a_table_printed_as_text_keeps_its_index_and_the_named_columns():
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {"long column a": [1.5, 22.25], "b": ["x", "yy"], "column c": [3, 4]},
+        index=["first row", "second, longer row"],
+    )
+    text = "a caption line\n" + frame.to_string()
+    shown = build_slides._text_columns(text, ["column c", "long column a"]).split("\n")
+    expected = frame[["column c", "long column a"]].to_string().split("\n")   # in the order named
+    assert shown[0] == "a caption line"
+    assert [line.split() for line in shown[1:]] == [line.split() for line in expected]
