@@ -1,35 +1,28 @@
-"""Build every lesson's slide deck, executed, to present offline: ``build/slides/NN_name.html``.
+"""Build every lesson's slide deck, a talk to present offline: ``build/slides/NN_name.html``.
 
 ``python scripts/build_slides.py`` executes each lesson once (cached, see
-``scripts/execute_lessons.py``) and writes one reveal.js deck per lesson, named
-after its notebook, with everything a deck needs beside it: reveal.js and its
-speaker-notes plugin (from the reveal.js npm package), MathJax 3 (from the
-mathjax npm package) and the lessons' pictures. Both packages are fetched once
-with ``npm pack`` into ``build/vendor/`` and checked against the integrity hashes
-below; after that the build needs no network, and ``build/slides/`` copied to a
-USB stick presents on a laptop that has none.
+``scripts/execute_lessons.py``) and writes one reveal.js deck per lesson, named after its
+notebook, a PDF handout of each (``build/slides/pdf/NN_name.pdf``, printed by headless
+Chromium from the deck's ``?print-pdf`` view) and screenshots of several slides per deck
+(``build/screenshots/``). Beside the decks lies everything they load: reveal.js and its
+speaker-notes plugin, MathJax 3 (both fetched once with ``npm pack`` into ``build/vendor/``
+and checked against the integrity hashes below), the lessons' pictures and the slides'
+figures. After that the build needs no network, and ``build/slides/`` copied to a USB stick
+presents on a laptop that has none.
 
-How a lesson becomes slides (the notebook itself is never changed):
+A deck is a talk, not the notebook on slides: ``scripts/talks/NN_name.toml`` (read by
+``scripts/talks.py``) picks, slide by slide, the title that states the idea, a few points,
+at most one code cell (at most ``CODE_LINES`` lines, re-wrapped to fit), what it printed and
+one figure shown the slide's width, with speaker notes (what to say, a question for the
+class, when to demo live, minutes). Printed output is cleaned for the room: what a cell
+wrote to stderr (warnings, progress bars, log lines) is left out, and so are lines that
+show the machine that built the deck (its paths, timestamps), unless a slide asks to keep
+them. Every slide is a horizontal slide: the arrow keys and the space bar step through all
+of them in order.
 
-- ``#``/``##`` headings start a slide and ``###`` a vertical sub-slide, and
-  display-math cells unfold as fragments: ``scripts/sync_notebooks.py`` stores
-  these slide types in the notebook;
-- cell metadata overrides: ``"slides": "skip"`` (not on slides), ``"slides":
-  "output"`` (show only what the cell prints or draws), ``"slides": {"lines": N}``
-  (show the first N lines of the code), ``"notes": "..."`` (speaker notes);
-- long code cells are shown in part (``CODE_LINES`` lines and a line saying how
-  many more the notebook has), long printed outputs likewise, tracebacks of cells
-  that fail on purpose as their last line;
-- every slide is fitted to the 1280 x 720 canvas: heights are estimated from the
-  text, the code and the real figure sizes; content that does not fit continues on
-  a sub-slide, long markdown cells are split between paragraphs, and figures are
-  scaled to the room left;
-- each slide gets speaker notes with a timing cue (words at 130 a minute, code
-  and figures at fixed allowances) and the running time of the lesson.
-
-``tests/test_editions.py`` opens the decks in headless Chromium and checks that no
-slide overflows its box, nothing is requested from the network and every image
-decodes.
+``tests/test_editions.py`` opens the decks in headless Chromium and measures every slide at
+1280 x 720 (font sizes, overflow, forbidden text); ``tests/test_talks.py`` checks the talk
+files against the notebooks.
 """
 
 from __future__ import annotations
@@ -38,27 +31,30 @@ import argparse
 import base64
 import copy
 import hashlib
-import io
-import math
+import html
 import re
 import shutil
 import subprocess
 import sys
 import tarfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-from nbconvert import SlidesExporter
-from PIL import Image
+from markdown_it import MarkdownIt
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import talks as talks_module  # noqa: E402
 from execute_lessons import BUILD, REPO, execute_all, lessons  # noqa: E402
-from headless import chromium, chromium_path, screenshot_deck  # noqa: E402
+from headless import chromium, chromium_path, wait_for_deck  # noqa: E402
 
 __all__ = [
-    "SLIDE_WIDTH", "SLIDE_HEIGHT", "vendor", "slides_notebook", "build_deck", "build_slides",
-    "BADGE_URL", "write_badge", "localise_images",
+    "SLIDE_WIDTH", "SLIDE_HEIGHT", "vendor", "build_deck", "build_slides", "print_handouts",
+    "BADGE_URL", "write_badge", "localise_images", "presentable", "FORBIDDEN", "render_markdown",
+    "slide_code", "screenshot_decks", "readable_outputs",
 ]
 
 SLIDES = BUILD / "slides"
@@ -81,30 +77,29 @@ MATHJAX_FILES = ["LICENSE", "es5/tex-chtml.js", "es5/input/tex/extensions", "es5
 
 BADGE_URL = "https://colab.research.google.com/assets/colab-badge.svg"
 
-# The canvas and what fits on it, in canvas pixels; slides_template/slides.css uses the same sizes.
+# The canvas, and the type on it (canvas pixels; slides_template/slides.css uses the same sizes).
 SLIDE_WIDTH, SLIDE_HEIGHT = 1280, 720
-BUDGET = 590            # content height a slide may fill (the rest is a safety margin)
-TEXT_LINE, TEXT_CHARS = 32, 84            # 24 px text: line height, characters per line
-HEADING = {1: 72, 2: 62, 3: 54, 4: 46}     # a heading's first line with its margins
-HEADING_SIZE = {1: 44, 2: 36, 3: 30, 4: 26}  # font sizes (slides.css): each further line
-PARAGRAPH_GAP = 12
-MATH_LINE = 60
-TABLE_LINE, TABLE_CELL_PAD = 31.2, 16    # markdown tables: 24 px text, wrapping in their cells
-OUT_TABLE_FONT, OUT_TABLE_ROW = 16, 28   # printed tables (data frames): 16 px text, one line a row
-TABLE_FONT_MIN = 12                      # a wide printed table is set in type down to this size
-CHAR_EM, TABLE_CHAR_PAD = 0.58, 18       # width of a character of the slide font, in em; cell padding
-CODE_LINE, CODE_CHARS, CODE_PAD = 23.5, 110, 18   # 17 px monospace
-OUT_LINE, OUT_CHARS, OUT_PAD = 21, 118, 10        # 16 px monospace
-CELL_GAP = 10
-FIGURE_MAX, FIGURE_MIN = 440, 220
-FIGURE_ROOM = 540       # a figure that has a sub-slide to itself may grow to this height
-FIGURE_UPSCALE = 1.5    # a small figure a cell draws is shown up to this much larger, to be legible
-BADGE_HEIGHT = 36       # the Open-in-Colab badge (28 px, slides.css)
-CODE_LINES = 12         # code lines shown on a slide unless the cell says otherwise
-OUTPUT_LINES = 8        # printed lines shown on a slide
-CONTINUED = 30          # the "continued" line on a sub-slide that carries a slide on
-# Timing cues: reading pace and allowances, in seconds.
-WORDS_PER_MIN, SECONDS_PER_CODE_LINE, SECONDS_PER_CODE_CELL, SECONDS_PER_FIGURE = 130, 3, 15, 30
+CODE_PX, OUTPUT_PX, BODY_PX = 22, 20, 28
+CODE_COLUMNS = 86       # characters of 22 px monospace that fit the slide's width, with margins
+OUTPUT_COLUMNS = 96     # the same for 20 px printed output
+CODE_LINES = 12         # code lines a slide shows at most
+OUTPUT_LINES = 10       # printed lines a slide shows unless it names others
+
+# Printed text a slide never shows unless it asks to: how the building machine shows itself.
+FORBIDDEN = {
+    "a path of the building machine": r"(?<![\w.])/(?:tmp|root|home|usr|opt|var|private|Users)/",
+    "a Python package folder": r"site-packages",
+    "a warning": r"\b\w*Warning\b",
+    "a traceback": r"Traceback \(most recent call last\)",
+    "a progress bar": r"\d+%\|",
+    "a timestamp": r"\b\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d|\b\d\d:\d\d:\d\d[,.]\d{3}\b",
+    "a log line": r"^\s*\(\w+ pid=\d+|\b(?:INFO|WARNING|ERROR) [\w.]+:\d+ --",
+}
+_FORBIDDEN = re.compile("|".join(f"(?:{p})" for p in FORBIDDEN.values()), flags=re.M)
+# What is never shown, even where a lesson prints a warning on purpose (progress bars, log lines, timestamps).
+_QUIET = ("a progress bar", "a timestamp", "a log line")
+_FORBIDDEN_QUIET = re.compile("|".join(f"(?:{FORBIDDEN[k]})" for k in _QUIET), flags=re.M)
+_PATH = re.compile(r"(?<![\w.])(?:/[^\s/'\"(),]+)+/([^\s/'\"(),]+)")
 
 
 # --------------------------------------------------------------------------- vendored packages
@@ -187,415 +182,317 @@ def localise_images(nb: nbformat.NotebookNode, dest: Path, prefix: str = "images
     write_badge(dest / "colab-badge.svg")
 
 
-# --------------------------------------------------------------------------- fitting slides
 
-def _wrapped(text: str, width: int) -> int:
-    """Lines ``text`` takes when wrapped at ``width`` characters."""
-    return sum(max(1, math.ceil(len(line) / width)) for line in text.split("\n"))
+# --------------------------------------------------------------------------- what a slide shows
 
-
-def _image_size(data: str | bytes) -> tuple[int, int]:
-    raw = base64.b64decode(data) if isinstance(data, str) else data
-    with Image.open(io.BytesIO(raw)) as im:
-        return im.size
-
-
-def _figure_height(width: int, height: int, upscale: float = 1.0) -> float:
-    """Height a figure is shown at: as wide as the slide allows, up to ``upscale`` times its own size."""
-    return min(height * min(upscale, (SLIDE_WIDTH - 60) / width), FIGURE_MAX)
+def presentable(text: str, keep: bool = False) -> str:
+    """Printed text as a slide or page shows it: paths cut to their last part, and every line
+    that still shows the building machine (a warning, a traceback, a log line, a progress
+    bar, a timestamp) left out. ``keep`` keeps such lines (a lesson showing one on purpose)."""
+    text = _PATH.sub(lambda m: m.group(0) if m.group(0).startswith("//") else f"…/{m.group(1)}", text)
+    if keep:
+        return text
+    return "\n".join(line for line in text.split("\n") if not _FORBIDDEN.search(line))
 
 
-def _plain(text: str) -> str:
-    """Markdown inline markup reduced to the characters a reader sees."""
-    text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text)
-    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
-    text = re.sub(r"<[^>]+>", "", text)
-    return re.sub(r"[*_`]", "", text)
+def _quiet(text: str) -> str:
+    return "\n".join(x for x in text.split("\n") if not _FORBIDDEN_QUIET.search(x))
 
 
-def markdown_blocks(source: str) -> list[str]:
-    """Split markdown at blank lines, keeping code fences, display math and <details> whole."""
-    blocks, current, closing = [], [], None
-    for line in source.split("\n"):
-        stripped = line.strip()
-        if closing is None:
-            if stripped.startswith("```"):
-                closing = "```"
-            elif stripped.startswith("$$") and not (len(stripped) > 2 and stripped.endswith("$$")):
-                closing = "$$"
-            elif stripped.startswith("<details"):
-                closing = "</details>" if "</details>" not in stripped else None
-            elif not stripped:
-                if current:
-                    blocks.append("\n".join(current))
-                    current = []
-                continue
-        elif stripped.endswith(closing) or (closing == "</details>" and closing in stripped):
-            closing = None
-        current.append(line)
-    if current:
-        blocks.append("\n".join(current))
-    return blocks
+def readable_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The executed lesson with outputs a reader should see: what cells wrote to stderr
+    (warnings, progress bars, log lines) left out, a failing cell's error as one line (its
+    traceback shows the building machine's files), printed paths cut to their last part, and
+    outputs that were only a progress bar dropped. What a cell prints on purpose stays."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for out in cell.get("outputs", []):
+            kind = out.get("output_type")
+            if kind == "stream":
+                if out.get("name") == "stderr":
+                    continue
+                out["text"] = _quiet(presentable(out.get("text", ""), keep=True))
+            elif kind == "error":
+                out["traceback"] = [f"{out.get('ename')}: {out.get('evalue')}"]
+            elif "text/plain" in out.get("data", {}):
+                data = out["data"]
+                text = _quiet(presentable(data["text/plain"], keep=True))
+                if not text.strip() and set(data) == {"text/plain"}:
+                    continue
+                data["text/plain"] = text
+            kept.append(out)
+        cell.outputs = kept
+    return nb
 
 
-def table_height(rows: list[list[str]], font: float = 24, line: float = TABLE_LINE) -> float:
-    """Height of a table whose cells wrap to the slide's width.
+def _markdown() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": True}).enable("table")
 
-    Columns share the width in proportion to their widest cell (the browser's automatic
-    layout, roughly); a row is as tall as its cell that wraps to the most lines.
-    """
-    char = CHAR_EM * font
-    cols = max(len(r) for r in rows)
-    natural = [max(len(r[j]) if j < len(r) else 0 for r in rows) * char + TABLE_CHAR_PAD for j in range(cols)]
-    scale = min(1.0, (SLIDE_WIDTH - 20) / sum(natural))
-    total = 0.0
-    for r in rows:
-        lines = max(math.ceil(len(c) * char / max(natural[j] * scale - TABLE_CHAR_PAD, char)) or 1
-                    for j, c in enumerate(r))
-        total += lines * line + TABLE_CELL_PAD
-    return total
+    def math(content: str, options: dict) -> str:
+        content = html.escape(content)
+        return f"\\[{content}\\]" if options.get("display_mode") else f"\\({content}\\)"
+
+    dollarmath_plugin(md, double_inline=True, renderer=math)
+    return md
 
 
-def html_table_width(html: str, font: float = OUT_TABLE_FONT) -> float:
-    """Width of an HTML table (a data frame's) whose cells do not wrap: its widest cells, column by column."""
-    widths: list[float] = []
-    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", html, flags=re.S):
-        cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, flags=re.S)
-        for j, cell in enumerate(cells):
-            width = len(re.sub(r"<[^>]+>", "", cell).strip()) * CHAR_EM * font + TABLE_CHAR_PAD
-            if j < len(widths):
-                widths[j] = max(widths[j], width)
-            else:
-                widths.append(width)
-    return sum(widths)
+_MD = _markdown()
 
 
-def _table_head(html: str, keep: int) -> tuple[str, int]:
-    """The HTML table with only its first ``keep`` body rows, and how many rows were left out."""
-    body = re.search(r"<tbody>(.*?)</tbody>", html, flags=re.S)
-    rows = re.findall(r"<tr.*?</tr>", body.group(1), flags=re.S) if body else []
-    if len(rows) <= keep:
-        return html, 0
-    return html[: body.start(1)] + "\n".join(rows[:keep]) + html[body.end(1):], len(rows) - keep
+def render_markdown(source: str) -> str:
+    """Markdown (with ``$`` math, kept for MathJax) as HTML; the lessons' pictures from ``images/``."""
+    source = source.replace(BADGE_URL, "images/colab-badge.svg").replace("../images/", "images/")
+    return _MD.render(source)
 
 
-def markdown_height(source: str) -> float:
-    """Estimated height of a markdown cell on the slide canvas."""
-    total = 0.0
-    for block in markdown_blocks(source):
-        lines = block.split("\n")
-        first = lines[0].strip()
-        if first.startswith("```"):
-            total += len(lines) * CODE_LINE + CODE_PAD
-        elif first.startswith("$$"):
-            total += max(1, len(lines) - 2) * MATH_LINE + PARAGRAPH_GAP
-        elif first.startswith("<details"):
-            total += TEXT_LINE + PARAGRAPH_GAP
-        elif first.startswith("#"):
-            level = len(first) - len(first.lstrip("#"))
-            rest = _logical_lines(_plain("\n".join(lines[1:])))
-            size = HEADING_SIZE.get(level, 24)
-            wrapped = math.ceil(len(_plain(first.lstrip("#").strip())) / (TEXT_CHARS * 24 / size * 1.2))
-            total += HEADING.get(level, TEXT_LINE) + (max(1, wrapped) - 1) * size * 1.2
-            total += TEXT_LINE * _wrapped(rest, TEXT_CHARS) if rest.strip() else 0
-        elif first.startswith("|"):
-            rows = [[_plain(c).strip() for c in line.strip().strip("|").split("|")]
-                    for line in lines if not re.fullmatch(r"\|?[\s:|-]+\|?", line.strip())]
-            total += table_height(rows) + PARAGRAPH_GAP
-        else:
-            for image in re.findall(r"!\[[^\]]*\]\(([^)\s]+)", block):
-                path = REPO / "images" / image.split("images/")[-1]
-                if image.endswith("colab-badge.svg"):
-                    total += BADGE_HEIGHT
-                elif path.is_file():
-                    total += _figure_height(*_image_size(path.read_bytes()))
-                else:
-                    total += FIGURE_MAX
-            text = _logical_lines(_plain(block))
-            total += (TEXT_LINE * _wrapped(text, TEXT_CHARS) if text.strip() else 0) + PARAGRAPH_GAP
-    return total
+_BREAKS = (", ", " for ", " if ", " else ", " and ", " or ", " + ", " * ", " = ", " ")
 
 
-def _logical_lines(text: str) -> str:
-    """Markdown text with soft line breaks joined: one line per paragraph or list item."""
-    out: list[str] = []
-    for line in text.split("\n"):
-        stripped = line.strip()
-        starts_item = re.match(r"([-*+]|\d+[.)])\s", stripped) is not None
-        if out and stripped and not starts_item and not out[-1].endswith(("  ", "<br>")) and out[-1].strip():
-            out[-1] += " " + stripped
-        else:
-            out.append(stripped)
-    return "\n".join(out)
+def _wrap_line(line: str, width: int) -> list[str]:
+    """One long line of code as lines of at most ``width``: a trailing comment moves above it,
+    a comment wraps as comment lines, code breaks after a comma (or before a keyword, or at a
+    space), its continuation indented four more spaces."""
+    if len(line) <= width:
+        return [line]
+    indent = line[: len(line) - len(line.lstrip())]
+    if line.lstrip().startswith("#"):
+        words, out = line.lstrip()[1:].split(), [indent + "#"]
+        for word in words:
+            if len(out[-1]) + 1 + len(word) > width and out[-1].strip() != "#":
+                out.append(indent + "#")
+            out[-1] += " " + word
+        return out
+    code, sep, comment = line.partition("  # ")
+    if sep and code.strip():
+        return _wrap_line(f"{indent}# {comment}", width) + _wrap_line(code.rstrip(), width)
+    out, rest, hang = [], line, indent + "    "
+    while len(rest) > width:
+        cut = -1
+        for mark in _BREAKS:   # the first kind of break that fits, as late in the line as it can be
+            at = rest.rfind(mark, len(hang) + 4, width - 1)
+            if at > 0:
+                cut = at + (len(mark) if mark == ", " else 0)
+                break
+        if cut <= 0:
+            break
+        out.append(rest[:cut].rstrip())
+        rest = hang + rest[cut:].lstrip()
+    return out + [rest]
 
 
-def _truncate(text: str, keep: int, what: str, prefix: str = "") -> str:
-    lines = text.rstrip("\n").split("\n")
-    if len(lines) <= keep:
-        return "\n".join(lines)
-    return "\n".join(lines[:keep] + [f"{prefix}… {len(lines) - keep} more {what} in the notebook"])
+def slide_code(source: str, lines: list[int] | None = None, width: int = CODE_COLUMNS,
+               most: int = CODE_LINES) -> tuple[str, int]:
+    """The code a slide shows: the chosen lines, long ones re-wrapped to ``width`` columns, cut
+    to ``most`` lines; also how many lines were left out."""
+    all_lines = source.rstrip("\n").split("\n")
+    if lines:
+        first, last = lines
+        all_lines = all_lines[first - 1: last]
+    part = "\n".join(all_lines)
+    dedent = min((len(x) - len(x.lstrip()) for x in all_lines if x.strip()), default=0)
+    part = "\n".join(x[dedent:] for x in all_lines)
+    part = "\n".join(w for x in part.split("\n") for w in _wrap_line(x, width))
+    shown = part.split("\n")
+    left = max(0, len(shown) - most)
+    return "\n".join(shown[:most]), left
 
 
-@dataclass
-class Piece:
-    """One cell as it goes on a slide, with its estimated height and what the timing cue counts."""
-
-    cell: nbformat.NotebookNode
-    height: float
-    seconds: float
-    figures: list[tuple[dict, str, int, int]] = field(default_factory=list)   # (output, mime, w, h)
-    notes: list[str] = field(default_factory=list)
-    continues: str = ""     # the title of the slide this piece carries on, if it starts a sub-slide
+def _code_html(code: str) -> str:
+    return highlight(code, PythonLexer(), HtmlFormatter(nowrap=True))
 
 
-def _merged_streams(outputs: list) -> list:
-    """The outputs with consecutive prints to the same stream joined, so they are shortened as one."""
-    merged: list = []
-    for out in outputs:
-        if (out.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
-                and merged[-1].get("name") == out.get("name")):
-            merged[-1] = copy.deepcopy(merged[-1])
-            merged[-1]["text"] += out.get("text", "")
-        else:
-            merged.append(out)
-    return merged
-
-
-def code_piece(cell: nbformat.NotebookNode) -> Piece | None:
-    """The code cell as shown on a slide: code in part, outputs in part, figures sized."""
-    override = cell.metadata.get("slides")
-    cell = copy.deepcopy(cell)
-    notes = []
-    shown_lines = 0
-    if override == "output":
-        if not cell.outputs:
-            return None
-        cell.source = ""
-        cell.metadata["transient"] = {"remove_source": True}
-        notes.append("The code of this cell is in the notebook.")
-    else:
-        keep = override.get("lines", CODE_LINES) if isinstance(override, dict) else CODE_LINES
-        total = len(cell.source.rstrip("\n").split("\n"))
-        cell.source = _truncate(cell.source, keep, "lines", prefix="# ")
-        shown_lines = min(total, keep)
-        if total > keep:
-            notes.append(f"Code shown in part: the cell has {total} lines in the notebook.")
-    height = (_wrapped(cell.source, CODE_CHARS) * CODE_LINE + CODE_PAD) if cell.source else 0
-    outputs, figures = [], []
-    for out in _merged_streams(cell.outputs):
+def _printed(cell: nbformat.NotebookNode, keep: bool = False) -> tuple[str, list[str]]:
+    """What a code cell printed, cleaned (stdout and text results; stderr left out), and its tables."""
+    text, tables = [], []
+    for out in cell.get("outputs", []):
         kind = out.get("output_type")
         if kind == "stream":
-            if out.get("name") == "stderr" and not out.get("text", "").strip():
-                continue
-            out = copy.deepcopy(out)
-            out["text"] = _truncate(out["text"], OUTPUT_LINES, "printed lines")
-            height += _wrapped(out["text"], OUT_CHARS) * OUT_LINE + OUT_PAD
+            if out.get("name") == "stdout" or keep:
+                text.append(out.get("text", ""))
         elif kind == "error":
-            out = nbformat.v4.new_output("stream", name="stderr", text=f"{out['ename']}: {out['evalue']}")
-            out["text"] = _truncate(out["text"], 3, "lines")
-            height += _wrapped(out["text"], OUT_CHARS) * OUT_LINE + OUT_PAD
-        else:
-            out = copy.deepcopy(out)
+            text.append(f"{out.get('ename')}: {out.get('evalue')}\n")
+        elif kind in ("execute_result", "display_data"):
             data = out.get("data", {})
-            image = next((m for m in ("image/png", "image/jpeg") if m in data), None)
-            if image:
-                if any(data[image] == f[0]["data"][f[1]] for f in figures):
-                    continue  # a figure both displayed and returned: show it once
-                for other in list(data):
-                    if other != image:
-                        del data[other]
-                w, h = _image_size(data[image])
-                figures.append((out, image, w, h))
-                shown = _figure_height(w, h, FIGURE_UPSCALE)
-                size = {"height": round(shown), "width": round(w * shown / h)}
-                out.setdefault("metadata", {})[image] = size
-                height += shown + OUT_PAD
-            elif "text/html" in data and "<table" in data["text/html"]:
-                html, more = _table_head(data["text/html"], OUTPUT_LINES)
-                font = next((f for f in range(OUT_TABLE_FONT, TABLE_FONT_MIN - 1, -1)
-                             if html_table_width(html, f) <= SLIDE_WIDTH - 60), None)
-                plain = data.get("text/plain", "")
-                if font is None and plain:
-                    # Too wide to read even in small type: the printed text, which wraps.
-                    out["data"] = {"text/plain": _truncate(plain, 2 * OUTPUT_LINES, "lines")}
-                    height += _wrapped(out["data"]["text/plain"], OUT_CHARS) * OUT_LINE + OUT_PAD
-                else:
-                    font = font or TABLE_FONT_MIN
-                    if more:
-                        html += f'<p class="code-elided">… {more} more rows in the notebook</p>'
-                    html = f'<div class="slide-table" style="font-size: {font}px">{html}</div>'
-                    out["data"] = {"text/html": html}
-                    rows = html.count("<tr") + (1 if more else 0)
-                    height += rows * OUT_TABLE_ROW * font / OUT_TABLE_FONT + OUT_PAD
-            elif "text/plain" in data:
-                out["data"] = {"text/plain": _truncate(data["text/plain"], OUTPUT_LINES, "lines")}
-                height += _wrapped(out["data"]["text/plain"], OUT_CHARS) * OUT_LINE + OUT_PAD
-            elif any(m.startswith("image/svg") for m in data):
-                height += FIGURE_MAX
-            else:
-                height += TEXT_LINE * 2
-        outputs.append(out)
-    cell.outputs = outputs
-    seconds = SECONDS_PER_CODE_CELL + SECONDS_PER_CODE_LINE * shown_lines + SECONDS_PER_FIGURE * len(figures)
-    return Piece(cell, height + CELL_GAP, seconds, figures, notes)
-
-
-def _is_lead(block: str) -> bool:
-    """A short block that introduces the next one: a bold line, or a sentence ending in a colon."""
-    text = block.strip()
-    return "\n" not in text and (re.fullmatch(r"\*\*[^*]+\*\*:?", text) is not None or text.endswith(":"))
-
-
-def markdown_pieces(cell: nbformat.NotebookNode) -> list[Piece]:
-    """The markdown cell as one piece, or split into pieces: at headings, and between paragraphs so each fits.
-
-    A ``#``/``##`` heading inside the cell starts a slide and a ``###`` heading a sub-slide,
-    as they do at the top of a cell.
-    """
-    chunks: list[list[str]] = [[]]
-    kinds: list[str] = [""]
-    for block in markdown_blocks(cell.source):
-        heading = re.match(r"(#{1,3})\s", block.lstrip())
-        if chunks[-1] and heading:
-            chunks.append([])
-            kinds.append("slide" if len(heading.group(1)) <= 2 else "subslide")
-        elif chunks[-1] and markdown_height("\n\n".join(chunks[-1] + [block])) > BUDGET - CONTINUED:
-            # A lead-in ("**What you will learn**", a line ending in a colon) goes with what it introduces.
-            lead = [chunks[-1].pop()] if len(chunks[-1]) > 1 and _is_lead(chunks[-1][-1]) else []
-            chunks.append(lead)
-            kinds.append("-")
-        chunks[-1].append(block)
-    pieces = []
-    for i, (chunk, kind) in enumerate(zip(chunks, kinds, strict=True)):
-        part = copy.deepcopy(cell)
-        part.source = "\n\n".join(chunk)
-        if i:
-            part.metadata["slideshow"] = {"slide_type": kind}
-        words = len(_plain(part.source).split())
-        pieces.append(Piece(part, markdown_height(part.source) + CELL_GAP, 60 * words / WORDS_PER_MIN))
-    return pieces
-
-
-def _fit_figures(piece: Piece, room: float, force: bool = False) -> bool:
-    """Scale the piece's figures down so it fits in ``room``; False if they would get too small.
-
-    With ``force`` (the piece has a slide to itself) they are scaled down whatever it takes.
-    """
-    if not piece.figures:
-        return piece.height <= room
-    planned = [_figure_height(w, h, FIGURE_UPSCALE) for _, _, w, h in piece.figures]
-    fixed = piece.height - sum(planned)
-    scale = min(1.0, max(room - fixed, 0.1 * sum(planned)) / sum(planned))
-    if min(p * scale for p in planned) < FIGURE_MIN and scale < 1.0 and not force:
-        return False
-    for (out, mime, w, h), p in zip(piece.figures, planned, strict=True):
-        shown = max(1, round(p * scale))
-        out.setdefault("metadata", {})[mime] = {"height": shown, "width": max(1, round(w * shown / h))}
-    piece.height = fixed + sum(p * scale for p in planned)
-    return True
-
-
-def _grow_figures(piece: Piece, room: float) -> None:
-    """Let the figures of a piece that starts a sub-slide grow into the room there (up to FIGURE_ROOM)."""
-    if not piece.figures:
-        return
-    shown = [out["metadata"][mime]["height"] for out, mime, _, _ in piece.figures]
-    fixed = piece.height - sum(shown)
-    scale = (room - fixed) / sum(shown)
-    if scale <= 1:
-        return
-    for (out, mime, w, h), now in zip(piece.figures, shown, strict=True):
-        limit = min(h * min(FIGURE_UPSCALE, (SLIDE_WIDTH - 60) / w), FIGURE_ROOM)
-        height = max(now, min(round(now * scale), round(limit)))
-        out["metadata"][mime] = {"height": height, "width": max(1, round(w * height / h))}
-    piece.height = fixed + sum(out["metadata"][mime]["height"] for out, mime, _, _ in piece.figures)
-
-
-def _title(cell: nbformat.NotebookNode) -> str:
-    first = cell.source.lstrip().split("\n")[0] if cell.cell_type == "markdown" else ""
-    return _plain(first.lstrip("#").strip()) if first.startswith("#") else ""
-
-
-def slides_notebook(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, list[float]]:
-    """The executed lesson laid out as slides; also each slide's timing in seconds."""
-    pieces: list[Piece] = []
-    for cell in nb.cells:
-        kind = cell.metadata.get("slideshow", {}).get("slide_type", "-")
-        if kind == "skip" or cell.metadata.get("slides") == "skip":
-            continue
-        if kind == "notes":
-            pieces.append(Piece(copy.deepcopy(cell), 0, 0))
-        elif cell.cell_type == "code":
-            piece = code_piece(cell)
-            if piece:
-                pieces.append(piece)
-        elif cell.cell_type == "markdown":
-            pieces.extend(markdown_pieces(cell))
-        else:
-            continue
-        if cell.metadata.get("notes"):
-            pieces[-1].notes.append(str(cell.metadata["notes"]))
-
-    slides: list[list[Piece]] = []
-    used, title = 0.0, ""
-    for piece in pieces:
-        kind = piece.cell.metadata.get("slideshow", {}).get("slide_type", "-")
-        if kind in ("slide", "subslide") or not slides:
-            slides.append([piece])
-            used, title = piece.height, _title(piece.cell) or title
-            if used > BUDGET:
-                _fit_figures(piece, BUDGET, force=True)
-                used = piece.height
-            continue
-        if kind == "notes":
-            slides[-1].append(piece)
-            continue
-        if used + piece.height > BUDGET and not _fit_figures(piece, BUDGET - used):
-            # Carry on under the same heading on a vertical sub-slide, taking along the sentence
-            # that introduces this piece (a markdown piece ending in a colon).
-            lead = slides[-1][-1]
-            if (len(slides[-1]) > 1 and lead.cell.cell_type == "markdown" and lead.height
-                    and lead.cell.source.rstrip().endswith(":")
-                    and CONTINUED + lead.height + piece.height <= BUDGET):
-                slides[-1].pop()
-                lead.cell.metadata["slideshow"] = {"slide_type": "subslide"}
-                piece.cell.metadata["slideshow"] = {"slide_type": "-"}
-                slides.append([lead, piece])
-                used = CONTINUED + lead.height + piece.height
-                lead.continues = title
+            if any(m in data for m in ("image/png", "image/jpeg")):
                 continue
-            piece.cell.metadata["slideshow"] = {"slide_type": "subslide"}
-            slides.append([piece])
-            if CONTINUED + piece.height > BUDGET:
-                _fit_figures(piece, BUDGET - CONTINUED, force=True)
-            else:
-                _grow_figures(piece, BUDGET - CONTINUED)
-            used = CONTINUED + piece.height
-            piece.continues = title
-            continue
-        slides[-1].append(piece)
-        used += piece.height
+            if "text/html" in data and "<table" in data["text/html"]:
+                tables.append(data["text/html"])
+            elif "text/plain" in data:
+                text.append(data["text/plain"] + "\n")
+    shown = presentable("".join(text), keep)
+    return (_quiet(shown) if keep else shown).strip("\n"), tables
 
-    cells, timings, elapsed = [], [], 0.0
-    for group in slides:
-        seconds = sum(p.seconds for p in group)
-        timings.append(seconds)
-        elapsed += seconds
-        continues = group[0].continues
-        if continues:
-            cells.append(nbformat.v4.new_markdown_cell(
-                f'<p class="slide-continued">{continues} (continued)</p>',
-                metadata={"slideshow": {"slide_type": "subslide"}}))
-            group[0].cell.metadata["slideshow"] = {"slide_type": "-"}
-        cells.extend(p.cell for p in group)
-        minutes = max(0.5, round(seconds / 30) / 2)
-        lines = [f"⏱ ~{minutes:g} min on this slide · ~{max(1, round(elapsed / 60))} min into the lesson"]
-        lines += [n for p in group for n in p.notes]
-        cells.append(nbformat.v4.new_markdown_cell("\n\n".join(lines),
-                                                   metadata={"slideshow": {"slide_type": "notes"}}))
-    out = copy.deepcopy(nb)
-    out.cells = cells
-    return out, timings
+
+def _table_columns(table: str, wanted: list[str]) -> str:
+    """A printed table (a data frame's HTML) with only its index and the columns named ``wanted``."""
+    head = re.search(r"<thead>.*?<tr[^>]*>(.*?)</tr>", table, flags=re.S)
+    if not head:
+        return table
+    cells = re.findall(r"<th[^>]*>(.*?)</th>", head.group(1), flags=re.S)
+    names = [re.sub(r"<[^>]+>", "", c).strip() for c in cells]
+    missing = [w for w in wanted if w not in names]
+    if missing:
+        raise ValueError(f"the table has no columns {missing}; it has {names[1:]}")
+    keep = {0} | {names.index(w) for w in wanted}
+
+    def row(match: re.Match) -> str:
+        cells = re.findall(r"<t[hd][^>]*>.*?</t[hd]>", match.group(2), flags=re.S)
+        return match.group(1) + "".join(c for k, c in enumerate(cells) if k in keep) + "</tr>"
+
+    return re.sub(r"(<tr[^>]*>)(.*?)</tr>", row, table, flags=re.S)
+
+
+def _table_rows(table: str, most: int = OUTPUT_LINES) -> str:
+    """A printed table (a data frame's HTML): at most ``most`` body rows, and a row saying how many more."""
+    body = re.search(r"<tbody>(.*?)</tbody>", table, flags=re.S)
+    rows = re.findall(r"<tr.*?</tr>", body.group(1), flags=re.S) if body else []
+    if len(rows) <= most:
+        return table
+    more = f'<tr><td colspan="99" class="code-more">… {len(rows) - most} more rows in the notebook</td></tr>'
+    return table[: body.start(1)] + "\n".join(rows[:most]) + more + table[body.end(1):]
+
+
+def _text_columns(text: str, wanted: list[str]) -> str:
+    """A table printed as text (pandas' ``to_string``: right-aligned columns under their names) with
+    only its index and the columns named ``wanted``; lines above the header stay as they are."""
+    lines = text.split("\n")
+    head = next((k for k, line in enumerate(lines) if all(w in line for w in wanted)), None)
+    if head is None:
+        raise ValueError(f"no printed line names all of the columns {wanted}")
+    header = lines[head]
+    # The index: each row's label, up to its first run of two spaces.
+    labels = [re.match(r"\s*\S+(?: \S+)*", line) for line in lines[head + 1:] if line.strip()]
+    cut = max((m.end() for m in labels if m), default=0)
+    ends = sorted(m.end() for m in re.finditer(r"\S+(?: \S+)*", header))   # where each column name ends
+    spans = []
+    for name in wanted:
+        end = header.index(name) + len(name)
+        start = max((e for e in ends if e < end - len(name) + 1), default=cut)
+        spans.append((max(start, cut), end))
+    out = lines[:head]
+    for line in lines[head:]:
+        out.append(line[:cut].ljust(cut) + "".join(line[a:b] for a, b in spans))
+    return "\n".join(x.rstrip() for x in out)
+
+
+def _output_lines(text: str, wanted) -> str:
+    lines = text.split("\n")
+    if isinstance(wanted, list):
+        return "\n".join(lines[wanted[0] - 1: wanted[1]])
+    if len(lines) > OUTPUT_LINES:
+        return "\n".join(lines[:OUTPUT_LINES] + [f"… {len(lines) - OUTPUT_LINES} more lines in the notebook"])
+    return text
+
+
+def _figure_file(data: str | bytes, dest: Path, name: str) -> str:
+    """Save a figure beside the deck (``figures/``); its relative path."""
+    raw = base64.b64decode(data) if isinstance(data, str) else data
+    folder = dest / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(raw)
+    return f"figures/{name}"
+
+
+def _notes(spec: dict, minutes: float, elapsed: float, heading: str) -> str:
+    parts = [f"<p>⏱ {minutes:g} min on this slide · {elapsed:g} min into the talk when it ends</p>"]
+    for key, label in (("say", "Say"), ("ask", "Ask the class"), ("demo", "Demo live")):
+        if spec.get(key):
+            parts.append(f"<p><strong>{label}:</strong> {render_markdown(spec[key])[3:-5]}</p>")
+    if heading:
+        parts.append(f"<p>In the notebook: “{html.escape(heading)}”.</p>")
+    return '<aside class="notes">' + "".join(parts) + "</aside>"
+
+
+def render_slide(slide: talks_module.Slide, nb: nbformat.NotebookNode, dest: Path, stem: str,
+                 elapsed: float) -> str:
+    """One ``<section>`` of the deck."""
+    spec = slide.spec
+    keep = bool(spec.get("keep_warnings"))
+    body = []
+    if spec.get("points"):
+        body.append(f'<div class="points">{render_markdown(spec["points"])}</div>')
+    if slide.code is not None:
+        if not spec.get("hide_code"):
+            code, left = slide_code(slide.code.source, spec.get("lines"))
+            more = f'\n<span class="code-more"># … {left} more lines in the notebook</span>' if left else ""
+            body.append(f'<pre class="code"><code>{_code_html(code).rstrip()}{more}</code></pre>')
+        text, tables = _printed(slide.code, keep)
+        for key, found in (("output", text), ("table", tables)):
+            if spec.get(key) and not found:
+                raise ValueError(f"{stem}, slide {slide.number} ({spec['title']!r}): asks for the cell's "
+                                 f"{'printed output' if key == 'output' else 'table'}, and the cell has none")
+        if spec.get("output") and text:
+            if spec.get("text_columns"):
+                text = _text_columns(text, spec["text_columns"])
+            shown = _output_lines(text, spec["output"])
+            purpose = " on-purpose" if keep else ""
+            body.append(f'<pre class="output{purpose}">{html.escape(shown)}</pre>')
+        for table in tables[:1] if spec.get("table") else []:
+            if isinstance(spec["table"], list):
+                table = _table_columns(table, spec["table"])
+            body.append(f'<div class="output table">{_table_rows(table)}</div>')
+    elif spec.get("output") and slide.figure is not None:
+        text, _ = _printed(slide.figure, keep)
+        if text:
+            body.append(f'<pre class="output">{html.escape(_output_lines(text, spec["output"]))}</pre>')
+    picture = None
+    if spec.get("redraw"):
+        import slide_figures
+
+        png = slide_figures.redraw(spec["redraw"], nb)
+        picture = _figure_file(png, dest, f"{stem}-{slide.number:02d}.png")
+    elif slide.figure is not None:
+        images = talks_module.figures_of(slide.figure)
+        index = int(spec.get("figure_index", 0))
+        if index < len(images):
+            picture = _figure_file(images[index], dest, f"{stem}-{slide.number:02d}.png")
+    if picture:
+        alt = html.escape(spec.get("figure_alt", spec["title"]))
+        body.append(f'<div class="figure"><img src="{picture}" alt="{alt}"></div>')
+    heading = ""
+    if slide.heading >= 0:
+        heading = next((t for c, _, t in talks_module.headings(nb) if c == slide.heading), "")
+    title = render_markdown(spec["title"]).strip()[3:-4]
+    kind = "talk-slide" + (" has-figure" if picture else "")
+    return (f'<section class="{kind}" data-slide="{slide.number}"><div class="frame"><h2>{title}</h2>'
+            f'<div class="slide-body">{"".join(body)}</div></div>'
+            f"{_notes(spec, slide.minutes, elapsed, heading)}</section>")
+
+
+def _title_slide(talk: talks_module.Talk, nb: nbformat.NotebookNode) -> str:
+    first = nb.cells[0].source.lstrip().split("\n")[0].lstrip("#").strip()
+    title = talk.data.get("title", first)
+    goals = render_markdown(talk.data.get("goals", ""))
+    minutes = float(talk.data.get("minutes_title", 1))
+    plan45, plan90 = talk.plan(45), talk.plan(90)
+    say = {"say": f"This talk takes {plan90['talk']:g} minutes in full ({plan45['talk']:g} without the "
+                  "slides marked optional). Ask who has run the notebook already."}
+    heading = render_markdown(title).strip()[3:-4]
+    return (f'<section class="title-slide" data-slide="0"><div class="frame"><h1>{heading}</h1>'
+            f'<div class="slide-body"><div class="points">{goals}</div>'
+            '<p class="course">Practical Image Embeddings with PyTorch</p></div></div>'
+            f"{_notes(say, minutes, minutes, '')}</section>")
+
+
+def deck_html(stem: str, nb: nbformat.NotebookNode, talk: talks_module.Talk, dest: Path) -> tuple[str, dict]:
+    """The deck of the executed lesson ``nb`` as one HTML page; and its numbers."""
+    slides = talks_module.resolve(talk, nb, stem)
+    elapsed = float(talk.data.get("minutes_title", 1))
+    sections = [_title_slide(talk, nb)]
+    for slide in slides:
+        elapsed += slide.minutes
+        sections.append(render_slide(slide, nb, dest, stem, elapsed))
+    css = (TEMPLATE / "slides.css").read_text(encoding="utf-8")
+    css += HtmlFormatter(style="default").get_style_defs(".reveal pre.code")
+    page = (TEMPLATE / "deck.html").read_text(encoding="utf-8")
+    title = html.escape(talk.data.get("title", stem))
+    page = (page.replace("{{ title }}", title).replace("{{ css }}", css)
+            .replace("{{ slides }}", "\n".join(sections))
+            .replace("{{ width }}", str(SLIDE_WIDTH)).replace("{{ height }}", str(SLIDE_HEIGHT)))
+    return page, {"slides": len(sections), "minutes": elapsed, "minutes_45": talk.plan(45)["talk"]}
 
 
 # --------------------------------------------------------------------------- decks
@@ -604,45 +501,96 @@ def copy_deck_assets(dest: Path) -> None:
     """reveal.js, MathJax and the pictures a deck loads, into the deck's folder."""
     copy_files(vendor("reveal.js"), REVEAL_FILES, dest / "reveal.js")
     copy_mathjax(dest / "mathjax")
+    images = dest / "images"
+    for src in (REPO / "images").rglob("*"):
+        if src.is_file():
+            (images / src.relative_to(REPO / "images")).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, images / src.relative_to(REPO / "images"))
+    write_badge(images / "colab-badge.svg")
 
 
 def build_deck(name: str, nb: nbformat.NotebookNode, dest: Path) -> dict:
-    """Write ``dest/<lesson>.html`` for the executed lesson ``nb``; its slide count and timing."""
-    nb = copy.deepcopy(nb)
-    localise_images(nb, dest / "images")
-    deck, timings = slides_notebook(nb)
-    exporter = SlidesExporter(
-        template_name="slides_template", extra_template_basedirs=[str(TEMPLATE.parent)],
-        reveal_url_prefix="reveal.js", reveal_theme="white", reveal_transition="none",
-        reveal_width=str(SLIDE_WIDTH), reveal_height=str(SLIDE_HEIGHT),
-    )
-    html, _ = exporter.from_notebook_node(deck, resources={"metadata": {"name": Path(name).stem}})
-    (dest / f"{Path(name).stem}.html").write_text(html, encoding="utf-8")
-    return {"slides": len(timings), "minutes": round(sum(timings) / 60)}
+    """Write ``dest/<lesson>.html`` for the executed lesson ``nb`` from its talk file; its numbers."""
+    stem = Path(name).stem
+    page, stats = deck_html(stem, nb, talks_module.load_talk(stem), dest)
+    (dest / f"{stem}.html").write_text(page, encoding="utf-8")
+    return stats
 
 
 def build_slides(
-    executed: dict[str, nbformat.NotebookNode], dest: Path = SLIDES, log=print
+    executed: dict[str, nbformat.NotebookNode], dest: Path = SLIDES, log=print, handouts: bool = True
 ) -> dict[str, dict]:
-    """A deck for each executed lesson (``{notebook name: notebook}``) in ``dest``; per-deck stats."""
+    """A deck for each executed lesson (``{notebook name: notebook}``) in ``dest``, and its PDF
+    handout in ``dest/pdf`` (skipped, with a message, without Chromium); per-deck numbers."""
     dest.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(dest / "figures", ignore_errors=True)
     copy_deck_assets(dest)
     stats = {}
     for name, nb in executed.items():
         stats[name] = build_deck(name, nb, dest)
-        log(f"{Path(name).stem}.html: {stats[name]['slides']} slides, ~{stats[name]['minutes']} min")
+        s = stats[name]
+        log(f"{Path(name).stem}.html: {s['slides']} slides, {s['minutes']:g} min "
+            f"({s['minutes_45']:g} min in a 45-minute class)")
+    if handouts:
+        print_handouts([dest / f"{Path(n).stem}.html" for n in executed], dest / "pdf", log=log)
     return stats
 
 
-def screenshot_decks(decks: list[Path], dest: Path = SCREENSHOTS, log=print) -> None:
-    """One slide of each deck as ``dest/slides_<lesson>.png``, for review (skipped without Chromium)."""
+def print_handouts(decks: list[Path], dest: Path, log=print) -> list[Path]:
+    """Each deck as a PDF handout, one slide a page, printed from reveal.js's ``?print-pdf`` view."""
     if chromium_path() is None:
-        log("no screenshots: Chromium or Playwright is missing (see README, 'Slides and website')")
-        return
+        log("no PDF handouts: Chromium or Playwright is missing (see README, 'Slides and website')")
+        return []
+    dest.mkdir(parents=True, exist_ok=True)
+    done = []
     with chromium() as browser:
+        page = browser.new_page(viewport={"width": SLIDE_WIDTH, "height": SLIDE_HEIGHT})
         for deck in decks:
-            screenshot_deck(browser, deck, dest / f"slides_{deck.stem}.png", SLIDE_WIDTH, SLIDE_HEIGHT)
+            page.goto(deck.resolve().as_uri() + "?print-pdf")
+            wait_for_deck(page)
+            page.wait_for_timeout(300)
+            out = dest / f"{deck.stem}.pdf"
+            page.pdf(path=str(out), width=f"{SLIDE_WIDTH}px", height=f"{SLIDE_HEIGHT}px",
+                     print_background=True, prefer_css_page_size=True)
+            done.append(out)
+        page.close()
+    log(f"PDF handouts in {dest}")
+    return done
+
+
+SCREENSHOT_SLIDES = 4   # slides per deck photographed for a person to look at
+
+
+def screenshot_decks(decks: list[Path], dest: Path = SCREENSHOTS, log=print, browser=None) -> list[Path]:
+    """Screenshots of several slides of each deck (``dest/slides_<lesson>_<n>.png``): the title,
+    and slides spread over the deck, figures first. Skipped without Chromium."""
+    if browser is None:
+        if chromium_path() is None:
+            log("no screenshots: Chromium or Playwright is missing (see README, 'Slides and website')")
+            return []
+        with chromium() as own:
+            return screenshot_decks(decks, dest, log, own)
+    dest.mkdir(parents=True, exist_ok=True)
+    shots = []
+    page = browser.new_page(viewport={"width": SLIDE_WIDTH, "height": SLIDE_HEIGHT})
+    for deck in decks:
+        page.goto(deck.resolve().as_uri())
+        wait_for_deck(page)
+        total = page.evaluate("Reveal.getTotalSlides()")
+        figures = page.evaluate("[...Reveal.getSlides()].map((s, i) => s.querySelector('.figure') ? i : -1)"
+                                ".filter(i => i >= 0)")
+        code = page.evaluate("[...Reveal.getSlides()].map((s, i) => s.querySelector('pre.output') ? i : -1)"
+                             ".filter(i => i >= 0)")
+        chosen = [0] + figures[:2] + code[len(code) // 2: len(code) // 2 + 1] + [total - 1]
+        for i in sorted(set(chosen))[: SCREENSHOT_SLIDES + 1]:
+            page.evaluate(f"Reveal.slide({i})")
+            page.wait_for_timeout(150)
+            out = dest / f"slides_{deck.stem}_{i:02d}.png"
+            page.screenshot(path=str(out))
+            shots.append(out)
+    page.close()
     log(f"screenshots in {dest}")
+    return shots
 
 
 def main() -> int:
@@ -650,9 +598,10 @@ def main() -> int:
     parser.add_argument("notebooks", nargs="*", type=Path, metavar="NOTEBOOK",
                         help="build only these lessons (default: every notebooks/NN_*.ipynb)")
     parser.add_argument("--out", type=Path, default=SLIDES, help=f"output folder (default: {SLIDES})")
+    parser.add_argument("--no-pdf", action="store_true", help="leave out the PDF handouts")
     args = parser.parse_args()
     executed = execute_all([p.resolve() for p in args.notebooks] or lessons())
-    build_slides(executed, args.out)
+    build_slides(executed, args.out, handouts=not args.no_pdf)
     print(f"decks in {args.out}")
     screenshot_decks([args.out / f"{Path(name).stem}.html" for name in executed])
     return 0

@@ -1,23 +1,33 @@
 """The course's two reading editions: slide decks and website, checked in headless Chromium.
 
-A session fixture builds every lesson's deck and the site into a temporary folder
-(lessons executed once, cached in build/executed/ like the real builds), then:
+A session fixture builds the site into a temporary folder (lessons executed once, cached in
+build/executed/ like the real builds), with every lesson's deck and its PDF handout, then one
+browser session opens every deck and measures every slide at 1280 x 720:
 
-- every deck: no request leaves the local files, no console error, every image
-  decodes, math is typeset, and no slide has content outside its 1280 x 720 box
-  (all fragments shown); the slide count per lesson is printed;
-- every site page: loads with no outside request or console error, images decode,
-  math is typeset, and every internal link (pages, slides, anchors) resolves.
+- the decks present offline: no request leaves the local files, no console error, every
+  image decodes, math is typeset, nothing lies outside its slide;
+- they are talks a room can read: code and printed output at 20 px or more, body text at 24 px
+  or more, at most 12 lines of code a slide (and a line saying how many more), no code line that
+  wraps, figures shown at least at three quarters of the size they were drawn at, at most a
+  quarter of the slides "continued", speaker notes on every slide, linear navigation with no
+  vertical stacks that the arrow keys would skip;
+- no slide shows the building machine: its paths, warnings, tracebacks, progress bars, log lines
+  or timestamps (a slide that shows a warning on purpose marks it);
+- every PDF handout has a page per slide; every site page (lessons, syllabus, answer key) loads
+  with no outside request, shows none of the building machine's paths, tracebacks, progress bars
+  or timestamps, and every internal link resolves.
 
-Without Chromium (``apt-get install chromium``) or Playwright these tests skip
-and say so; the layout rules, sync_notebooks and the Python 3.10 compile check
-run everywhere.
+Each deck's numbers are printed and written to build/screenshots/deck_metrics.json, beside
+screenshots of several slides per deck for a person to look at. Without Chromium
+(``apt-get install chromium``) or Playwright these tests skip and say so.
 """
 
 from __future__ import annotations
 
 import copy
+import html
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -31,20 +41,27 @@ import build_site
 import build_slides
 import nbformat
 import pytest
-from browser import browser_available, open_page
+import talks
+from browser import CHROMIUM, FLAGS, browser_available, open_page
 from execute_lessons import execute_all, lessons
 
 from conftest import REPO
 
 LESSONS = lessons()
 IDS = [p.stem for p in LESSONS]
+SCREENSHOTS = REPO / "build" / "screenshots"
+METRICS_JS = (Path(__file__).parent / "deck_metrics.js").read_text(encoding="utf-8")
+
+MIN_CODE_PX, MIN_OUTPUT_PX, MIN_BODY_PX = 20, 20, 24
+MAX_CONTINUED = 0.25
+MIN_FIGURE_SCALE = 0.75
 
 
 # --------------------------------------------------------------------------- building
 
 @pytest.fixture(scope="session")
 def editions(tmp_path_factory):
-    """Decks and site for every lesson, built once per test session: ``(slides dir, site dir)``."""
+    """Site, decks and handouts for every lesson, built once per test session: ``(slides dir, site dir)``."""
     reason = browser_available()
     if reason:
         pytest.skip(f"browser tests skipped: {reason}")
@@ -58,22 +75,64 @@ def editions(tmp_path_factory):
 
 # --------------------------------------------------------------------------- in the browser
 
-OVERFLOWS = """() => {
-  const W = Reveal.getConfig().width, H = Reveal.getConfig().height, bad = [];
-  for (const s of Reveal.getSlides()) {
-    const i = Reveal.getIndices(s);
-    Reveal.slide(i.h, i.v, 1e6);                      // every fragment shown
-    const hidden = [...s.querySelectorAll('*')].filter(e => {
-      const o = getComputedStyle(e).overflowX;
-      return o !== 'visible' && e.scrollWidth > e.clientWidth + 1;
-    });
-    if (s.scrollHeight > H + 1 || s.scrollWidth > W + 1 || hidden.length) {
-      bad.push(`slide ${i.h}/${i.v} "${s.innerText.trim().slice(0, 50)}": ` +
-               `${s.scrollWidth}x${s.scrollHeight} in ${W}x${H}, ${hidden.length} clipped elements`);
+FORBIDDEN = "|".join(f"(?:{p})" for p in build_slides.FORBIDDEN.values())
+
+
+@pytest.fixture(scope="session")
+def decks(editions):
+    """Every deck opened once in one browser: its measurements, problems and screenshots."""
+    from playwright.sync_api import sync_playwright
+
+    slides, _ = editions
+    results = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            for lesson in LESSONS:
+                deck = slides / f"{lesson.stem}.html"
+                problems = {"console": [], "requests": [], "failed": []}
+                page = browser.new_page(viewport={"width": build_slides.SLIDE_WIDTH,
+                                                  "height": build_slides.SLIDE_HEIGHT})
+                page.on("console",
+                        lambda m, p=problems: p["console"].append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e, p=problems: p["console"].append(str(e)))
+                page.on("requestfailed", lambda r, p=problems: p["failed"].append(r.url))
+                page.on("request", lambda r, p=problems: None if r.url.startswith(("file:", "data:"))
+                        else p["requests"].append(r.url))
+                page.goto(deck.resolve().as_uri(), wait_until="load")
+                page.wait_for_function("window.Reveal && Reveal.isReady()", timeout=30_000)
+                page.evaluate("MathJax.startup.promise")
+                measured = page.evaluate(METRICS_JS, FORBIDDEN)
+                measured["broken_images"] = page.evaluate(IMAGES)
+                measured["math"] = page.evaluate(MATH)
+                measured["math_errors"] = page.evaluate(MATH_ERRORS)
+                measured["problems"] = problems
+                page.close()
+                results[lesson.stem] = measured
+            build_slides.screenshot_decks([slides / f"{p.stem}.html" for p in LESSONS], SCREENSHOTS,
+                                          log=lambda *_: None, browser=browser)
+        finally:
+            browser.close()
+    summary = {stem: _numbers(m) for stem, m in results.items()}
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    (SCREENSHOTS / "deck_metrics.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    return results
+
+
+def _numbers(measured: dict) -> dict:
+    slides = measured["slides"]
+    low = {k: min(s["min"][k] for s in slides) for k in ("code", "output", "body")}
+    return {
+        "slides": len(slides),
+        "continued_share": round(sum(s["continued"] for s in slides) / len(slides), 3),
+        "min_code_px": None if low["code"] == float("inf") else low["code"],
+        "min_output_px": None if low["output"] == float("inf") else low["output"],
+        "min_body_px": None if low["body"] == float("inf") else low["body"],
+        "most_code_lines": max(s["codeLines"] for s in slides),
+        "wrapped_output_lines": sum(s["outputWrapped"] for s in slides),
+        "smallest_figure_scale": min((f["scale"] for s in slides for f in s["figures"]), default=None),
     }
-  }
-  return {count: Reveal.getTotalSlides(), bad};
-}"""
+
 
 IMAGES = "() => [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
 MATH = "() => document.querySelectorAll('mjx-container').length"
@@ -87,25 +146,66 @@ def _has_math(lesson: Path) -> bool:
     return re.search(r"\$\$|\\\(|\\\[|(?<![\w$])\$[^$\n]+\$(?![\w$])", markdown) is not None
 
 
+def _where(slide: dict) -> str:
+    return f"slide {slide['index'] + 1} \"{slide['title'][:60]}\""
+
+
 @pytest.mark.parametrize("lesson", LESSONS, ids=IDS)
-def test_deck_presents_offline_and_fits(editions, lesson):
-    slides, _ = editions
-    deck = slides / f"{lesson.stem}.html"
-    with open_page(deck) as (page, problems):
-        page.wait_for_function("window.Reveal && Reveal.isReady()", timeout=30_000)
-        page.evaluate("MathJax.startup.promise")
-        result = page.evaluate(OVERFLOWS)
-        broken = page.evaluate(IMAGES)
-        math, math_errors = page.evaluate(MATH), page.evaluate(MATH_ERRORS)
-    print(f"{lesson.stem}: {result['count']} slides")
-    assert problems.requests == [], f"requests beyond the local files: {problems.requests}"
-    assert problems.console_errors == [] and problems.failed_requests == []
-    assert broken == [], f"images that did not decode: {broken}"
-    assert result["count"] >= 3
-    assert result["bad"] == [], "slides with content outside their box:\n" + "\n".join(result["bad"])
-    if _has_math(lesson):
-        assert math > 0, "the lesson has math, the deck shows none typeset"
-    assert math_errors == 0
+def test_deck_presents_offline(editions, decks, lesson):
+    measured = decks[lesson.stem]
+    problems = measured["problems"]
+    assert problems["requests"] == [], f"requests beyond the local files: {problems['requests']}"
+    assert problems["console"] == [] and problems["failed"] == [], problems
+    assert measured["broken_images"] == [], f"images that did not decode: {measured['broken_images']}"
+    assert measured["math_errors"] == 0
+    deck_html = (editions[0] / f"{lesson.stem}.html").read_text(encoding="utf-8")
+    shown = re.sub(r"<aside.*?</aside>", "", deck_html, flags=re.S)   # speaker notes are not typeset
+    if 'class="math' in shown:   # markdown math on a slide (the build marks it so)
+        assert measured["math"] > 0, "the deck has math, none of it typeset"
+    bad = [_where(s) for s in measured["slides"] if s["overflow"]]
+    assert bad == [], "slides with content outside their box:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=IDS)
+def test_deck_is_a_talk_a_room_can_read(decks, lesson):
+    measured = decks[lesson.stem]
+    slides = measured["slides"]
+    numbers = _numbers(measured)
+    print(f"{lesson.stem}: {json.dumps(numbers)}")
+    assert measured["navigation"] == "linear" and measured["vertical"] == 0, "navigation skips slides"
+    assert 14 <= len(slides) <= 36, f"{len(slides)} slides"
+    assert numbers["continued_share"] <= MAX_CONTINUED, numbers
+    small = []
+    for s in slides:
+        for kind, least in (("code", MIN_CODE_PX), ("output", MIN_OUTPUT_PX), ("body", MIN_BODY_PX)):
+            if s["min"][kind] < least:
+                small.append(f"{_where(s)}: {kind} at {s['min'][kind]} px (at least {least})")
+        if s["codeLines"] > build_slides.CODE_LINES + 1:
+            small.append(f"{_where(s)}: {s['codeLines']} lines of code")
+        if s["wrapped"]:
+            small.append(f"{_where(s)}: {s['wrapped']} code lines wrap")
+        small += [f"{_where(s)}: a figure shown at {f['scale']:.0%} of its size {f['natural']}"
+                  for f in s["figures"] if f["scale"] < MIN_FIGURE_SCALE]
+        if not re.search(r"min on this slide", s["notes"]) or not re.search(r"Say|Ask|Demo", s["notes"]):
+            small.append(f"{_where(s)}: speaker notes lack timing or what to say")
+    assert small == [], "slides a room cannot read:\n" + "\n".join(small)
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=IDS)
+def test_deck_shows_nothing_of_the_building_machine(decks, lesson):
+    shown = [f"{_where(s)}: {s['forbidden']!r}" for s in decks[lesson.stem]["slides"] if s["forbidden"]]
+    assert shown == [], "slides that show the building machine:\n" + "\n".join(shown)
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=IDS)
+def test_handout_has_a_page_per_slide(editions, decks, lesson):
+    pdf = editions[0] / "pdf" / f"{lesson.stem}.pdf"
+    assert pdf.is_file(), f"no handout {pdf.name}"
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF")
+    pages = len(re.findall(rb"/Type\s*/Page(?![s\w])", data))
+    count = len(decks[lesson.stem]["slides"])
+    assert pages == count, f"{pages} pages for {count} slides"
 
 
 class _Links(HTMLParser):
@@ -128,7 +228,7 @@ def _parse(path: Path) -> _Links:
 
 
 def test_site_links_resolve(editions):
-    """Every link from a site page to the site (pages, slides, pictures, anchors) finds its target."""
+    """Every link from a site page to the site (pages, slides, handouts, notebooks, anchors) resolves."""
     _, site = editions
     missing = []
     for page in sorted(site.glob("*.html")):
@@ -145,131 +245,91 @@ def test_site_links_resolve(editions):
                 if parts.fragment not in _parse(target).ids:
                     missing.append(f"{page.name}: {href} (no such anchor)")
     assert missing == [], "links that go nowhere:\n" + "\n".join(missing)
+    index = (site / "index.html").read_text(encoding="utf-8")
+    for stem in IDS:
+        for link in (f"slides/{stem}.html", f"slides/pdf/{stem}.pdf", f"notebooks/{stem}.ipynb"):
+            assert f'href="{link}"' in index, f"the front page does not link {link}"
+    assert 'href="syllabus.html"' in index and 'href="answers.html"' in index
 
 
-@pytest.mark.parametrize("name", ["index", *IDS])
+# What a site page never shows: the building machine's paths, tracebacks, progress bars, timestamps,
+# and the stand-in network's warning (a lesson's own printed warning, shown on purpose, may stay).
+SITE_FORBIDDEN = {k: v for k, v in build_slides.FORBIDDEN.items() if k != "a warning"}
+SITE_FORBIDDEN["the stand-in network's warning"] = r"StandInWarning:"
+
+
+@pytest.mark.parametrize("name", ["index", "syllabus", "answers", *IDS])
 def test_site_page_loads_offline(editions, name):
     _, site = editions
     page_path = site / f"{name}.html"
-    html = page_path.read_text(encoding="utf-8")
-    if name != "index":
-        assert f'href="slides/{name}.html"' in html, "the page links to its slides"
-        assert "colab.research.google.com/github/" in html, "the page has its Open-in-Colab badge"
+    source = page_path.read_text(encoding="utf-8")
+    if name in IDS:
+        assert f'href="slides/{name}.html"' in source, "the page links to its slides"
+        assert f'href="slides/pdf/{name}.pdf"' in source, "the page links to its handout"
+        assert "colab.research.google.com/github/" in source, "the page has its Open-in-Colab badge"
     with open_page(page_path, wait_ms=1500) as (page, problems):
         broken = page.evaluate(IMAGES)
         images = page.evaluate("() => document.images.length")
         math, math_errors = page.evaluate(MATH), page.evaluate(MATH_ERRORS)
+        text = page.evaluate("() => document.querySelector('main, article, body').innerText")
     assert problems.requests == [], f"requests beyond the local files: {problems.requests}"
     assert problems.console_errors == [] and problems.failed_requests == []
     assert broken == [], f"images that did not decode: {broken}"
-    if name != "index":
+    if name in IDS:
         assert images >= 1
-    if name != "index" and _has_math(REPO / "notebooks" / f"{name}.ipynb"):
+    if name in IDS and _has_math(REPO / "notebooks" / f"{name}.ipynb"):
         assert math > 0, "the lesson has math, the page shows none typeset"
     assert math_errors == 0
+    shown = [f"{what}: {m.group(0)!r} in {text[max(0, m.start() - 60): m.end() + 20]!r}"
+             for what, pattern in SITE_FORBIDDEN.items() for m in re.finditer(pattern, text, flags=re.M)]
+    assert shown == [], "the page shows the building machine:\n" + "\n".join(shown[:10])
 
 
-# --------------------------------------------------------------------------- slide layout rules
-
-def _cell(kind, source, **metadata):
-    make = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
-    cell = make(source)
-    cell.metadata.update(metadata)
-    return cell
-
-
-def _deck(cells):
-    nb = nbformat.v4.new_notebook(cells=cells)
-    deck, timings = build_slides.slides_notebook(nb)
-    return deck, timings
+def test_syllabus_plans_every_lesson_for_45_and_90_minutes(editions):
+    _, site = editions
+    text = (site / "syllabus.html").read_text(encoding="utf-8")
+    for stem in IDS:
+        assert f'href="slides/pdf/{stem}.pdf"' in text
+    assert text.count("45-minute class") >= len(IDS) and text.count("90-minute class") >= len(IDS)
 
 
-def test_long_code_is_shown_in_part_and_skips_are_dropped():
-    long = "\n".join(f"x{i} = {i}" for i in range(40))
-    deck, timings = _deck([
-        _cell("markdown", "# Title", slideshow={"slide_type": "slide"}),
-        _cell("code", long),
-        _cell("code", "secret = 1", slides="skip"),
+def test_answer_key_holds_every_solution_and_the_decks_none(editions):
+    slides, site = editions
+    answers = (site / "answers.html").read_text(encoding="utf-8")
+    for lesson in LESSONS:
+        nb = nbformat.read(lesson, as_version=4)
+        deck = (slides / f"{lesson.stem}.html").read_text(encoding="utf-8")
+        deck = html.unescape(re.sub(r"<[^>]+>", "", deck))   # the text a reader sees
+        for exercise, solution in talks.solutions(nb):
+            code = re.search(r"```python\n(.*?)\n", solution)
+            first = (code.group(1) if code else solution.split("\n")[0]).strip()
+            words = re.findall(r"\w+", first)
+            assert all(w in answers for w in words), f"{lesson.stem}: the answer key lacks {exercise!r}"
+            if code and len(first) > 20:
+                assert first not in deck, f"{lesson.stem}: the deck shows the solution of {exercise!r}"
+
+
+# --------------------------------------------------------------------------- slide rules
+
+def test_decks_build_from_talk_files_alone():
+    """A deck shows only what its talk file selects: an unselected cell's code never appears."""
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# 99 · A lesson"),
+        nbformat.v4.new_markdown_cell("## Setting up\n\ntext"),
+        nbformat.v4.new_code_cell("chosen = 1\nprint(chosen)"),
+        nbformat.v4.new_code_cell("secret_cell = 2"),
     ])
-    sources = [c.source for c in deck.cells]
-    shown = next(s for s in sources if s.startswith("x0 = 0"))
-    assert shown.split("\n")[: build_slides.CODE_LINES] == long.split("\n")[: build_slides.CODE_LINES]
-    assert shown.split("\n")[-1] == f"# … {40 - build_slides.CODE_LINES} more lines in the notebook"
-    assert not any("secret" in s for s in sources)
-    assert len(timings) == 1 and timings[0] > 0
-
-
-def test_overfull_slide_continues_on_a_sub_slide_with_notes():
-    paragraphs = "\n\n".join("word " * 80 for _ in range(12))   # about 12 x 4 lines of text
-    heading = _cell("markdown", "## Heading\n\n" + paragraphs, slideshow={"slide_type": "slide"})
-    deck, timings = _deck([heading])
-    kinds = [c.metadata.get("slideshow", {}).get("slide_type") for c in deck.cells]
-    assert kinds.count("subslide") >= 2, kinds
-    notes = [c.source for c in deck.cells if c.metadata.get("slideshow", {}).get("slide_type") == "notes"]
-    assert len(notes) == len(timings) == 1 + kinds.count("subslide")
-    assert all("min on this slide" in n for n in notes)
-    # The words are all still there, in order, just spread over the slides.
-    shown = [c for c in deck.cells if c.metadata.get("slideshow", {}).get("slide_type") != "notes"]
-    text = " ".join(c.source for c in shown)
-    assert text.count("word") == 80 * 12
-
-
-def test_figures_are_scaled_to_the_room_left():
-    png = _png(800, 1000)
-    cell = _cell("code", "plot()")
-    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png})]
-    deck, _ = _deck([_cell("markdown", "# T\n\n" + "text " * 60, slideshow={"slide_type": "slide"}), cell])
-    assert [c.metadata.get("slideshow", {}).get("slide_type") for c in deck.cells].count("subslide") == 0
-    out = next(c for c in deck.cells if c.cell_type == "code").outputs[0]
-    height = out.metadata["image/png"]["height"]
-    assert build_slides.FIGURE_MIN <= height < build_slides.FIGURE_MAX
-    assert out.metadata["image/png"]["width"] == round(800 * height / 1000)
-
-
-def test_headings_inside_a_cell_start_slides_and_lead_ins_stay_with_their_list():
-    items = "\n".join(f"- point {i}: " + "word " * 12 for i in range(6))
-    text = "\n\n".join("word " * 80 for _ in range(4))
-    cell = _cell("markdown", f"# Title\n\n{text}\n\n**What you will learn**\n\n{items}\n\n## Next\n\nmore",
-                 slideshow={"slide_type": "slide"})
-    deck, _ = _deck([cell])
-    shown = [c for c in deck.cells if c.metadata.get("slideshow", {}).get("slide_type") != "notes"]
-    kinds = [c.metadata.get("slideshow", {}).get("slide_type") for c in shown]
-    assert kinds.count("slide") == 2 and next(c for c in shown if c.source.startswith("## Next"))
-    lead = next(c for c in shown if "**What you will learn**" in c.source)
-    assert "- point 0" in lead.source, "the lead-in was left behind without its list"
-
-
-def test_wide_tables_get_smaller_type_and_long_ones_their_first_rows():
-    import pandas as pd
-
-    wide = pd.DataFrame([[f"value_{i}_{j}_long" for j in range(9)] for i in range(3)],
-                        columns=[f"column_name_{j}" for j in range(9)])
-    long = pd.DataFrame({"a": range(30), "b": range(30)})
-    cells = []
-    for frame in (wide, long):
-        cell = _cell("code", "frame")
-        cell.outputs = [nbformat.v4.new_output("execute_result", data={
-            "text/html": frame.to_html(), "text/plain": repr(frame)}, execution_count=1)]
-        cells.append(cell)
-    deck, _ = _deck([_cell("markdown", "# T", slideshow={"slide_type": "slide"}), *cells])
-    wide_html, long_html = (c.outputs[0].data["text/html"] for c in deck.cells if c.cell_type == "code")
-    font = int(re.search(r"font-size: (\d+)px", wide_html).group(1))
-    assert build_slides.TABLE_FONT_MIN <= font < build_slides.OUT_TABLE_FONT
-    assert build_slides.html_table_width(wide.to_html(), font) <= build_slides.SLIDE_WIDTH - 60
-    assert long_html.count("<tr") == 1 + build_slides.OUTPUT_LINES
-    assert f"{30 - build_slides.OUTPUT_LINES} more rows in the notebook" in long_html
-
-
-def _png(width, height):
-    import base64
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("RGB", (width, height), "white").save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode()
-
+    nb.cells[2].outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="1\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="/tmp/x.py:1: SomeWarning: careful\n"),
+    ]
+    talk = build_slides.talks_module.Talk(Path("99_x.toml"), {"minutes_title": 1}, [
+        {"title": "One idea", "anchor": "Setting up", "code": "chosen = 1", "output": True, "say": "s",
+         "minutes": 2}])
+    html, stats = build_slides.deck_html("99_x", nb, talk, Path(os.devnull).parent / "nonexistent")
+    assert "secret_cell" not in html and "chosen" in html and "SomeWarning" not in html
+    assert stats["slides"] == 2 and stats["minutes"] == 3
+    assert "navigationMode: 'linear'" in html
 
 # --------------------------------------------------------------------------- sync_notebooks and Python 3.10
 
