@@ -42,7 +42,18 @@ from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
 from embedkit.curate import curate
 from embedkit.dataset import DATA_DIR
-from embedkit.quality import HIGHER_IS_WORSE, IMAGE_KINDS, KINDS, label_scores, outlier_scores
+from embedkit.quality import (
+    EXPLAINED_BY,
+    HIDES_CONTENT,
+    HIGHER_IS_WORSE,
+    IMAGE_KINDS,
+    KINDS,
+    NEIGHBOURS,
+    THRESHOLDS,
+    label_scores,
+    measure_image,
+    outlier_scores,
+)
 
 #: Source pictures (the manifest's ``source``) whose originals make the ``choice`` part.
 CHOICE_SOURCES = (
@@ -156,7 +167,9 @@ def plant(kind: str, view: Image.Image, rng: np.random.Generator) -> Image.Image
     if kind == "dark":
         return Image.fromarray((a * rng.uniform(0.06, 0.25)).clip(0, 255).astype(np.uint8))
     if kind == "bright":
-        return Image.fromarray((a * rng.uniform(1.2, 1.8) + rng.uniform(90, 170)).clip(0, 255).astype(np.uint8))
+        return Image.fromarray(
+            (a * rng.uniform(1.2, 1.8) + rng.uniform(90, 170)).clip(0, 255).astype(np.uint8)
+        )
     if kind == "blurry":
         return view.filter(ImageFilter.GaussianBlur(rng.uniform(2.5, 6.0) * min(view.size) / 224))
     if kind == "low_information":
@@ -174,7 +187,9 @@ def plant(kind: str, view: Image.Image, rng: np.random.Generator) -> Image.Image
     if kind == "tiny":
         short = rng.uniform(16, 56)
         scale = short / min(view.size)
-        return view.resize((max(1, round(view.width * scale)), max(1, round(view.height * scale))), Image.LANCZOS)
+        return view.resize(
+            (max(1, round(view.width * scale)), max(1, round(view.height * scale))), Image.LANCZOS
+        )
     if kind == "grayscale":
         return ImageEnhance.Color(view).enhance(rng.uniform(0.0, 0.03))
     raise ValueError(f"unknown planted problem {kind!r}")
@@ -224,7 +239,13 @@ def _scores(found: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     precision = tp / found.sum() if found.sum() else float("nan")
     recall = tp / truth.sum() if truth.sum() else float("nan")
     f1 = 2 * tp / (found.sum() + truth.sum()) if found.sum() + truth.sum() else float("nan")
-    return {"precision": precision, "recall": recall, "f1": f1, "flagged": int(found.sum()), "true": int(truth.sum())}
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "flagged": int(found.sum()),
+        "true": int(truth.sum()),
+    }
 
 
 def _fires(kind: str, score: np.ndarray, threshold: float) -> np.ndarray:
@@ -269,11 +290,16 @@ def evaluate(findings, truth: dict, thresholds: dict | None = None) -> tuple[dic
         t[[row[p] for p in truth[kind] if p in row]] = True
         true[kind] = t
     chosen = dict(thresholds or {})
-    image_flag = np.zeros(len(paths), dtype=bool)
-    for kind in IMAGE_KINDS:
+    fired: dict[str, np.ndarray] = {}
+    for kind in IMAGE_KINDS:  # in order: a kind is not reported where a kind it is explained by fires
+        explained = np.zeros(len(paths), dtype=bool)
+        for cause in EXPLAINED_BY.get(kind, ()):
+            explained |= fired[cause]
+        score = np.where(explained, np.nan, findings.measures[kind])
         if thresholds is None:
-            chosen[kind] = choose(kind, findings.measures[kind], true[kind])
-        image_flag |= _fires(kind, findings.measures[kind], chosen[kind])
+            chosen[kind] = choose(kind, score, true[kind])
+        fired[kind] = _fires(kind, score, chosen[kind])
+    image_flag = np.logical_or.reduce([fired[k] for k in HIDES_CONTENT])
     if thresholds is None:
         best = (-1.0, None)
         for k_out in NEIGHBOUR_CHOICES:
@@ -289,9 +315,15 @@ def evaluate(findings, truth: dict, thresholds: dict | None = None) -> tuple[dic
             f1 = _scores(_fires("label", share, t), true["label"])["f1"]
             best = max(best, (f1, (k_lab, t)), key=lambda b: b[0])
         chosen["label_k"], chosen["label"] = best[1]
-    z, share = _embedding_scores(findings, image_flag, chosen["outlier_k"], chosen["outlier"], chosen["label_k"])
-    measured = {**{k: findings.measures[k] for k in IMAGE_KINDS}, "outlier": z, "label": share}
-    table = {kind: _scores(_fires(kind, measured[kind], chosen[kind]), true[kind]) for kind in KINDS}
+    z, share = _embedding_scores(
+        findings, image_flag, chosen["outlier_k"], chosen["outlier"], chosen["label_k"]
+    )
+    found = {
+        **fired,
+        "outlier": _fires("outlier", z, chosen["outlier"]),
+        "label": _fires("label", share, chosen["label"]),
+    }
+    table = {kind: _scores(found[kind], true[kind]) for kind in KINDS}
     return chosen, table
 
 
@@ -300,9 +332,14 @@ def run_part(part: str, folder: Path, seed: int, cache: Path | None = None):
     import pickle
 
     stored = cache / f"{part}.pickle" if cache else None
-    if stored is not None and stored.exists():
+    if stored is not None and stored.exists():  # embeddings reused, image measures taken again
         with open(stored, "rb") as f:
-            return pickle.load(f)
+            findings, truth = pickle.load(f)
+        from embedkit.images import load_rgb
+
+        rows = [measure_image(load_rgb(folder / p)) for p in findings.paths]
+        findings.measures.update({k: np.array([r[k] for r in rows]) for k in IMAGE_KINDS})
+        return findings, truth
     truth = build_part(folder, part, seed=seed)
     findings = curate(folder, progress=False)
     if stored is not None:
@@ -313,7 +350,11 @@ def run_part(part: str, folder: Path, seed: int, cache: Path | None = None):
 
 
 def _table(title: str, table: dict, chosen: dict) -> str:
-    lines = [f"{title}", "| kind | threshold | true | flagged | precision | recall |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"{title}",
+        "| kind | threshold | true | flagged | precision | recall |",
+        "|---|---|---|---|---|---|",
+    ]
     for kind, s in table.items():
         t = chosen[kind]
         extra = f" (k={chosen[kind + '_k']})" if kind + "_k" in chosen else ""
@@ -326,26 +367,36 @@ def _table(title: str, table: dict, chosen: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", type=Path, default=None, help="keep the planted folders here")
-    parser.add_argument("--cache", type=Path, default=None, help="reuse curated parts pickled here")
+    parser.add_argument(
+        "--cache", type=Path, default=None, help="reuse the embeddings of parts pickled here (with --keep)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="write thresholds and tables as JSON")
     args = parser.parse_args(argv)
     base = args.keep or Path(tempfile.mkdtemp(prefix="planted-quality-"))
     try:
         choice, choice_truth = run_part("choice", base / "choice", seed=1, cache=args.cache)
         chosen, in_sample = evaluate(choice, choice_truth)
+        rounded = {k: (v if k.endswith("_k") else float(f"{v:.3g}")) for k, v in chosen.items()}
+        package = {**THRESHOLDS, **{f"{k}_k": v for k, v in NEIGHBOURS.items()}}
         held, held_truth = run_part("held_out", base / "held_out", seed=2, cache=args.cache)
-        _, held_out = evaluate(held, held_truth, chosen)
-        print(f"backbone: {choice.backbone}; choice part {len(choice.paths)} files, held-out part {len(held.paths)}")
+        _, held_out = evaluate(held, held_truth, package)
+        print(f"backbone: {choice.backbone}; {len(choice.paths)} files chosen on, {len(held.paths)} held out")
+        print(f"chosen (3 significant digits): {rounded}")
+        if rounded != {k: package[k] for k in rounded}:
+            print(f"NOTE: the package's defaults differ: {package}")
         print(_table("in-sample (choice part, where the thresholds were chosen)", in_sample, chosen))
         print()
-        print(_table("held out (other photos; nothing chosen here)", held_out, chosen))
+        print(
+            _table("held out (other photos; the package's defaults, nothing chosen here)", held_out, package)
+        )
         for name, f in (("choice", choice), ("held_out", held)):
-            total = sum(v for k, v in f.seconds.items() if "summed" not in k)
             print(f"{name}: seconds per step {json.dumps({k: round(v, 2) for k, v in f.seconds.items()})}")
-            print(f"{name}: quality share ~ {(f.seconds['quality checks']) / total:.3f} (+ image measures)")
         if args.json:
             args.json.write_text(
-                json.dumps({"chosen": chosen, "in_sample": in_sample, "held_out": held_out}, indent=1) + "\n"
+                json.dumps(
+                    {"chosen": chosen, "in_sample": in_sample, "held_out": held_out}, indent=1, default=float
+                )
+                + "\n"
             )
     finally:
         if args.keep is None:

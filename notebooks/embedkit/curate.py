@@ -82,6 +82,7 @@ from .embeddings import embed_images, progress_bar
 from .images import IMAGE_SUFFIXES, ImageLoadError, load_rgb
 from .pairs import connected_groups
 from .quality import (
+    HIDES_CONTENT,
     HIGHER_IS_WORSE,
     IMAGE_KINDS,
     KINDS,
@@ -822,8 +823,9 @@ def _quality_checks(
     """The issues of :mod:`embedkit.quality` for the readable files, as :class:`Findings` fields.
 
     Image checks use the measures taken while decoding (``measured``, one per path); the
-    outlier and label checks use the embeddings, leave out files with an image issue (and
-    the label check files that are outliers) and let only files without one be neighbours.
+    outlier and label checks use the embeddings, leave out files whose picture hides its
+    content (:data:`~embedkit.quality.HIDES_CONTENT`; the label check also leaves out
+    outliers) and let only the files they check be neighbours.
     """
     n = len(paths)
     found: list[tuple[int, str, float, str, str | None]] = []
@@ -835,8 +837,9 @@ def _quality_checks(
         if m is not None:
             found += [(i, kind, score, reason, None) for kind, score, reason in image_issues(m, kinds)]
     clean = np.ones(n, dtype=bool)
-    for i, *_ in found:
-        clean[i] = False
+    for i, kind, *_ in found:
+        if kind in HIDES_CONTENT:
+            clean[i] = False
     voters = np.flatnonzero(clean)
     labels = folder_labels(paths)
     if "outlier" in kinds:

@@ -2,33 +2,39 @@
 
 The checks a practitioner runs before training, beside duplicates and leaks:
 
-=================  =========================================================  ==========
-kind               score (what is measured)                                   fires when
-=================  =========================================================  ==========
-``dark``           brightness (0-255) that 95 % of pixels stay below          score <= T
-``bright``         brightness (0-255) that 95 % of pixels stay above          score >= T
-``blurry``         sharpness: variance of the Laplacian over the variance     score <= T
-                   of brightness (a contrast-free measure of fine detail)
-``low_information``entropy of the brightness histogram, in bits (0-8)         score <= T
-``odd_aspect``     long side over short side                                  score >= T
-``tiny``           short side, in pixels                                      score <= T
-``grayscale``      colourfulness: mean of (max - min) over R, G, B (0-255)    score <= T
-``outlier``        robust z-score of the cosine distance to the k-th nearest  score >= T
+=================  ==========================================================  ==========
+kind               score (what is measured)                                    fires when
+=================  ==========================================================  ==========
+``dark``           brightness (0-255) that 99 % of pixels stay below           score <= T
+``bright``         mean brightness (0-255)                                     score >= T
+``low_information````contrast``: standard deviation of brightness (0-255)      score <= T
+``blurry``         variance of the Laplacian of brightness (fine detail)       score <= T
+``odd_aspect``     long side over short side                                   score >= T
+``tiny``           square root of the pixel count (the side of a square of     score <= T
+                   as many pixels)
+``grayscale``      mean saturation, (max - min) / max over R, G, B (0-1)       score <= T
+``outlier``        robust z-score of the cosine distance to the k-th nearest   score >= T
                    other file (median and MAD over the folder)
-``label``          share of the k nearest files that carry one other label    score >= T
-=================  =========================================================  ==========
+``label``          share of the k nearest files that carry one other label     score >= T
+=================  ==========================================================  ==========
+
+A more basic problem explains a later one, which is then not reported
+(:data:`EXPLAINED_BY`): a dark or over-exposed picture has little contrast, and a dark,
+over-exposed or flat one little fine detail; a flat one has no colour to speak of.
 
 Each default ``T`` (:data:`THRESHOLDS`) was chosen on planted truth and its precision and
 recall measured on other photos: ``scripts/measure_quality.py`` builds both parts from
 photos that ship with scikit-image, scikit-learn and matplotlib, and the README shows its
 held-out table. The image measures are pure functions of arrays, computed on the picture
-box-reduced to a short side of about :data:`MEASURE_SIDE` pixels (the size a network sees):
+resized to a short side of :data:`MEASURE_SIDE` pixels (the size a network sees; a smaller
+picture is measured as it is, never enlarged):
 ``curate`` computes them from the pixels it already decoded to hash, so no file is decoded
 again for them.
 
-A file with an image-quality issue is left out of the ``outlier`` and ``label`` checks (a
-dark or flat picture is far from everything, and its neighbours say nothing about its
-label) and does not vote on other files' labels.
+A file whose picture hides its content (:data:`HIDES_CONTENT`: dark, over-exposed, flat,
+blurry or tiny) is left out of the ``outlier`` and ``label`` checks (it is far from
+everything, and its neighbours say nothing about its label) and is nobody's neighbour there;
+a grayscale or oddly shaped file is checked like any other.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ from PIL import Image
 
 __all__ = [
     "EMBEDDING_KINDS",
+    "EXPLAINED_BY",
+    "HIDES_CONTENT",
     "IMAGE_KINDS",
     "KINDS",
     "MEASURE_SIDE",
@@ -49,8 +57,9 @@ __all__ = [
     "THRESHOLDS",
     "brightness",
     "check_kinds",
-    "colourfulness",
-    "entropy_bits",
+    "saturation",
+    "contrast",
+    "detail",
     "folder_labels",
     "image_issues",
     "label_scores",
@@ -58,13 +67,14 @@ __all__ = [
     "measure",
     "measure_image",
     "outlier_scores",
-    "sharpness",
 ]
 
 #: The checks on one picture's pixels and size.
-IMAGE_KINDS = ("dark", "bright", "blurry", "low_information", "odd_aspect", "tiny", "grayscale")
+IMAGE_KINDS = ("dark", "bright", "low_information", "blurry", "odd_aspect", "tiny", "grayscale")
 #: The checks on the embeddings of the whole folder.
 EMBEDDING_KINDS = ("outlier", "label")
+#: Image kinds that leave a file out of the outlier and label checks.
+HIDES_CONTENT = ("dark", "bright", "low_information", "blurry", "tiny")
 #: Every kind, in the order the report shows them.
 KINDS = IMAGE_KINDS + EMBEDDING_KINDS
 
@@ -84,34 +94,41 @@ HIGHER_IS_WORSE = {
 #: Default thresholds, chosen on the choice part of the planted folder
 #: (``scripts/measure_quality.py``); the README reports them on the held-out part.
 THRESHOLDS = {
-    "dark": 60.0,
-    "bright": 190.0,
-    "blurry": 0.012,
-    "low_information": 4.0,
-    "odd_aspect": 2.6,
-    "tiny": 96.0,
-    "grayscale": 3.0,
-    "outlier": 3.5,
-    "label": 0.6,
+    "dark": 63.3,
+    "bright": 221.0,
+    "low_information": 5.80,
+    "blurry": 5.92,
+    "odd_aspect": 3.30,
+    "tiny": 63.9,
+    "grayscale": 0.0164,
+    "outlier": 3.48,
+    "label": 1.0,
 }
 
 #: Nearest neighbours the outlier and label checks look at.
-NEIGHBOURS = {"outlier": 5, "label": 5}
+NEIGHBOURS = {"outlier": 3, "label": 3}
 
-#: The short side, in pixels, pictures are box-reduced to (by an integer factor) before measuring.
-MEASURE_SIDE = 256
+#: The short side, in pixels, larger pictures are resized to before they are measured.
+MEASURE_SIDE = 224
+
+#: Kinds not reported for a file when one of the kinds listed fires for it (the cause shown once).
+EXPLAINED_BY = {
+    "low_information": ("dark", "bright"),
+    "blurry": ("dark", "bright", "low_information"),
+    "grayscale": ("low_information",),
+}
 
 #: Top-level folder names that are splits, not labels (then the next folder down is the label).
 SPLIT_NAMES = frozenset({"train", "test", "val", "valid", "validation", "dev", "holdout", "eval"})
 
 _WHAT = {
-    "dark": "95th-percentile brightness {s:.0f} of 255 (dark from {t:.0f} down)",
-    "bright": "5th-percentile brightness {s:.0f} of 255 (over-exposed from {t:.0f} up)",
-    "blurry": "sharpness {s:.4f} (blurry from {t:.4f} down: little fine detail for its contrast)",
-    "low_information": "brightness entropy {s:.2f} bits (low information from {t:.2f} down)",
+    "dark": "99 % of pixels darker than {s:.0f} of 255 (dark from {t:.0f} down)",
+    "bright": "mean brightness {s:.0f} of 255 (over-exposed from {t:.0f} up)",
+    "low_information": "contrast {s:.1f} of 255 (low information from {t:.1f} down)",
+    "blurry": "fine detail {s:.1f} (blurry from {t:.1f} down: variance of the Laplacian at 224 px)",
     "odd_aspect": "aspect ratio {s:.2f}:1 (odd from {t:.2f}:1)",
-    "tiny": "short side {s:.0f} px (tiny from {t:.0f} px down)",
-    "grayscale": "colourfulness {s:.1f} of 255 (grayscale from {t:.1f} down)",
+    "tiny": "{s:.0f} px on the side of a square of as many pixels (tiny from {t:.0f} down)",
+    "grayscale": "saturation {s:.3f} (grayscale from {t:.3f} down)",
 }
 
 
@@ -152,31 +169,31 @@ def laplacian(gray: np.ndarray) -> np.ndarray:
     return g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:] - 4.0 * g[1:-1, 1:-1]
 
 
-def sharpness(gray: np.ndarray) -> float:
-    """Variance of the Laplacian over the variance of ``gray`` (0 for a flat picture).
+def detail(gray: np.ndarray) -> float:
+    """Variance of the Laplacian of ``gray`` (0 for a flat picture or one under 3 pixels a side).
 
-    Dividing by the picture's own variance makes the measure independent of contrast and
-    brightness (a dark sharp photo stays sharp); what is left is how much of the picture's
-    variation is fine detail, which blur removes.
+    Blur removes fine detail, which is what the Laplacian responds to; the value depends on
+    the picture's scale, so :func:`measure_image` measures every picture at the same size.
     """
     gray = np.asarray(gray, dtype=np.float64)
-    spread = float(gray.var())
-    if spread < 1e-6 or min(gray.shape) < 3:
+    if min(gray.shape) < 3:
         return 0.0
-    return float(laplacian(gray).var() / spread)
+    return float(laplacian(gray).var())
 
 
-def entropy_bits(gray: np.ndarray) -> float:
-    """Shannon entropy, in bits, of the 256-bin histogram of ``gray`` (0-255): 0 for one value, 8 at most."""
-    counts = np.bincount(np.clip(np.rint(np.asarray(gray).ravel()), 0, 255).astype(np.int64), minlength=256)
-    p = counts[counts > 0] / counts.sum()
-    return float(-(p * np.log2(p)).sum())
+def contrast(gray: np.ndarray) -> float:
+    """Standard deviation of ``gray`` (0-255): 0 for a flat picture."""
+    return float(np.asarray(gray, dtype=np.float64).std())
 
 
-def colourfulness(rgb: np.ndarray) -> float:
-    """Mean over pixels of the largest minus the smallest of R, G, B (0 for a gray picture)."""
+def saturation(rgb: np.ndarray, floor: float = 16.0) -> float:
+    """Mean over pixels of ``(max - min) / max`` of R, G, B (the HSV saturation), 0 for a gray
+    picture; near-black pixels are divided by ``floor`` instead, so their noise does not count.
+    Darkening a picture keeps its saturation."""
     rgb = np.asarray(rgb)
-    return float((rgb.max(axis=-1).astype(np.float32) - rgb.min(axis=-1)).mean())
+    top = rgb.max(axis=-1)
+    spread = (top - rgb.min(axis=-1)).astype(np.float32)  # no negative values, any dtype
+    return float((spread / np.maximum(top.astype(np.float32), floor)).mean())
 
 
 def measure(rgb: np.ndarray, size: tuple[int, int] | None = None) -> dict[str, float]:
@@ -193,22 +210,25 @@ def measure(rgb: np.ndarray, size: tuple[int, int] | None = None) -> dict[str, f
     width, height = size if size is not None else (rgb.shape[1], rgb.shape[0])
     gray = brightness(rgb)
     return {
-        "dark": float(np.percentile(gray, 95)),
-        "bright": float(np.percentile(gray, 5)),
-        "blurry": sharpness(gray),
-        "low_information": entropy_bits(gray),
+        "dark": float(np.percentile(gray, 99, method="linear")),
+        "bright": float(gray.mean()),
+        "blurry": detail(gray),
+        "low_information": contrast(gray),
         "odd_aspect": max(width, height) / max(1, min(width, height)),
-        "tiny": float(min(width, height)),
-        "grayscale": colourfulness(rgb),
+        "tiny": float(np.sqrt(width * height)),
+        "grayscale": saturation(rgb),
     }
 
 
 def measure_image(image: Image.Image, side: int = MEASURE_SIDE) -> dict[str, float]:
-    """:func:`measure` of an RGB picture box-reduced by the largest integer factor that keeps its
-    short side at least ``side`` pixels (what a network sees), with its full size for
-    ``odd_aspect`` and ``tiny``."""
-    factor = min(image.size) // side
-    small = image.reduce(factor) if factor >= 2 else image
+    """:func:`measure` of an RGB picture resized to a short side of ``side`` pixels when it is
+    larger (never enlarged), with its full size for ``odd_aspect`` and ``tiny``."""
+    w, h = image.size
+    scale = side / min(w, h)
+    small = image
+    if scale < 1:
+        new = (max(1, round(w * scale)), max(1, round(h * scale)))
+        small = image.resize(new, Image.Resampling.BILINEAR, reducing_gap=2.0)
     return measure(np.asarray(small.convert("RGB")), image.size)
 
 
@@ -217,14 +237,15 @@ def image_issues(
 ) -> list[tuple[str, float, str]]:
     """``(kind, score, reason)`` for each kind of ``kinds`` whose score passes its threshold."""
     limits = {**THRESHOLDS, **(thresholds or {})}
-    found = []
-    for kind in kinds:
-        if kind not in IMAGE_KINDS:
+    fired = {}
+    for kind in IMAGE_KINDS:  # in this order, so a cause is known before what it explains
+        if kind not in kinds:
             continue
         score, limit = measures[kind], limits[kind]
         if score >= limit if HIGHER_IS_WORSE[kind] else score <= limit:
-            found.append((kind, score, _WHAT[kind].format(s=score, t=limit)))
-    return found
+            if not any(cause in fired for cause in EXPLAINED_BY.get(kind, ())):
+                fired[kind] = (kind, score, _WHAT[kind].format(s=score, t=limit))
+    return list(fired.values())
 
 
 # --------------------------------------------------------------------------- checks on embeddings
