@@ -27,10 +27,10 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     curate = commands.add_parser(
         "curate",
-        help="find unreadable files, duplicates and leaks in a folder of images",
+        help="find unreadable files, duplicates, leaks and quality issues in a folder of images",
         description="Scan FOLDER (its top-level subfolders are its splits), find unreadable files, "
-        "exact and near duplicates and leaks between splits, and write findings.json, report.html "
-        "and split.csv to DIR.",
+        "exact and near duplicates, leaks between splits, image-quality issues, outliers and files "
+        "whose neighbours carry another label, and write findings.json, report.html and split.csv to DIR.",
     )
     curate.add_argument("folder", metavar="FOLDER", help="folder of images to curate")
     curate.add_argument("--out", metavar="DIR", required=True, help="folder to write the results to")

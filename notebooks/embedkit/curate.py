@@ -1,4 +1,4 @@
-"""Curate any folder of images: unreadable files, exact and near duplicates, leaks, a clean split.
+"""Curate any folder of images: unreadable files, duplicates, leaks, a clean split, quality issues.
 
 :func:`curate` runs every step the lessons teach, on a folder whose truth nobody knows,
 and returns :class:`Findings`; :func:`write_outputs` writes them as ``findings.json``,
@@ -36,6 +36,10 @@ The steps, each reusing the package's tested pieces:
    folder has split subfolders, otherwise a seeded 80/20 ``GroupShuffleSplit``). A folder
    that cannot be split (one file, one group) gets every file in ``train`` and
    ``split_note`` says why.
+8. **quality, outliers, labels** (:mod:`embedkit.quality`): per file, image-quality issues
+   from measures taken in step 2 on the pixels already decoded there, and, from the
+   embeddings, outliers and files whose neighbours carry another label (the label is the
+   file's folder); each with a score and a one-line reason. ``checks=`` selects the kinds.
 
 Memory, apart from the ``(n, dim)`` float32 embedding matrix and one decoded image per
 worker thread, does not grow with the number of pairs: the pair search scores at most
@@ -497,8 +501,9 @@ def _inspect(path: Path, measure: bool = False) -> tuple[str, int, str, dict[str
         measures = None
         if measure:
             start = time.perf_counter()
-            measures = measure_image(image)
-            measures["seconds"] = time.perf_counter() - start
+            with contextlib.suppress(Exception):  # a file that cannot be measured is still usable
+                measures = measure_image(image)
+                measures["seconds"] = time.perf_counter() - start
         return pixel_hash(image), image.width * image.height, "", measures
     except ImageLoadError as exc:
         return "", 0, exc.reason, None
