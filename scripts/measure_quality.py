@@ -75,7 +75,7 @@ EXTRA_HELD_OUT = (
 )
 #: The planted problems, one file each per photo (``label`` is a move, not an edit).
 PLANTED = ("dark", "bright", "blurry", "low_information", "odd_aspect", "tiny", "grayscale")
-#: Candidate neighbour counts for the embedding checks.
+#: Candidate neighbour counts for the label check.
 NEIGHBOUR_CHOICES = (3, 5, 8)
 
 
@@ -271,13 +271,21 @@ def choose(kind: str, score: np.ndarray, truth: np.ndarray) -> float:
 
 
 def _embedding_scores(findings, image_flag: np.ndarray, k_out: int, t_out: float, k_lab: int):
-    """Outlier z and label share, with the rule ``curate`` applies (files with an image issue out)."""
-    voters = np.flatnonzero(~image_flag)
-    z, _ = outlier_scores(findings.vectors, k_out, voters)
-    z = np.where(image_flag, np.nan, z)
-    clean = ~image_flag & ~(z >= t_out)
+    """Outlier z and label share, with the rules ``curate`` applies: files whose picture hides
+    its content are left out; outliers are looked for among the kept file of each near-duplicate
+    group and the files in none; the label check leaves out outliers' groups."""
+    n = len(findings.paths)
+    row = {p: i for i, p in enumerate(findings.paths)}
+    representative = np.arange(n)
+    for members in findings.near_groups:
+        representative[[row[p] for p in members]] = row[members[0]]
+    distinct = np.flatnonzero(~image_flag & (representative == np.arange(n)))
+    z, _ = outlier_scores(findings.vectors, k_out, distinct)
+    z_all = np.full(n, np.nan)
+    z_all[distinct] = z[distinct]
+    far = np.isin(representative, distinct[z[distinct] >= t_out])
     share, _ = label_scores(findings.vectors, findings.labels, k_lab, np.flatnonzero(~image_flag))
-    return z, np.where(clean, share, np.nan)
+    return z_all, np.where(~image_flag & ~far, share, np.nan)
 
 
 def evaluate(findings, truth: dict, thresholds: dict | None = None) -> tuple[dict, dict]:
@@ -301,13 +309,8 @@ def evaluate(findings, truth: dict, thresholds: dict | None = None) -> tuple[dic
         fired[kind] = _fires(kind, score, chosen[kind])
     image_flag = np.logical_or.reduce([fired[k] for k in HIDES_CONTENT])
     if thresholds is None:
-        best = (-1.0, None)
-        for k_out in NEIGHBOUR_CHOICES:
-            z, _ = _embedding_scores(findings, image_flag, k_out, np.inf, 5)
-            t = choose("outlier", z, true["outlier"])
-            f1 = _scores(_fires("outlier", z, t), true["outlier"])["f1"]
-            best = max(best, (f1, (k_out, t)), key=lambda b: b[0])
-        chosen["outlier_k"], chosen["outlier"] = best[1]
+        # the outlier rule is stated, not chosen: the modified z-score rule (3.5) at k = 3
+        chosen["outlier_k"], chosen["outlier"] = NEIGHBOURS["outlier"], THRESHOLDS["outlier"]
         best = (-1.0, None)
         for k_lab in NEIGHBOUR_CHOICES:
             _, share = _embedding_scores(findings, image_flag, chosen["outlier_k"], chosen["outlier"], k_lab)

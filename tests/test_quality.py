@@ -395,3 +395,23 @@ def test_worst_first_within_a_kind():
     ]
     assert out["checks"]["kinds"] == ["dark", "bright"]
     np.testing.assert_allclose(out["measures"]["dark"], [30, 5, 50, 200])
+
+
+def test_outliers_are_looked_for_among_distinct_pictures():
+    """Copies make a file's k-th neighbour distance 0: counted file by file, every photo that has
+    no copies would look far. One file per near-duplicate group is what is compared."""
+    from embedkit.curate import _quality_checks
+
+    rng = np.random.default_rng(3)
+    pictures = rng.normal(size=(8, 32))
+    copies = np.repeat(pictures[:4], 5, axis=0) + 1e-3 * rng.normal(size=(20, 32))  # re-encoded copies
+    vectors = np.concatenate([copies, pictures[4:]]).astype(np.float32)
+    representative = np.concatenate([np.repeat(np.arange(0, 20, 5), 5), np.arange(20, 24)])
+    paths = [f"p{i:02d}.jpg" for i in range(len(vectors))]
+    measured = [None] * len(vectors)
+    file_by_file = _quality_checks(paths, measured, vectors, ("outlier",))
+    assert {i["path"] for i in file_by_file["issues"]} == set(paths[20:])  # the four without copies
+    distinct = _quality_checks(paths, measured, vectors, ("outlier",), representative)
+    assert distinct["issues"] == []
+    scored = np.flatnonzero(~np.isnan(distinct["measures"]["outlier"]))
+    assert scored.tolist() == [0, 5, 10, 15, 20, 21, 22, 23]

@@ -823,16 +823,24 @@ def _leaks(near_groups: list[list[str]]) -> list[dict[str, dict[str, list[str]]]
 
 
 def _quality_checks(
-    paths: list[str], measured: list[dict[str, float] | None], vectors: np.ndarray, kinds: Sequence[str]
+    paths: list[str],
+    measured: list[dict[str, float] | None],
+    vectors: np.ndarray,
+    kinds: Sequence[str],
+    representative: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The issues of :mod:`embedkit.quality` for the readable files, as :class:`Findings` fields.
 
     Image checks use the measures taken while decoding (``measured``, one per path); the
-    outlier and label checks use the embeddings, leave out files whose picture hides its
-    content (:data:`~embedkit.quality.HIDES_CONTENT`; the label check also leaves out
-    outliers) and let only the files they check be neighbours.
+    outlier and label checks use the embeddings and leave out files whose picture hides its
+    content (:data:`~embedkit.quality.HIDES_CONTENT`), which are nobody's neighbour there.
+    Outliers are looked for among distinct pictures: one file per near-duplicate group
+    (``representative[i]`` is the kept file of ``i``'s group, ``i`` itself for a file in no
+    group), so a folder of copies does not make every photo without one look far; the label
+    check leaves out outliers.
     """
     n = len(paths)
+    representative = np.arange(n) if representative is None else np.asarray(representative)
     found: list[tuple[int, str, float, str, str | None]] = []
     measures: dict[str, np.ndarray] = {}
     notes: dict[str, str] = {}
@@ -849,23 +857,29 @@ def _quality_checks(
     labels = folder_labels(paths)
     if "outlier" in kinds:
         k = NEIGHBOURS["outlier"]
-        if len(voters) <= k + 1:
-            notes["outlier"] = f"not run: needs more than {k + 1} files without an image issue"
+        distinct = np.flatnonzero(clean & (representative == np.arange(n)))
+        copies = np.bincount(representative, minlength=n) - 1
+        if len(distinct) <= k + 1:
+            notes["outlier"] = f"not run: needs more than {k + 1} distinct pictures without an image issue"
         else:
-            z, _ = outlier_scores(vectors, k, voters)
-            measures["outlier"] = np.where(clean, z, np.nan)
-            for i in voters[z[voters] >= THRESHOLDS["outlier"]]:
+            z, _ = outlier_scores(vectors, k, distinct)
+            measures["outlier"] = np.full(n, np.nan)
+            measures["outlier"][distinct] = z[distinct]
+            for i in distinct[z[distinct] >= THRESHOLDS["outlier"]]:
+                with_copies = ""
+                if copies[i]:
+                    with_copies = f" (it has {copies[i]} near {'copy' if copies[i] == 1 else 'copies'})"
                 found.append(
                     (
                         int(i),
                         "outlier",
                         float(z[i]),
-                        f"far from every other file: robust z-score {z[i]:.1f} of the distance to its "
-                        f"{k}th nearest (an outlier from {THRESHOLDS['outlier']:.1f})",
+                        f"far from every other picture{with_copies}: robust z-score {z[i]:.1f} of the "
+                        f"distance to its {k}th nearest (an outlier from {THRESHOLDS['outlier']:.1f})",
                         None,
                     )
                 )
-                clean[i] = False
+                clean[representative == i] = False
     if "label" in kinds:
         k = NEIGHBOURS["label"]
         named = {lab for lab in labels if lab is not None}
@@ -1034,7 +1048,10 @@ def curate(
     seconds["histogram"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    quality = _quality_checks(paths, [measured[i] for i in rows], vectors, kinds)
+    representative = np.arange(n)
+    for g in groups:
+        representative[g] = g[0]  # the kept file of each group
+    quality = _quality_checks(paths, [measured[i] for i in rows], vectors, kinds, representative)
     seconds["quality checks"] = time.perf_counter() - start
     seconds["image measures (summed over threads)"] = sum(
         m["seconds"] for i in rows if (m := measured[i]) is not None
