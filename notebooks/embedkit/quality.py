@@ -24,13 +24,13 @@ A more basic problem explains a later one, which is then not reported
 over-exposed or flat one little fine detail; a flat one has no colour to speak of.
 
 Each default ``T`` (:data:`THRESHOLDS`) but the outlier one (the usual modified z-score
-rule, 3.5) was chosen on planted truth and its precision and recall measured on other photos: ``scripts/measure_quality.py`` builds both parts from
-photos that ship with scikit-image, scikit-learn and matplotlib, and the README shows its
-held-out table. The image measures are pure functions of arrays, computed on the picture
-resized to a short side of :data:`MEASURE_SIDE` pixels (the size a network sees; a smaller
-picture is measured as it is, never enlarged):
-``curate`` computes them from the pixels it already decoded to hash, so no file is decoded
-again for them.
+rule, 3.5) was chosen on planted truth and its precision and recall measured on other
+photos: ``scripts/measure_quality.py`` builds both parts from photos that ship with
+scikit-image, scikit-learn and matplotlib, and the README shows its held-out table. The
+image measures are pure functions of arrays, computed on the picture resized to a short side
+of :data:`MEASURE_SIDE` pixels (the size a network sees; a smaller picture is measured as it
+is, never enlarged): ``curate`` computes them from the pixels it already decoded to hash, so
+no file is decoded again for them.
 
 A file whose picture hides its content (:data:`HIDES_CONTENT`: dark, over-exposed, flat,
 blurry or tiny) is left out of the ``outlier`` and ``label`` checks (it is far from
