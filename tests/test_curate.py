@@ -376,11 +376,12 @@ def _check_report(out):
                 "[data-count]", "els => els.map(e => [e.dataset.count, Number(e.textContent)])"
             )
         )
-        for key in ["unreadable", "exact_groups", "near_groups", "leaks", "keep", "review"]:
+        for key in ["unreadable", "exact_groups", "near_groups", "leaks", "keep", "review", "issues"]:
             assert shown[key] == len(findings[key]), key
         assert shown["files"] == findings["files"]
         assert page.locator(".row.near").count() == len(findings["near_groups"])
         assert page.locator(".row.exact").count() == len(findings["exact_groups"])
+        assert page.locator(".row.issue img").count() == len(findings["issues"])
         assert page.locator("#unreadable tr").count() == len(findings["unreadable"]) + 1
 
 

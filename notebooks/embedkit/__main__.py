@@ -27,10 +27,10 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     curate = commands.add_parser(
         "curate",
-        help="find unreadable files, duplicates and leaks in a folder of images",
+        help="find unreadable files, duplicates, leaks and quality issues in a folder of images",
         description="Scan FOLDER (its top-level subfolders are its splits), find unreadable files, "
-        "exact and near duplicates and leaks between splits, and write findings.json, report.html "
-        "and split.csv to DIR.",
+        "exact and near duplicates, leaks between splits, image-quality issues, outliers and files "
+        "whose neighbours carry another label, and write findings.json, report.html and split.csv to DIR.",
     )
     curate.add_argument("folder", metavar="FOLDER", help="folder of images to curate")
     curate.add_argument("--out", metavar="DIR", required=True, help="folder to write the results to")
@@ -54,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=("links", "copies"),
         default=None,
         help="also lay the kept files out as DIR/clean/<split>/... (links or copies)",
+    )
+    curate.add_argument(
+        "--checks",
+        default="all",
+        help="issues to look for, separated by commas: dark, bright, blurry, low_information, "
+        "odd_aspect, tiny, grayscale, outlier, label; 'all' (default) or 'none'",
     )
     curate.add_argument("--quiet", action="store_true", help="no progress bars, no warnings and no summary")
     return parser
@@ -119,6 +125,9 @@ def _curate(args: argparse.Namespace) -> int:
     )
 
     try:  # every argument, before any work
+        from .quality import check_kinds
+
+        check_kinds(args.checks)
         _check_backbone(args.backbone)
         check_folder(args.folder)
         out = check_output_folder(args.folder, args.out)
@@ -130,6 +139,7 @@ def _curate(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             progress=not args.quiet,
             exclude=[out],
+            checks=args.checks,
         )
         written = write_outputs(findings, out, export=args.export)
     except (FolderError, OutputError, ValueError) as exc:

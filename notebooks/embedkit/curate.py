@@ -1,4 +1,4 @@
-"""Curate any folder of images: unreadable files, exact and near duplicates, leaks, a clean split.
+"""Curate any folder of images: unreadable files, duplicates, leaks, a clean split, quality issues.
 
 :func:`curate` runs every step the lessons teach, on a folder whose truth nobody knows,
 and returns :class:`Findings`; :func:`write_outputs` writes them as ``findings.json``,
@@ -36,6 +36,10 @@ The steps, each reusing the package's tested pieces:
    folder has split subfolders, otherwise a seeded 80/20 ``GroupShuffleSplit``). A folder
    that cannot be split (one file, one group) gets every file in ``train`` and
    ``split_note`` says why.
+8. **quality, outliers, labels** (:mod:`embedkit.quality`): per file, image-quality issues
+   from measures taken in step 2 on the pixels already decoded there, and, from the
+   embeddings, outliers and files whose neighbours carry another label (the label is the
+   file's folder); each with a score and a one-line reason. ``checks=`` selects the kinds.
 
 Memory, apart from the ``(n, dim)`` float32 embedding matrix and one decoded image per
 worker thread, does not grow with the number of pairs: the pair search scores at most
@@ -81,6 +85,20 @@ from .duplicates import exact_duplicate_groups, pixel_hash
 from .embeddings import embed_images, progress_bar
 from .images import IMAGE_SUFFIXES, ImageLoadError, load_rgb
 from .pairs import connected_groups
+from .quality import (
+    HIDES_CONTENT,
+    HIGHER_IS_WORSE,
+    IMAGE_KINDS,
+    KINDS,
+    NEIGHBOURS,
+    THRESHOLDS,
+    check_kinds,
+    folder_labels,
+    image_issues,
+    label_scores,
+    measure_image,
+    outlier_scores,
+)
 from .similarity import near_duplicate_pairs
 from .splits import group_aware_split
 
@@ -158,6 +176,15 @@ class Findings:
         skipped: ``{"path", "reason"}`` for links to folders already scanned and files
             reached again through a folder link, counted once under the first name.
         split_note: why ``proposed_split`` could not split the files, ``""`` when it did.
+        issues: image-quality, outlier and label issues (:mod:`embedkit.quality`),
+            ``{"path", "kind", "score", "reason"}`` (and ``"suggested_label"`` for ``label``),
+            by kind in :data:`~embedkit.quality.KINDS` order, worst first within a kind.
+        checks: what ran: ``{"kinds", "thresholds", "neighbours", "notes"}``, ``notes``
+            saying why a selected check could not run (no labels, too few files).
+        measures: ``{kind: (len(paths),) float64}``, every file's score for each check that
+            ran (``nan`` where a file was not scored), so any threshold can be tried afterwards.
+        labels: the label of each of ``paths`` from its folders
+            (:func:`~embedkit.quality.folder_labels`), ``None`` for a file without one.
     """
 
     folder: Path
@@ -183,6 +210,10 @@ class Findings:
     seconds: dict[str, float] = field(default_factory=dict)
     skipped: list[dict[str, str]] = field(default_factory=list)
     split_note: str = ""
+    issues: list[dict[str, Any]] = field(default_factory=list)
+    checks: dict[str, Any] = field(default_factory=dict)
+    measures: dict[str, np.ndarray] = field(default_factory=dict)
+    labels: list[str | None] = field(default_factory=list)
 
     @property
     def has_splits(self) -> bool:
@@ -210,6 +241,8 @@ class Findings:
                 "backbone": self.backbone,
                 "skipped": self.skipped,
                 "split_note": self.split_note,
+                "issues": self.issues,
+                "checks": self.checks,
             }
         )
 
@@ -229,6 +262,10 @@ class Findings:
         ]
         if self.split_note:
             lines.append(self.split_note)
+        if self.checks.get("kinds"):
+            by_kind = {k: sum(i["kind"] == k for i in self.issues) for k in self.checks["kinds"]}
+            found = ", ".join(f"{k} {v}" for k, v in by_kind.items() if v) or "none"
+            lines.append(f"{_count(len(self.issues), 'quality issue')}: {found}")
         return "\n".join(lines)
 
 
@@ -451,30 +488,40 @@ def list_image_files(folder: str | os.PathLike) -> tuple[list[Path], list[tuple[
 # --------------------------------------------------------------------------- step 2: inspect
 
 
-def _inspect(path: Path) -> tuple[str, int, str]:
-    """``(pixel hash, width × height, "")`` or ``("", 0, reason)``; never raises.
+def _inspect(path: Path, measure: bool = False) -> tuple[str, int, str, dict[str, float] | None]:
+    """``(pixel hash, width × height, "", measures)`` or ``("", 0, reason, None)``; never raises.
 
     The header is read before any pixel (and no file is hashed byte by byte), so a big
-    file that is not an image is refused after its first bytes.
+    file that is not an image is refused after its first bytes. With ``measure``, the
+    image-quality measures (:func:`~embedkit.quality.measure_image`) are taken from the
+    same decoded pixels, with the seconds they took under ``"seconds"``.
     """
     try:
         image = load_rgb(path)
-        return pixel_hash(image), image.width * image.height, ""
+        measures = None
+        if measure:
+            start = time.perf_counter()
+            with contextlib.suppress(Exception):  # a file that cannot be measured is still usable
+                measures = measure_image(image)
+                measures["seconds"] = time.perf_counter() - start
+        return pixel_hash(image), image.width * image.height, "", measures
     except ImageLoadError as exc:
-        return "", 0, exc.reason
+        return "", 0, exc.reason, None
     except MemoryError:
-        return "", 0, "not enough memory to decode the image"
+        return "", 0, "not enough memory to decode the image", None
     except Exception as exc:  # noqa: BLE001 - one bad file must never end the run; say what happened
-        return "", 0, f"{type(exc).__name__}: {exc}"
+        return "", 0, f"{type(exc).__name__}: {exc}", None
 
 
-def _inspect_all(paths: list[Path], workers: int, progress: bool) -> list[tuple[str, int, str]]:
+def _inspect_all(
+    paths: list[Path], workers: int, progress: bool, measure: bool = False
+) -> list[tuple[str, int, str, dict[str, float] | None]]:
     """:func:`_inspect` every file on ``workers`` threads, in order; Ctrl-C cancels what is queued."""
     bar = progress_bar(len(paths), progress, "hashing and decoding")
     pool = ThreadPoolExecutor(max_workers=workers)
     results = []
     try:
-        for result in pool.map(_inspect, paths):
+        for result in pool.map(lambda p: _inspect(p, measure), paths):
             results.append(result)
             bar.update(1)
     finally:
@@ -772,6 +819,105 @@ def _leaks(near_groups: list[list[str]]) -> list[dict[str, dict[str, list[str]]]
     return leaks
 
 
+# ---------------------------------------------------------------------- step 8: quality, outliers, labels
+
+
+def _quality_checks(
+    paths: list[str],
+    measured: list[dict[str, float] | None],
+    vectors: np.ndarray,
+    kinds: Sequence[str],
+    representative: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """The issues of :mod:`embedkit.quality` for the readable files, as :class:`Findings` fields.
+
+    Image checks use the measures taken while decoding (``measured``, one per path); the
+    outlier and label checks use the embeddings and leave out files whose picture hides its
+    content (:data:`~embedkit.quality.HIDES_CONTENT`), which are nobody's neighbour there.
+    Outliers are looked for among distinct pictures: one file per near-duplicate group
+    (``representative[i]`` is the kept file of ``i``'s group, ``i`` itself for a file in no
+    group), so a folder of copies does not make every photo without one look far; the label
+    check leaves out outliers.
+    """
+    n = len(paths)
+    representative = np.arange(n) if representative is None else np.asarray(representative)
+    found: list[tuple[int, str, float, str, str | None]] = []
+    measures: dict[str, np.ndarray] = {}
+    notes: dict[str, str] = {}
+    for kind in (k for k in kinds if k in IMAGE_KINDS):
+        measures[kind] = np.array([m[kind] if m else np.nan for m in measured], dtype=np.float64)
+    for i, m in enumerate(measured):
+        if m is not None:
+            found += [(i, kind, score, reason, None) for kind, score, reason in image_issues(m, kinds)]
+    clean = np.ones(n, dtype=bool)
+    for i, kind, *_ in found:
+        if kind in HIDES_CONTENT:
+            clean[i] = False
+    voters = np.flatnonzero(clean)
+    labels = folder_labels(paths)
+    if "outlier" in kinds:
+        k = NEIGHBOURS["outlier"]
+        distinct = np.flatnonzero(clean & (representative == np.arange(n)))
+        copies = np.bincount(representative, minlength=n) - 1
+        if len(distinct) <= k + 1:
+            notes["outlier"] = f"not run: needs more than {k + 1} distinct pictures without an image issue"
+        else:
+            z, _ = outlier_scores(vectors, k, distinct)
+            measures["outlier"] = np.full(n, np.nan)
+            measures["outlier"][distinct] = z[distinct]
+            for i in distinct[z[distinct] >= THRESHOLDS["outlier"]]:
+                with_copies = ""
+                if copies[i]:
+                    with_copies = f" (it has {copies[i]} near {'copy' if copies[i] == 1 else 'copies'})"
+                found.append(
+                    (
+                        int(i),
+                        "outlier",
+                        float(z[i]),
+                        f"far from every other picture{with_copies}: robust z-score {z[i]:.1f} of the "
+                        f"distance to its {k}th nearest (an outlier from {THRESHOLDS['outlier']:.1f})",
+                        None,
+                    )
+                )
+                clean[representative == i] = False
+    if "label" in kinds:
+        k = NEIGHBOURS["label"]
+        named = {lab for lab in labels if lab is not None}
+        if len(named) < 2:
+            notes["label"] = "not run: the files carry fewer than two labels (no class folders)"
+        elif sum(lab is not None for lab in labels) <= k:
+            notes["label"] = f"not run: needs more than {k} labelled files"
+        else:
+            share, suggested = label_scores(vectors, labels, k, voters)
+            measures["label"] = np.where(clean, share, np.nan)
+            for i in np.flatnonzero(clean & (share >= THRESHOLDS["label"])):
+                found.append(
+                    (
+                        int(i),
+                        "label",
+                        float(share[i]),
+                        f"{round(share[i] * k)} of its {k} nearest files are labelled {suggested[i]!r}, "
+                        f"not {labels[i]!r}",
+                        suggested[i],
+                    )
+                )
+    order = {k: n for n, k in enumerate(KINDS)}
+    found.sort(key=lambda f: (order[f[1]], -f[2] if HIGHER_IS_WORSE[f[1]] else f[2], paths[f[0]]))
+    issues = []
+    for i, kind, score, reason, label in found:
+        issue = {"path": paths[i], "kind": kind, "score": round(float(score), 4), "reason": reason}
+        if label is not None:
+            issue["suggested_label"] = label
+        issues.append(issue)
+    checks = {
+        "kinds": list(kinds),
+        "thresholds": {k: THRESHOLDS[k] for k in kinds},
+        "neighbours": {k: NEIGHBOURS[k] for k in kinds if k in NEIGHBOURS},
+        "notes": notes,
+    }
+    return {"issues": issues, "checks": checks, "measures": measures, "labels": labels}
+
+
 def curate(
     folder: str | os.PathLike,
     backbone: Backbone | str | None = None,
@@ -781,8 +927,10 @@ def curate(
     progress: bool = True,
     workers: int | None = None,
     exclude: Sequence[str | os.PathLike] = (),
+    checks: str | Sequence[str] | None = None,
 ) -> Findings:
-    """Find unreadable files, exact and near duplicates, groups, leaks and a clean split.
+    """Find unreadable files, exact and near duplicates, groups, leaks, a clean split and
+    image-quality, outlier and label issues.
 
     Args:
         folder: the folder to curate; its top-level subfolders are its splits.
@@ -797,11 +945,16 @@ def curate(
         progress: progress bars in Jupyter or on a terminal (never in logs).
         workers: threads that hash and decode (default: CPU cores, at most 8).
         exclude: folders never scanned, whatever name reaches them (an output folder).
+        checks: the issue kinds to look for (:func:`~embedkit.quality.check_kinds`):
+            ``None`` or ``"all"`` (default) for every kind, ``"none"``, or names such as
+            ``"dark,blurry,label"``.
 
     Raises:
         FolderError: the folder is missing, unreadable, or holds no image files.
-        ValueError: ``threshold`` is not in [-1, 1], or the backbone has none calibrated.
+        ValueError: ``threshold`` is not in [-1, 1], the backbone has none calibrated, or
+            ``checks`` names an unknown kind.
     """
+    kinds = check_kinds(checks)
     root = Path(folder)
     seconds: dict[str, float] = {}
     start = time.perf_counter()
@@ -817,12 +970,14 @@ def curate(
     seconds["load backbone"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    results = _inspect_all(scan.files, workers or min(8, os.cpu_count() or 1), progress)
+    measure = any(k in IMAGE_KINDS for k in kinds)
+    results = _inspect_all(scan.files, workers or min(8, os.cpu_count() or 1), progress, measure)
     unreadable = [{"path": _rel(p, root), "reason": r} for p, r in scan.problems]
     unreadable += [
-        {"path": _rel(p, root), "reason": r} for p, (_, _, r) in zip(scan.files, results, strict=True) if r
+        {"path": _rel(p, root), "reason": r} for p, (_, _, r, _) in zip(scan.files, results, strict=True) if r
     ]
-    decoded = [(p, pix, size) for p, (pix, size, r) in zip(scan.files, results, strict=True) if not r]
+    decoded = [(p, pix, size) for p, (pix, size, r, _) in zip(scan.files, results, strict=True) if not r]
+    measured = [m for (_, _, r, m) in results if not r]
     seconds["hash and decode"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -892,6 +1047,16 @@ def curate(
     ]
     seconds["histogram"] = time.perf_counter() - start
 
+    start = time.perf_counter()
+    representative = np.arange(n)
+    for g in groups:
+        representative[g] = g[0]  # the kept file of each group
+    quality = _quality_checks(paths, [measured[i] for i in rows], vectors, kinds, representative)
+    seconds["quality checks"] = time.perf_counter() - start
+    seconds["image measures (summed over threads)"] = sum(
+        m["seconds"] for i in rows if (m := measured[i]) is not None
+    )
+
     return Findings(
         folder=root,
         files=len(scan.files) + len(scan.problems),
@@ -918,6 +1083,7 @@ def curate(
             ({"path": _rel(p, root), "reason": r} for p, r in scan.skipped), key=lambda s: s["path"]
         ),
         split_note=split_note,
+        **quality,
     )
 
 

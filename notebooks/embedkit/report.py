@@ -2,8 +2,9 @@
 
 :func:`write_report` turns :class:`~embedkit.curate.Findings` into ``report.html``:
 summary counts, every exact and near-duplicate group as a row of thumbnails with
-scores, groups to review, leaks, unreadable files with reasons, borderline pairs and
-the similarity histogram with the threshold marked. Thumbnails are JPEGs embedded as
+scores, groups to review, leaks, image-quality, outlier and label issues (a section per
+kind, worst first), unreadable files with reasons, borderline pairs and the similarity
+histogram with the threshold marked. Thumbnails are JPEGs embedded as
 ``data:`` URIs and the histogram is inline SVG, so the page makes no network request
 and opens offline in any browser. Each summary count carries ``data-count`` with its
 ``findings.json`` key, so a test can compare the page with the file.
@@ -138,6 +139,36 @@ def _threshold_origin(source: dict) -> str:
     return source.get("kind", "")
 
 
+def _issue_sections(f: Findings, thumbs: _Thumbs) -> str:
+    """A section per kind of issue that ran: its files as thumbnails, worst first, with the reason."""
+    from .quality import KINDS
+
+    kinds = f.checks.get("kinds", [])
+    if not kinds:
+        return "<p>Not checked (--checks none).</p>"
+    notes = f.checks.get("notes", {})
+    parts = []
+    for kind in (k for k in KINDS if k in kinds):
+        found = [i for i in f.issues if i["kind"] == kind]
+        head = f'<h3 id="issue-{kind}">{kind.replace("_", " ")} ({len(found)})</h3>'
+        if kind in notes:
+            parts.append(f"{head}<p class=note>{_text(notes[kind])}</p>")
+            continue
+        if not found:
+            parts.append(f"{head}<p>None.</p>")
+            continue
+        figs = "".join(
+            _figure(
+                i["path"],
+                thumbs,
+                i["reason"] + (f" → {i['suggested_label']}" if "suggested_label" in i else ""),
+            )
+            for i in found
+        )
+        parts.append(f'{head}<div class="row issue" data-kind="{kind}">{figs}</div>')
+    return "".join(parts)
+
+
 def write_report(findings: Findings, file: str | os.PathLike) -> Path:
     """Write the self-contained HTML report of ``findings`` to ``file`` and return its path."""
     from .similarity import cosine_similarity
@@ -167,6 +198,7 @@ def write_report(findings: Findings, file: str | os.PathLike) -> Path:
         "leaks": len(f.leaks),
         "keep": len(f.keep),
         "review": len(f.review),
+        "issues": len(f.issues),
     }
     labels = {
         "files": "image files",
@@ -176,6 +208,7 @@ def write_report(findings: Findings, file: str | os.PathLike) -> Path:
         "leaks": "groups leaking across splits",
         "keep": "files kept",
         "review": "groups to review",
+        "issues": "quality, outlier and label issues",
     }
     summary = "".join(
         f'<tr><th>{labels[k]}</th><td data-count="{k}">{v}</td></tr>' for k, v in counts.items()
@@ -223,6 +256,7 @@ def write_report(findings: Findings, file: str | os.PathLike) -> Path:
         if f.histogram_files < len(f.paths)
         else ""
     )
+    issues = _issue_sections(f, thumbs)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy"
@@ -239,6 +273,7 @@ the file kept from each group.</p>
 {_histogram_svg(*f.histogram, f.threshold)}
 <h2>Leaks between splits</h2>{leaks}
 <h2>Groups to review</h2>{review}
+<h2>Quality, outliers and labels</h2>{issues}
 <h2>Exact duplicates (identical pixels)</h2>{group_rows(f.exact_groups, "exact")}
 <h2>Near-duplicate groups</h2><p>Score: cosine similarity to the group's first file.</p>
 {group_rows(f.near_groups, "near")}
