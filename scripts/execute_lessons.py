@@ -56,7 +56,8 @@ def cache_key(path: Path) -> str:
 
 
 def _clean_outputs(nb: nbformat.NotebookNode) -> None:
-    """Drop live-widget data (progress bars): a static page cannot run it, and it would pull scripts."""
+    """Drop live widgets (progress bars, the labelling widget): a static page cannot run them, they
+    would pull scripts, and their text fallback is only the widget's repr (``VBox(children=...)``)."""
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -64,7 +65,8 @@ def _clean_outputs(nb: nbformat.NotebookNode) -> None:
         kept = []
         for out in cell.outputs:
             data = out.get("data", {})
-            data.pop("application/vnd.jupyter.widget-view+json", None)
+            if data.pop("application/vnd.jupyter.widget-view+json", None) is not None:
+                continue
             if out.get("output_type") in ("display_data", "execute_result") and not data:
                 continue
             kept.append(out)
