@@ -73,25 +73,6 @@ def test_no_absolute_paths(path):
         assert not re.search(pattern, text), f"{path.name} mentions a machine-specific path ({pattern})"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_converts_to_slides(path, tmp_path):
-    """The course's deck template turns the stored notebook into slides that load nothing from a CDN.
-
-    (tests/test_editions.py builds the executed decks and checks them in a browser.)
-    """
-    import build_slides
-
-    nb = nbformat.read(path, as_version=4)
-    stats = build_slides.build_deck(path.name, nb, tmp_path)
-    html = (tmp_path / f"{path.stem}.html").read_text(encoding="utf-8")
-    slides = sum(c.metadata.slideshow.slide_type == "slide" for c in nb.cells)
-    assert slides >= 3 and stats["slides"] >= slides
-    assert html.count("<section") >= stats["slides"]
-    web_asset = r"""(src|href)=["']https?://[^"']*\.(js|css)"""
-    assert not re.search(web_asset, html), "a script or style from the web"
-    assert 'src="reveal.js/dist/reveal.js"' in html and 'src="mathjax/tex-chtml.js"' in html
-
-
 def test_lint_is_clean():
     """ruff over the package, scripts, tests, benchmarks and the notebooks themselves."""
     result = subprocess.run(
