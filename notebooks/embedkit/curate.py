@@ -78,7 +78,7 @@ from scipy.spatial.distance import squareform
 
 from .backbones import Backbone, load_backbone
 from .duplicates import exact_duplicate_groups, pixel_hash
-from .embeddings import embed_images, progress_bar
+from .embeddings import embed_images, progress_bar, resolve_precision
 from .images import IMAGE_SUFFIXES, ImageLoadError, load_rgb
 from .pairs import connected_groups
 from .similarity import near_duplicate_pairs
@@ -158,6 +158,7 @@ class Findings:
         skipped: ``{"path", "reason"}`` for links to folders already scanned and files
             reached again through a folder link, counted once under the first name.
         split_note: why ``proposed_split`` could not split the files, ``""`` when it did.
+        precision: what the network ran in (``"float32"``, ``"bfloat16"`` or ``"float16"``).
     """
 
     folder: Path
@@ -183,6 +184,7 @@ class Findings:
     seconds: dict[str, float] = field(default_factory=dict)
     skipped: list[dict[str, str]] = field(default_factory=list)
     split_note: str = ""
+    precision: str = "float32"
 
     @property
     def has_splits(self) -> bool:
@@ -208,6 +210,7 @@ class Findings:
                 "threshold": round(float(self.threshold), 6),
                 "threshold_source": self.threshold_source,
                 "backbone": self.backbone,
+                "precision": self.precision,
                 "skipped": self.skipped,
                 "split_note": self.split_note,
             }
@@ -725,15 +728,18 @@ def _threshold_source(net: Backbone, given: float | str | None) -> dict[str, Any
 
 
 def _calibrated_threshold(
-    good: list[Path], vectors: np.ndarray, net: Backbone, workers: int | None
+    good: list[Path], vectors: np.ndarray, net: Backbone, workers: int | None, precision: str | None = None
 ) -> tuple[float, dict[str, Any]]:
     """The threshold measured on planted copies of the folder's own photos
     (:func:`embedkit.calibration.calibrate_threshold`), or the network's stored default, saying
     why, when the folder has too few photos for a measurement."""
     from .calibration import CalibrationError, calibrate_threshold
 
+    def embed(pictures: list) -> np.ndarray:  # the planted copies, in the folder's precision
+        return embed_images(pictures, net, progress=False, precision=precision).vectors
+
     try:
-        cal = calibrate_threshold([str(p) for p in good], net, vectors=vectors, workers=workers)
+        cal = calibrate_threshold([str(p) for p in good], net, vectors=vectors, workers=workers, embed=embed)
     except CalibrationError as exc:
         fallback = float(net.near_duplicate_threshold)
         if np.isnan(fallback):
@@ -749,10 +755,12 @@ def _calibrated_threshold(
 
 
 def _embed(
-    good: list[Path], net: Backbone, batch_size: int | None, progress: bool
+    good: list[Path], net: Backbone, batch_size: int | None, progress: bool, precision: str | None = None
 ) -> tuple[list[int], np.ndarray, list[tuple[str, str]]]:
     """Rows of ``good`` that embedded, their ``(len(rows), dim)`` vectors, and the failures."""
-    embedded = embed_images([str(p) for p in good], net, batch_size=batch_size, progress=progress)
+    embedded = embed_images(
+        [str(p) for p in good], net, batch_size=batch_size, progress=progress, precision=precision
+    )
     row_of = {p: i for i, p in enumerate(embedded.paths)}
     rows = [i for i, p in enumerate(good) if str(p) in row_of]
     vectors = embedded.vectors[[row_of[str(good[i])] for i in rows]] if rows else embedded.vectors
@@ -781,6 +789,7 @@ def curate(
     progress: bool = True,
     workers: int | None = None,
     exclude: Sequence[str | os.PathLike] = (),
+    precision: str | None = None,
 ) -> Findings:
     """Find unreadable files, exact and near duplicates, groups, leaks and a clean split.
 
@@ -797,6 +806,10 @@ def curate(
         progress: progress bars in Jupyter or on a terminal (never in logs).
         workers: threads that hash and decode (default: CPU cores, at most 8).
         exclude: folders never scanned, whatever name reaches them (an output folder).
+        precision: what the network runs in (:func:`~embedkit.embeddings.embed_images`'s
+            ``precision``; default ``$EMBEDKIT_PRECISION``, else ``"auto"``: bfloat16 only where
+            the CPU or GPU has it natively and the network's measured fidelity allows it).
+            ``Findings.precision`` records the outcome.
 
     Raises:
         FolderError: the folder is missing, unreadable, or holds no image files.
@@ -827,7 +840,9 @@ def curate(
 
     start = time.perf_counter()
     good = [p for p, _, _ in decoded]
-    rows, vectors, failed = _embed(good, net, batch_size or getattr(net, "batch_size", None), progress)
+    runs_in = resolve_precision(precision, net.name, net.device)
+    batch_size = batch_size or getattr(net, "batch_size", None)
+    rows, vectors, failed = _embed(good, net, batch_size, progress, runs_in)
     unreadable += [{"path": _rel(Path(name), root), "reason": reason} for name, reason in failed]
     good = [good[i] for i in rows]
     pixel_hashes = [decoded[i][1] for i in rows]
@@ -836,7 +851,7 @@ def curate(
 
     if threshold is None:
         start = time.perf_counter()
-        threshold, source = _calibrated_threshold(good, vectors, net, workers)
+        threshold, source = _calibrated_threshold(good, vectors, net, workers, runs_in)
         seconds["calibrate threshold"] = time.perf_counter() - start
     else:
         source = _threshold_source(net, given)
@@ -918,6 +933,7 @@ def curate(
             ({"path": _rel(p, root), "reason": r} for p, r in scan.skipped), key=lambda s: s["path"]
         ),
         split_note=split_note,
+        precision=runs_in,
     )
 
 
