@@ -163,7 +163,7 @@ def _curate(args: argparse.Namespace) -> int:
     if args.verbose:
         steps = {"imports": imports, **findings.seconds, "write results": writing}
         total = time.perf_counter() - args.started
-        print(f"time: {total:.1f} s in all ({findings.backbone} in {findings.precision})")
+        print(f"time: {total:.2f} s in all ({findings.backbone} in {findings.precision})")
         for step, seconds in steps.items():
             print(f"  {step:<20} {seconds:7.2f} s  {seconds / total:4.0%}")
         print(f"  {'other':<20} {total - sum(steps.values()):7.2f} s")
