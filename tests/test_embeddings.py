@@ -139,7 +139,7 @@ def test_nothing_iterable_to_embed_is_a_type_error(backbone, bad):
         ({"workers": 0}, ValueError, "workers"),
         ({"background": "white"}, TypeError, "background"),
         ({"background": None}, TypeError, "background"),
-        ({"precision": "float16"}, ValueError, "precision"),
+        ({"precision": "fp8"}, ValueError, "precision"),
     ],
 )
 def test_arguments_are_checked_before_any_work(backbone, kwargs, error, message):
