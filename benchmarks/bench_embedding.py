@@ -9,10 +9,12 @@ repeat (see ``machine.py``); a number computed only from contended repeats is ma
 
 - batch size: forward-pass images/s at each batch size, on ready-made input tensors;
   the best clean one is what the network's ``cpu_batch_size`` should be;
-- precision: float32 against ``torch.autocast("cpu", dtype=torch.bfloat16)`` (where the
-  CPU has native bfloat16), with its fidelity on the bundled images: the lowest cosine
+- precision: float32 against ``torch.autocast("cpu", dtype=torch.bfloat16)`` and against
+  bfloat16 weights and activations (what ``embed_images`` runs in bfloat16; where the CPU
+  has native bfloat16), with its fidelity on the bundled images: the lowest cosine
   between an image's bfloat16 and float32 embedding, and the near-duplicate pairs at the
-  network's calibrated threshold that change;
+  network's calibrated threshold that change; with ``--compile``, ``torch.compile`` of the
+  bfloat16 model too: its start-up and the number of images after which it has paid for it;
 - pipeline: ``embed_images`` from file paths (decode, preprocess, forward) against the bare
   forward pass, and the one-image-at-a-time loop most tutorials write;
 - each stage's achieved GFLOP/s against the chip's peak (measured GEMM, and on paper).
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 
 import numpy as np
 import torch
@@ -45,7 +48,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from embedkit.backbones import NETWORKS, Backbone, load_backbone, make_backbone, weights_cache_path
 from embedkit.dataset import load_manifest
-from embedkit.embeddings import embed_images
+from embedkit.embeddings import embed_images, forward_batch
 from embedkit.images import load_rgb
 from embedkit.similarity import bfloat16_is_native, near_duplicate_pairs
 
@@ -67,15 +70,22 @@ def flops_per_image(backbone: Backbone) -> float:
 
 
 def precision_context(precision: str):
-    if precision == "bfloat16":
+    if precision == "autocast":
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
 def forward(backbone: Backbone, tensors: torch.Tensor, batch_size: int, precision: str = "float32"):
-    """A function that embeds ``tensors`` (ready input) in batches; returns ``(n, dim)`` float32."""
+    """A function that embeds ``tensors`` (ready input) in batches; returns ``(n, dim)`` float32.
+
+    ``precision``: ``"float32"``, ``"autocast"`` (bfloat16 autocast) or ``"bfloat16"``
+    (bfloat16 weights and activations, as ``embed_images`` runs it).
+    """
 
     def run() -> torch.Tensor:
+        if precision == "bfloat16":
+            return torch.cat([torch.from_numpy(forward_batch(backbone, b, "bfloat16"))
+                              for b in tensors.split(batch_size)])
         out = []
         with torch.inference_mode(), precision_context(precision):
             for batch in tensors.split(batch_size):
@@ -83,6 +93,27 @@ def forward(backbone: Backbone, tensors: torch.Tensor, batch_size: int, precisio
         return torch.cat(out)
 
     return run
+
+
+def compiled(backbone: Backbone, tensors: torch.Tensor, batch_size: int):
+    """``torch.compile`` of the bfloat16 model: a function like :func:`forward`, and its start-up in s."""
+    import copy
+    import time
+
+    model = torch.compile(copy.deepcopy(backbone.model).to(torch.bfloat16))
+    batches = [backbone.as_input(b).to(torch.bfloat16) for b in tensors.split(batch_size)]
+    start = time.perf_counter()
+    with torch.inference_mode():
+        model(batches[0])
+        if len(batches[-1]) != len(batches[0]):
+            model(batches[-1])
+    setup = time.perf_counter() - start
+
+    def run() -> torch.Tensor:
+        with torch.inference_mode():
+            return torch.cat([model(b).float() for b in batches])
+
+    return run, setup
 
 
 def batch_size_table(backbone, tensors, sizes, repeats) -> tuple[list[tuple], int | None]:
@@ -103,7 +134,7 @@ def batch_size_table(backbone, tensors, sizes, repeats) -> tuple[list[tuple], in
 def fidelity(backbone: Backbone, tensors: torch.Tensor, batch_size: int) -> tuple[float, int, int, int]:
     """Lowest cosine of bfloat16 to float32 embeddings; float32 pairs, bfloat16 pairs, pairs that differ."""
     fp32 = forward(backbone, tensors, batch_size)().numpy()
-    bf16 = forward(backbone, tensors, batch_size, "bfloat16")().numpy()
+    bf16 = forward(backbone, tensors, batch_size, "bfloat16")().numpy()  # what embed_images runs
     cos = (fp32 * bf16).sum(1) / np.linalg.norm(fp32, axis=1) / np.linalg.norm(bf16, axis=1)
     threshold = backbone.near_duplicate_threshold
     a = {tuple(p) for p in near_duplicate_pairs(fp32, threshold=threshold, precision="float32")[0].tolist()}
@@ -111,7 +142,8 @@ def fidelity(backbone: Backbone, tensors: torch.Tensor, batch_size: int) -> tupl
     return float(cos.min()), len(a), len(b), len(a ^ b)
 
 
-def bench(name: str, files: list[str], fidelity_files: list[str], sizes, repeats: int, peak) -> dict:
+def bench(name: str, files: list[str], fidelity_files: list[str], sizes, repeats: int, peak,
+          compile_too: bool = False) -> dict:
     backbone, genuine = backbone_for(name)
     print(f"\n## {backbone.name} ({backbone.weights or 'genuine weights'}; entry's cpu_batch_size "
           f"{backbone.batch_size}, input {backbone.input_size} px)")
@@ -126,12 +158,20 @@ def bench(name: str, files: list[str], fidelity_files: list[str], sizes, repeats
     batch_size = backbone.batch_size
 
     def pipeline() -> None:
-        embed_images(files, backbone, batch_size=batch_size, progress=False)
+        embed_images(files, backbone, batch_size=batch_size, progress=False, precision="float32")
+
+    def pipeline_auto() -> None:
+        embed_images(files, backbone, batch_size=batch_size, progress=False, precision="auto")
 
     sides = {"bare": forward(backbone, tensors, batch_size), "pipeline": pipeline}
     native = bfloat16_is_native()
+    setup = None
     if native:
+        sides["autocast"] = forward(backbone, tensors, batch_size, "autocast")
         sides["bf16"] = forward(backbone, tensors, batch_size, "bfloat16")
+        sides["pipeline auto"] = pipeline_auto
+        if compile_too:
+            sides["compiled"], setup = compiled(backbone, tensors, batch_size)
     runs = interleaved(sides, repeats=repeats)
     decode = timed(lambda: [backbone.preprocess(load_rgb(f)) for f in files])
     naive_files = files[: max(8, len(files) // 4)]
@@ -156,16 +196,25 @@ def bench(name: str, files: list[str], fidelity_files: list[str], sizes, repeats
     result.update(bare=bare, pipeline_ratio=pipe_ratio, pipeline_flag=pipe_rc)
     fid_text = "bfloat16 not native on this CPU: stays float32"
     if native:
-        bf_s, bf_c = best(runs["bf16"])
-        speedup, sp_c = ratio(runs["bare"], runs["bf16"])
-        rate = len(files) / bf_s
-        rows.insert(1, (
-            "forward bfloat16 autocast", flag(f"{rate:.1f}", bf_c), flag(f"{speedup:.2f}", sp_c),
-            f"{gflops * rate:.0f}",
-            f"{gflops * rate / peak.gemm_fp32:.2f} ({gflops * rate / peak.gemm_bf16:.2f} of bf16 GEMM)",
-            f"{gflops * rate / peak.theoretical_fp32:.2f}",
-        ))
-        result.update(bf16_speedup=speedup, bf16_flag=sp_c)
+        labels = {"autocast": "forward bfloat16 autocast", "bf16": "forward bfloat16 weights (embed_images)",
+                  "compiled": "forward bfloat16 weights, torch.compile",
+                  "pipeline auto": "embed_images pipeline, precision auto"}
+        for position, side in enumerate([s for s in labels if s in runs], start=1):
+            side_s, side_c = best(runs[side])
+            speedup, sp_c = ratio(runs["bare"], runs[side])
+            rate = len(files) / side_s
+            rows.insert(position, (
+                labels[side], flag(f"{rate:.1f}", side_c), flag(f"{speedup:.2f}", sp_c),
+                f"{gflops * rate:.0f}",
+                f"{gflops * rate / peak.gemm_fp32:.2f} ({gflops * rate / peak.gemm_bf16:.2f} of bf16 GEMM)",
+                f"{gflops * rate / peak.theoretical_fp32:.2f}",
+            ))
+            result[f"{side}_speedup"], result[f"{side}_flag"] = speedup, sp_c
+        if setup is not None:
+            saved = best(runs["bf16"])[0] / len(files) - best(runs["compiled"])[0] / len(files)
+            even = f"{setup / saved:,.0f} images" if saved > 0 else "never (not faster)"
+            print(f"torch.compile start-up {setup:.1f} s; it pays for itself after {even}")
+            result["compile_setup"] = setup
         if genuine:
             fid_tensors = torch.stack([backbone.preprocess(load_rgb(f)) for f in fidelity_files])
             low, n32, n16, diff = fidelity(backbone, fid_tensors, batch_size)
@@ -204,26 +253,33 @@ def main() -> None:
                         default=["resnet18", "efficientnet_lite0", "efficientnet_lite2"])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (minutes)")
     parser.add_argument("--fidelity-images", type=int, default=None,
                         help="bundled images for the bfloat16 fidelity check (default: all)")
     args = parser.parse_args()
 
     print(describe())
+    print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     peak = chip_peak()
     print(peak.describe())
     all_files = load_manifest()["file"].tolist()
     files = all_files[: args.images]
     fidelity_files = all_files[: args.fidelity_images] if args.fidelity_images else all_files
-    results = [bench(n, files, fidelity_files, args.batch_sizes, args.repeats, peak) for n in args.networks]
+    results = [bench(n, files, fidelity_files, args.batch_sizes, args.repeats, peak, args.compile)
+               for n in args.networks]
     print("\n## summary")
     print(table([
         (r["network"], r["best_batch"] if r["best_batch"] is not None else "(all contended)",
-         f"{r['bare']:.1f}", flag(f"{r.get('bf16_speedup', float('nan')):.2f}", r.get("bf16_flag", False)),
+         f"{r['bare']:.1f}",
+         flag(f"{r.get('autocast_speedup', float('nan')):.2f}", r.get("autocast_flag", False)),
+         flag(f"{r.get('bf16_speedup', float('nan')):.2f}", r.get("bf16_flag", False)),
          f"{r['min_cosine']:.4f}" if "min_cosine" in r else "n/a",
          f"{r['pairs_diff']} of {r['pairs32']}" if "pairs_diff" in r else "n/a",
          flag(f"{r['pipeline_ratio']:.2f}", r["pipeline_flag"]))
         for r in results
-    ], ("network", "best batch", "fp32 img/s", "bf16 x", "bf16 min cos", "pairs changed", "pipeline/bare")))
+    ], ("network", "best batch", "fp32 img/s", "autocast x", "bf16 weights x", "bf16 min cos",
+        "pairs changed", "pipeline/bare")))
+    print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

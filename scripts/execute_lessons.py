@@ -5,8 +5,10 @@ and ``scripts/build_site.py``) show them executed, with figures and printed
 numbers, so each lesson is executed here, top to bottom in its own folder, and
 the executed copy is cached in ``build/executed/<name>.ipynb``. The cache key is a
 hash of the notebook, every file of the ``embedkit`` package (its code and its stored
-thresholds), ``data/manifest.csv`` and the network chosen by ``EMBEDKIT_BACKBONE``: a change to
-any of them executes the lesson again. The test suite (``tests/test_lessons.py``), the slides
+thresholds), ``data/manifest.csv``, the network chosen by ``EMBEDKIT_BACKBONE`` and the precision
+``EMBEDKIT_PRECISION`` sets: a change to any of them executes the lesson again. Lessons run in
+float32 unless ``EMBEDKIT_PRECISION`` says otherwise, so what they print is the same on every CPU.
+The test suite (``tests/test_lessons.py``), the slides
 and the site all go through this cache, so each lesson is executed once per network.
 
 ``python scripts/execute_lessons.py [NOTEBOOK ...]`` fills the cache (all lessons
@@ -31,6 +33,8 @@ NOTEBOOKS = REPO / "notebooks"
 BUILD = REPO / "build"
 CACHE = BUILD / "executed"
 CELL_TIMEOUT_S = 600
+# Reproducible outputs: the networks run in float32 here, whatever the CPU (see embedkit.embeddings).
+os.environ.setdefault("EMBEDKIT_PRECISION", "float32")
 
 __all__ = ["lessons", "cache_key", "executed", "execute_all"]
 
@@ -52,6 +56,7 @@ def cache_key(path: Path) -> str:
         h.update(source.relative_to(NOTEBOOKS).as_posix().encode())
         h.update(source.read_bytes())
     h.update(os.environ.get("EMBEDKIT_BACKBONE", "").encode())
+    h.update(os.environ.get("EMBEDKIT_PRECISION", "").encode())
     return h.hexdigest()[:16]
 
 

@@ -4,9 +4,14 @@
 scripts and benchmark helpers by name (pyproject.toml's ``pythonpath``). No test changes ``sys.path``.
 """
 
+import os
 from pathlib import Path
 
 import pytest
+
+# The suite checks exact behaviour, so it runs the networks in float32 whatever the CPU: a test
+# of another precision asks for it by name (embed_images(precision=...), resolve_precision).
+os.environ["EMBEDKIT_PRECISION"] = "float32"
 
 REPO = Path(__file__).resolve().parents[1]
 

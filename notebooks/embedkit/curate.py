@@ -82,7 +82,7 @@ from scipy.spatial.distance import squareform
 
 from .backbones import Backbone, load_backbone
 from .duplicates import exact_duplicate_groups, pixel_hash
-from .embeddings import embed_images, progress_bar
+from .embeddings import embed_images, progress_bar, resolve_precision
 from .images import IMAGE_SUFFIXES, ImageLoadError, load_rgb
 from .pairs import connected_groups
 from .quality import (
@@ -185,6 +185,7 @@ class Findings:
             ran (``nan`` where a file was not scored), so any threshold can be tried afterwards.
         labels: the label of each of ``paths`` from its folders
             (:func:`~embedkit.quality.folder_labels`), ``None`` for a file without one.
+        precision: what the network ran in (``"float32"``, ``"bfloat16"`` or ``"float16"``).
     """
 
     folder: Path
@@ -214,6 +215,7 @@ class Findings:
     checks: dict[str, Any] = field(default_factory=dict)
     measures: dict[str, np.ndarray] = field(default_factory=dict)
     labels: list[str | None] = field(default_factory=list)
+    precision: str = "float32"
 
     @property
     def has_splits(self) -> bool:
@@ -239,6 +241,7 @@ class Findings:
                 "threshold": round(float(self.threshold), 6),
                 "threshold_source": self.threshold_source,
                 "backbone": self.backbone,
+                "precision": self.precision,
                 "skipped": self.skipped,
                 "split_note": self.split_note,
                 "issues": self.issues,
@@ -772,15 +775,18 @@ def _threshold_source(net: Backbone, given: float | str | None) -> dict[str, Any
 
 
 def _calibrated_threshold(
-    good: list[Path], vectors: np.ndarray, net: Backbone, workers: int | None
+    good: list[Path], vectors: np.ndarray, net: Backbone, workers: int | None, precision: str | None = None
 ) -> tuple[float, dict[str, Any]]:
     """The threshold measured on planted copies of the folder's own photos
     (:func:`embedkit.calibration.calibrate_threshold`), or the network's stored default, saying
     why, when the folder has too few photos for a measurement."""
     from .calibration import CalibrationError, calibrate_threshold
 
+    def embed(pictures: list) -> np.ndarray:  # the planted copies, in the folder's precision
+        return embed_images(pictures, net, progress=False, precision=precision).vectors
+
     try:
-        cal = calibrate_threshold([str(p) for p in good], net, vectors=vectors, workers=workers)
+        cal = calibrate_threshold([str(p) for p in good], net, vectors=vectors, workers=workers, embed=embed)
     except CalibrationError as exc:
         fallback = float(net.near_duplicate_threshold)
         if np.isnan(fallback):
@@ -796,10 +802,12 @@ def _calibrated_threshold(
 
 
 def _embed(
-    good: list[Path], net: Backbone, batch_size: int | None, progress: bool
+    good: list[Path], net: Backbone, batch_size: int | None, progress: bool, precision: str | None = None
 ) -> tuple[list[int], np.ndarray, list[tuple[str, str]]]:
     """Rows of ``good`` that embedded, their ``(len(rows), dim)`` vectors, and the failures."""
-    embedded = embed_images([str(p) for p in good], net, batch_size=batch_size, progress=progress)
+    embedded = embed_images(
+        [str(p) for p in good], net, batch_size=batch_size, progress=progress, precision=precision
+    )
     row_of = {p: i for i, p in enumerate(embedded.paths)}
     rows = [i for i, p in enumerate(good) if str(p) in row_of]
     vectors = embedded.vectors[[row_of[str(good[i])] for i in rows]] if rows else embedded.vectors
@@ -928,6 +936,7 @@ def curate(
     workers: int | None = None,
     exclude: Sequence[str | os.PathLike] = (),
     checks: str | Sequence[str] | None = None,
+    precision: str | None = None,
 ) -> Findings:
     """Find unreadable files, exact and near duplicates, groups, leaks, a clean split and
     image-quality, outlier and label issues.
@@ -948,6 +957,11 @@ def curate(
         checks: the issue kinds to look for (:func:`~embedkit.quality.check_kinds`):
             ``None`` or ``"all"`` (default) for every kind, ``"none"``, or names such as
             ``"dark,blurry,label"``.
+        precision: what the network runs in (:func:`~embedkit.embeddings.embed_images`'s
+            ``precision``; default ``$EMBEDKIT_PRECISION``, else ``"float32"``; ``"auto"``, the
+            command's default, runs bfloat16 only where the CPU or GPU has it natively and the
+            network's measured fidelity allows it).
+            ``Findings.precision`` records the outcome.
 
     Raises:
         FolderError: the folder is missing, unreadable, or holds no image files.
@@ -982,7 +996,9 @@ def curate(
 
     start = time.perf_counter()
     good = [p for p, _, _ in decoded]
-    rows, vectors, failed = _embed(good, net, batch_size or getattr(net, "batch_size", None), progress)
+    runs_in = resolve_precision(precision, net.name, net.device)
+    batch_size = batch_size or getattr(net, "batch_size", None)
+    rows, vectors, failed = _embed(good, net, batch_size, progress, runs_in)
     unreadable += [{"path": _rel(Path(name), root), "reason": reason} for name, reason in failed]
     good = [good[i] for i in rows]
     pixel_hashes = [decoded[i][1] for i in rows]
@@ -991,7 +1007,7 @@ def curate(
 
     if threshold is None:
         start = time.perf_counter()
-        threshold, source = _calibrated_threshold(good, vectors, net, workers)
+        threshold, source = _calibrated_threshold(good, vectors, net, workers, runs_in)
         seconds["calibrate threshold"] = time.perf_counter() - start
     else:
         source = _threshold_source(net, given)
@@ -1084,6 +1100,7 @@ def curate(
         ),
         split_note=split_note,
         **quality,
+        precision=runs_in,
     )
 
 

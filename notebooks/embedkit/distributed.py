@@ -76,7 +76,16 @@ import torch
 from PIL import Image
 
 from .backbones import Backbone, load_backbone
-from .embeddings import Embeddings, ModelInput, decode_one, resize_target
+from .embeddings import (
+    PRECISIONS,
+    Embeddings,
+    ModelInput,
+    decode_one,
+    default_precision,
+    forward_batch,
+    resize_target,
+    resolve_precision,
+)
 from .images import ImageLoadError, load_rgb_bytes
 
 __all__ = [
@@ -304,7 +313,8 @@ class BackboneEmbedder:
     per batch. ``device="cuda"`` puts the network on the GPU Ray gave the actor
     (``num_gpus=1``: Ray sets ``CUDA_VISIBLE_DEVICES``, so it is ``cuda:0`` inside).
     ``record_node=True`` adds a ``node`` column (the Ray node id that embedded the row)
-    and passes ``decode_node`` through.
+    and passes ``decode_node`` through. ``precision`` is resolved on the actor's own
+    device, as :func:`~embedkit.embeddings.embed_images` resolves it (the same forward pass).
     """
 
     def __init__(
@@ -314,10 +324,12 @@ class BackboneEmbedder:
         device: str | None = None,
         threads: int | None = None,
         record_node: bool = False,
+        precision: str = "float32",
     ):
         if threads:
             torch.set_num_threads(threads)
         self.backbone = load_backbone(requested, device=device)
+        self.precision = resolve_precision(precision, self.backbone.name, self.backbone.device)
         if self.backbone.name != expected:
             raise RuntimeError(
                 f"a Ray worker loaded {self.backbone.name!r} where the driver uses {expected!r}: "
@@ -331,9 +343,8 @@ class BackboneEmbedder:
         dim = self.backbone.dim
         vectors = np.zeros((len(ok), dim), dtype=np.float32)
         if ok.any():
-            with torch.inference_mode():
-                x = torch.from_numpy(np.ascontiguousarray(batch["pixels"][ok]))
-                vectors[ok] = self.backbone.model(self.backbone.as_input(x)).float().cpu().numpy()
+            x = torch.from_numpy(np.ascontiguousarray(batch["pixels"][ok]))
+            vectors[ok] = forward_batch(self.backbone, x, self.precision)
         flat = pa.array(vectors.reshape(-1), type=pa.float32())
         embedding = pa.FixedSizeListArray.from_arrays(flat, dim)
         embedding = pa.compute.if_else(pa.array(ok), embedding, pa.nulls(len(ok), embedding.type))
@@ -692,6 +703,7 @@ def embed_with_ray(
     filesystem=None,
     stall_timeout_s: float = 300,
     check_plan: bool = True,
+    precision: str | None = None,
 ) -> RayEmbedding:
     """Embed ``paths`` with a Ray Data pipeline and write the rows to Parquet shards.
 
@@ -731,6 +743,9 @@ def embed_with_ray(
             warns that the timeout is ignored.
         check_plan: ``False`` skips the plan check (an autoscaling cluster that will
             grow); the stall timeout still applies.
+        precision: as :func:`~embedkit.embeddings.embed_images` takes it (default
+            ``$EMBEDKIT_PRECISION`` on the driver, else ``"float32"``); each actor resolves it
+            on its own device.
 
     Returns:
         :class:`RayEmbedding`; its ``embeddings`` has one row per good file, in input
@@ -749,6 +764,9 @@ def embed_with_ray(
     items = _check_paths(paths)
     if not stall_timeout_s > 0:
         raise ValueError(f"stall_timeout_s must be > 0 seconds, got {stall_timeout_s!r}")
+    precision = default_precision() if precision is None else precision
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
     if check_plan:
         plan = plan_embedding(concurrency, num_cpus, num_gpus, decode_cpus)
         if plan.note:
@@ -805,6 +823,7 @@ def embed_with_ray(
             "device": device,
             "threads": threads,
             "record_node": True,
+            "precision": precision,
         },
     )
     # Ray Data's own guard: it stops the executor when no block moves for this long.

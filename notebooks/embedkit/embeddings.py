@@ -14,15 +14,28 @@ target (JPEG's DCT scaling, box reduction for other formats): a 12-megapixel pho
 photo costs several times less than a full decode. Images too elongated for a network
 (a 60000x1 strip) are refused by name before anything is resized, and whatever a
 decoder raises for one file is reported for that file while the batch goes on.
+
+Precision: ``precision="float32"`` (the default, unless ``$EMBEDKIT_PRECISION`` says
+otherwise) is reproducible: the same vectors on every CPU, in the precision the thresholds
+were measured in. ``precision="auto"`` (what the ``curate`` command uses) runs the network in bfloat16 where the
+hardware multiplies bfloat16 natively (a CPU with AMX or AVX512-BF16, a GPU) *and* the
+network's bfloat16 embeddings were measured to agree with its float32 ones
+(``precision.json``, written by ``scripts/measure_precision.py``: a minimum cosine and
+a largest share of near-duplicate decisions that change); everywhere else it runs in
+float32. ``$EMBEDKIT_PRECISION`` sets the default. The vectors
+returned are float32 whatever the network ran in.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import json
 import os
 import sys
 import tempfile
 import warnings
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -35,6 +48,7 @@ import numpy as np
 import torch
 from PIL import Image
 from threadpoolctl import ThreadpoolController
+from torch import nn
 
 from .backbones import Backbone
 from .images import MAX_ASPECT_RATIO, ImageLoadError, as_rgb, check_background, expand_paths
@@ -43,19 +57,28 @@ from .similarity import bfloat16_is_native
 __all__ = [
     "MAX_DEFAULT_WORKERS",
     "PRECISIONS",
+    "PRECISION_VAR",
     "Embeddings",
     "EmbeddingsFileError",
     "ModelInput",
+    "PrecisionFidelity",
     "bfloat16_supported",
     "decode_one",
     "default_batch_size",
+    "default_precision",
     "embed_images",
+    "forward_batch",
+    "precision_fidelity",
+    "resolve_precision",
     "progress_bar",
     "resize_target",
 ]
 
-#: What ``embed_images(precision=...)`` accepts.
-PRECISIONS = ("float32", "bfloat16")
+#: What ``embed_images(precision=...)`` accepts: ``"auto"`` resolves to one of the others.
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+#: Environment variable holding the default precision (one of :data:`PRECISIONS`).
+PRECISION_VAR = "EMBEDKIT_PRECISION"
+_PRECISION_FILE = Path(__file__).with_name("precision.json")
 
 
 class EmbeddingsFileError(ValueError):
@@ -223,7 +246,13 @@ def resize_target(backbone: Backbone) -> int:
 
 @cache
 def bfloat16_supported(device: torch.device | str) -> bool:
-    """True when ``device`` runs bfloat16 natively (otherwise it is emulated, and slower)."""
+    """True when ``device`` runs bfloat16 natively (otherwise it is emulated, and slower).
+
+    On a CPU the feature flags decide (AMX-BF16 or AVX512-BF16 on x86, BF16 on Arm:
+    :func:`~embedkit.similarity.bfloat16_is_native`): neither
+    ``torch.backends.cpu.get_cpu_capability()`` (``"AVX512"`` with or without them) nor
+    oneDNN's own check (true wherever it can emulate bfloat16) tells the two apart.
+    """
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
@@ -232,24 +261,209 @@ def bfloat16_supported(device: torch.device | str) -> bool:
     return False
 
 
-_warned_no_bfloat16: set[str] = set()
+def _float16_supported(device: torch.device) -> bool:
+    return device.type == "cuda" and torch.cuda.is_available()
 
 
-def _use_bfloat16(precision: str, device: torch.device) -> bool:
-    """Check ``precision``; True to run under bfloat16 autocast (warns once per device type if it cannot)."""
+def default_precision(fallback: str = "float32") -> str:
+    """``$EMBEDKIT_PRECISION`` if set, else ``fallback``.
+
+    The package's functions fall back on ``"float32"``: a lesson, a test or a script gets the
+    same vectors on every machine, in the precision the thresholds were measured in. The
+    ``curate`` command, a tool for large folders, falls back on ``"auto"``.
+
+    Raises:
+        ValueError: the variable names no precision.
+    """
+    value = os.environ.get(PRECISION_VAR, "").strip().lower() or fallback
+    if value not in PRECISIONS:
+        raise ValueError(f"{PRECISION_VAR}={value!r} is not a precision; choose one of {PRECISIONS}")
+    return value
+
+
+@dataclass(frozen=True)
+class PrecisionFidelity:
+    """How far a network's bfloat16 embeddings are from its float32 ones (``precision.json``).
+
+    Measured by ``scripts/measure_precision.py`` on the bundled images, in the mode
+    :func:`embed_images` runs bfloat16 in on a CPU (bfloat16 weights and activations).
+
+    Attributes:
+        network: the network measured.
+        images: images embedded both ways.
+        min_cosine, mean_cosine: cosine between an image's two embeddings, lowest and mean.
+        threshold: the near-duplicate threshold the decisions were taken at (calibrated in float32).
+        pairs_float32: pairs at or above ``threshold`` in float32.
+        pairs_changed: pairs on one side of ``threshold`` in float32 and the other in bfloat16.
+        limit_min_cosine, limit_changed_share: what ``"auto"`` requires before it uses bfloat16.
+    """
+
+    network: str
+    images: int
+    min_cosine: float
+    mean_cosine: float
+    threshold: float
+    pairs_float32: int
+    pairs_changed: int
+    limit_min_cosine: float
+    limit_changed_share: float
+
+    @property
+    def changed_share(self) -> float:
+        """Changed decisions per near-duplicate pair found in float32."""
+        return self.pairs_changed / max(1, self.pairs_float32)
+
+    @property
+    def passes(self) -> bool:
+        """True when both stated limits hold, so ``"auto"`` may run this network in bfloat16."""
+        return self.min_cosine >= self.limit_min_cosine and self.changed_share <= self.limit_changed_share
+
+    def __str__(self) -> str:
+        verdict = "within" if self.passes else "outside"
+        return (
+            f"{self.network} bfloat16 vs float32 on {self.images} images: min cosine {self.min_cosine:.4f} "
+            f"(limit {self.limit_min_cosine}), {self.pairs_changed} of {self.pairs_float32} near-duplicate "
+            f"pairs at {self.threshold:.2f} changed ({self.changed_share:.2%}, limit "
+            f"{self.limit_changed_share:.0%}): {verdict} the limits"
+        )
+
+
+def _read_precision_file() -> dict:
+    try:
+        with open(_PRECISION_FILE, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
+
+
+def precision_fidelity(network: str) -> PrecisionFidelity | None:
+    """The stored bfloat16 fidelity of ``network``, or ``None`` where it was never measured
+    (ResNet-18 and -50 where their weights could not be loaded: random weights say nothing)."""
+    stored = _read_precision_file()
+    entry = stored.get("networks", {}).get(network)
+    if entry is None:
+        return None
+    limits = stored["limits"]
+    return PrecisionFidelity(
+        network=network,
+        images=int(entry["images"]),
+        min_cosine=float(entry["min_cosine"]),
+        mean_cosine=float(entry["mean_cosine"]),
+        threshold=float(entry["threshold"]),
+        pairs_float32=int(entry["pairs_float32"]),
+        pairs_changed=int(entry["pairs_changed"]),
+        limit_min_cosine=float(limits["min_cosine"]),
+        limit_changed_share=float(limits["changed_share"]),
+    )
+
+
+_UNSET = object()
+_warned_no_native: set[tuple[str, str]] = set()
+
+
+def resolve_precision(
+    precision: str | None,
+    network: str,
+    device: torch.device | str,
+    *,
+    native_bfloat16: bool | None = None,
+    fidelity=_UNSET,
+) -> str:
+    """What the network actually runs in: ``"float32"``, ``"bfloat16"`` or ``"float16"``.
+
+    - ``"float32"``: float32.
+    - ``"bfloat16"`` / ``"float16"``: that type where ``device`` runs it natively (bfloat16 on
+      a CPU with AMX or AVX512-BF16 or on a GPU that has it; float16 on a CUDA GPU); otherwise
+      a warning, once per device type, and float32.
+    - ``"auto"`` (``None`` means :func:`default_precision`): a half type only where the device
+      runs it natively *and* the network's stored fidelity (:func:`precision_fidelity`) is
+      within its limits: bfloat16 on such a CPU, on a GPU bfloat16 where it has it, otherwise
+      float16. A network never measured stays in float32.
+
+    ``native_bfloat16`` and ``fidelity`` replace what this machine and ``precision.json``
+    say (tests use them to try the policy for another CPU or network).
+
+    Raises:
+        ValueError: an unknown ``precision``.
+    """
+    precision = default_precision() if precision is None else precision
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
+    device = torch.device(device)
+    native = bfloat16_supported(device) if native_bfloat16 is None else bool(native_bfloat16)
     if precision == "float32":
-        return False
-    if bfloat16_supported(device):
-        return True
-    if device.type not in _warned_no_bfloat16:
-        _warned_no_bfloat16.add(device.type)
+        return "float32"
+    if precision == "auto":
+        measured = precision_fidelity(network) if fidelity is _UNSET else fidelity
+        if measured is None or not measured.passes:
+            return "float32"
+        if native:
+            return "bfloat16"
+        return "float16" if _float16_supported(device) else "float32"
+    if (precision == "bfloat16" and native) or (precision == "float16" and _float16_supported(device)):
+        return precision
+    if (device.type, precision) not in _warned_no_native:
+        _warned_no_native.add((device.type, precision))
         warnings.warn(
-            f"this {device.type} has no native bfloat16 support; embedding in float32 instead",
+            f"this {device.type} has no native {precision} support; embedding in float32 instead",
             stacklevel=3,
         )
-    return False
+    return "float32"
+
+
+# A model's copy in a half type, made once per model and made again if its weights change.
+_HALF_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _version(tensor: torch.Tensor) -> int:
+    try:
+        return tensor._version
+    except RuntimeError:  # made under inference_mode: it cannot change in place, so it has no counter
+        return 0
+
+
+def _state_key(model: nn.Module, dtype: torch.dtype) -> tuple:
+    tensors = [*model.parameters(), *model.buffers()]
+    return (dtype, tuple((id(t), _version(t), t.device.type) for t in tensors))
+
+
+def _half_model(model: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """``model`` with its weights in ``dtype``: a copy kept beside it (half its size), so the
+    float32 model stays as it was; made again when the model's weights change."""
+    key = _state_key(model, dtype)
+    cached = _HALF_MODELS.get(model, {})
+    if key not in cached:
+        with torch.inference_mode(False), torch.no_grad():
+            half = copy.deepcopy(model).to(dtype)
+        cached = {key: half}  # only the latest state of the weights is kept
+        _HALF_MODELS[model] = cached
+    return cached[key]
+
+
+_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def forward_batch(backbone: Backbone, batch: torch.Tensor, precision: str = "float32") -> np.ndarray:
+    """``(n, dim)`` float32 embeddings of a preprocessed ``(n, 3, s, s)`` batch.
+
+    ``precision`` is what the network runs in, as :func:`resolve_precision` returns it.
+    On a CPU, bfloat16 runs with bfloat16 weights and activations (a copy of the model,
+    made once): oneDNN's AMX and AVX512-BF16 kernels then never convert back and forth,
+    which is faster than autocast, where each layer converts its float32 weights again.
+    On a GPU, half types run under autocast.
+    """
+    device = backbone.device
+    x = backbone.as_input(batch)
+    with torch.inference_mode():
+        if precision == "float32":
+            out = backbone.model(x)
+        elif device.type == "cpu":
+            dtype = _DTYPES[precision]
+            out = _half_model(backbone.model, dtype)(x.to(dtype))
+        else:
+            with torch.autocast(device.type, dtype=_DTYPES[precision]):
+                out = backbone.model(x)
+    return out.float().cpu().numpy()
 
 
 def _positive_int(value, name: str) -> int:
@@ -459,17 +673,6 @@ def _batches(stream: Iterator, batch_size: int, failed: list, bar) -> Iterator[t
         yield names, tensors
 
 
-def _forward(backbone: Backbone, tensors: list[torch.Tensor], bfloat16: bool) -> np.ndarray:
-    """``(len(tensors), dim)`` float32 embeddings of one batch."""
-    device = backbone.device
-    precision = (
-        torch.autocast(device.type, dtype=torch.bfloat16) if bfloat16 else contextlib.nullcontext()
-    )
-    with torch.inference_mode(), precision:
-        out = backbone.model(backbone.as_input(torch.stack(tensors)))
-    return out.float().cpu().numpy()
-
-
 def _warn_failures(failed: list[tuple[str, str]], total: int) -> None:
     if failed:
         listing = "\n".join(f"  {name}: {reason}" for name, reason in failed)
@@ -486,7 +689,7 @@ def embed_images(
     progress: bool = True,
     workers: int | None = None,
     background: tuple[int, int, int] = (255, 255, 255),
-    precision: str = "float32",
+    precision: str | None = None,
     max_aspect_ratio: float = MAX_ASPECT_RATIO,
 ) -> Embeddings:
     """Embed images with ``backbone.model`` in batches.
@@ -502,9 +705,11 @@ def embed_images(
             the network; if none are free, one per core, taking turns with the network.
             At most :data:`MAX_DEFAULT_WORKERS` by default.
         background: colour transparent areas are composited over.
-        precision: ``"float32"`` (reproducible) or ``"bfloat16"`` (autocast; faster
-            where the CPU or GPU supports it natively, otherwise a warning and float32).
-            The vectors returned are float32 either way.
+        precision: ``"auto"``, ``"float32"`` (reproducible), ``"bfloat16"`` or ``"float16"``;
+            default :func:`default_precision` (``$EMBEDKIT_PRECISION``, else ``"float32"``).
+            ``"auto"`` runs bfloat16 only where the hardware has it natively and the
+            network's measured fidelity allows it (:func:`resolve_precision`). The
+            vectors returned are float32 either way.
         max_aspect_ratio: images more elongated than this are refused by name.
 
     Returns:
@@ -521,7 +726,7 @@ def embed_images(
     workers, take_turns = _schedule(backbone.device, workers)
     transform = ModelInput(backbone.preprocess, resize_target(backbone), check_background(background),
                            max_aspect_ratio)
-    bfloat16 = _use_bfloat16(precision, backbone.device)
+    runs_in = resolve_precision(precision, backbone.name, backbone.device)
 
     rows: list[np.ndarray] = []
     paths: list[str] = []
@@ -530,7 +735,7 @@ def embed_images(
         stream = _decoded_in_order(items, transform, workers, batch_size, take_turns)
         with contextlib.closing(stream):  # a forward pass that raises stops the decoding threads too
             for names, tensors in _batches(stream, batch_size, failed, bar):
-                rows.append(_forward(backbone, tensors, bfloat16))
+                rows.append(forward_batch(backbone, torch.stack(tensors), runs_in))
                 paths.extend(names)
     _warn_failures(failed, len(items))
     vectors = np.concatenate(rows) if rows else np.zeros((0, backbone.dim), dtype=np.float32)

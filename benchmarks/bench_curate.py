@@ -1,0 +1,203 @@
+"""The whole ``python -m embedkit curate`` on a folder of about 1,000 photos and edited copies.
+
+    python benchmarks/bench_curate.py [--per-file 4] [--repeats 2] [--fastdup-python PATH]
+
+The folder: the bundled images (their ``train/`` and ``test/`` splits) and ``per_file``
+edited copies of each (:func:`embedkit.variants.make_variants`: crops, flips, brightness,
+watermarks, re-encodings), each copy in its source's split. Each side is a fresh process
+run under ``/usr/bin/time`` (wall time and peak resident memory, the way a user meets them),
+the sides taking turns repeat by repeat, with other processes' CPU use recorded:
+
+- ``curate --precision float32`` and ``curate --precision auto`` (bfloat16 where the CPU
+  has it natively and the network's measured fidelity allows it), each with ``--verbose``:
+  the split of the time by step (start-up and imports, hashing and decoding, the forward
+  pass, pair search, the report with its thumbnails, ...);
+- fastdup (``fastdup.create(...).run()`` at its defaults), when ``--fastdup-python`` names
+  a Python that has it installed (it is not one of the course's requirements).
+
+It prints the time and memory ratios and what the two precisions found differently.
+Nothing here is a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from machine import Repeat, best, contention_note, describe, flag, interleaved, ratio, table, timed
+
+from embedkit.dataset import load_manifest
+from embedkit.variants import make_variants
+
+REPO = Path(__file__).resolve().parents[1]
+FASTDUP = """
+import sys, fastdup
+fd = fastdup.create(work_dir=sys.argv[2], input_dir=sys.argv[1])
+fd.run(overwrite=True, verbose=False)
+print("fastdup similarity pairs:", len(fd.similarity()))
+"""
+
+
+def make_folder(root: Path, per_file: int) -> int:
+    """The bundled images and ``per_file`` edited copies of each, under their splits; file count."""
+    manifest = load_manifest()
+    for row in manifest.itertuples():
+        target = root / row.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(row.file, target)
+    scratch = root.parent / "variants"
+    variants = make_variants(manifest, scratch, per_file=per_file, seed=0)
+    for row in variants.itertuples():
+        target = root / row.split / "edited" / row.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(row.file, target)
+    shutil.rmtree(scratch)
+    return sum(1 for p in root.rglob("*") if p.is_file())
+
+
+class Side:
+    """One command, run in a fresh process under ``/usr/bin/time``; keeps each run's output."""
+
+    def __init__(self, command: list[str], env: dict[str, str]):
+        self.command = command
+        self.env = env
+        self.outputs: list[str] = []
+        self.peaks_mib: list[float] = []
+
+    def __call__(self) -> None:
+        done = subprocess.run(
+            ["/usr/bin/time", "-f", "peak-kib %M", *self.command],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(self.command)} failed:\n{done.stdout}\n{done.stderr}")
+        peak = re.findall(r"peak-kib (\d+)", done.stderr)
+        self.peaks_mib.append(int(peak[-1]) / 1024)
+        self.outputs.append(done.stdout)
+
+
+def steps(output: str) -> dict[str, float]:
+    """The ``--verbose`` split: step -> seconds."""
+    found = {}
+    for line in output.splitlines():
+        match = re.match(r"\s{2}(\S.*?)\s+([\d.]+) s", line)
+        if match:
+            found[match.group(1)] = float(match.group(2))
+    return found
+
+
+def compare(a: Path, b: Path) -> list[str]:
+    """What two findings.json files found differently."""
+    one = json.loads(a.read_text(encoding="utf-8"))
+    two = json.loads(b.read_text(encoding="utf-8"))
+    lines = []
+    for key in ("exact_groups", "near_groups", "leaks", "keep", "unreadable"):
+        x = {json.dumps(v, sort_keys=True) for v in one[key]}
+        y = {json.dumps(v, sort_keys=True) for v in two[key]}
+        lines.append(
+            f"{key}: {len(one[key])} vs {len(two[key])}, {len(x - y)} only in float32, "
+            f"{len(y - x)} only in the other"
+        )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-file", type=int, default=4, help="edited copies per bundled image")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--fastdup-python", default=None, help="a Python with fastdup installed")
+    parser.add_argument("--backbone", default=None, help="network (default: the course's default)")
+    parser.add_argument(
+        "--fast",
+        default="auto",
+        choices=("auto", "bfloat16", "float16"),
+        help="the precision compared with float32",
+    )
+    args = parser.parse_args()
+
+    print(describe())
+    print(f"load average at the start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    work = Path(tempfile.mkdtemp(prefix="bench_curate_"))
+    folder = work / "photos"
+    n = make_folder(folder, args.per_file)
+    print(f"folder: {n} files ({args.per_file} edited copies of each bundled image)")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "notebooks")}
+    env.pop("EMBEDKIT_PRECISION", None)
+    backbone = ["--backbone", args.backbone] if args.backbone else []
+    sides: dict[str, Side] = {}
+    for precision in ("float32", args.fast):
+        command = [
+            sys.executable,
+            "-m",
+            "embedkit",
+            "curate",
+            str(folder),
+            "--out",
+            str(work / f"out_{precision}"),
+            "--precision",
+            precision,
+            "--verbose",
+            *backbone,
+        ]
+        sides[f"curate {precision}"] = Side(command, env)
+    if args.fastdup_python:
+        script = work / "fastdup_run.py"
+        script.write_text(FASTDUP)
+        sides["fastdup"] = Side(
+            [args.fastdup_python, str(script), str(folder), str(work / "fastdup")], {**os.environ}
+        )
+    fast = f"curate {args.fast}"
+    runs: dict[str, list[Repeat]] = interleaved(sides, repeats=args.repeats, warmup=0, timer=timed)
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(contention_note(runs))
+
+    rows = []
+    for name, side in sides.items():
+        seconds, contended = best(runs[name])
+        each = ", ".join(f"{r.seconds:.1f}" for r in runs[name])
+        rows.append(
+            (
+                name,
+                flag(f"{seconds:.1f}", contended),
+                each,
+                f"{max(side.peaks_mib):.0f}",
+                flag(f"{ratio(runs['curate float32'], runs[name])[0]:.2f}", contended),
+            )
+        )
+    print(table(rows, ("side", "best wall s", "each run", "peak MiB", "speed x float32")))
+    if "fastdup" in sides:
+        t, c = ratio(runs["fastdup"], runs[fast])
+        memory = max(sides[fast].peaks_mib) / max(sides["fastdup"].peaks_mib)
+        print(f"{fast} / fastdup: {flag(f'{1 / t:.2f}', c)}x its time, {memory:.2f}x its peak memory")
+
+    print("\nwhere the time goes (the fastest run of each):")
+    split_rows = []
+    fastest = {
+        name: min(range(len(runs[name])), key=lambda i: runs[name][i].seconds)
+        for name in ("curate float32", fast)
+    }
+    split = {name: steps(sides[name].outputs[i]) for name, i in fastest.items()}
+    for step in split["curate float32"]:
+        a, b = split["curate float32"].get(step, 0.0), split[fast].get(step, 0.0)
+        split_rows.append((step, f"{a:.2f}", f"{b:.2f}"))
+    print(table(split_rows, ("step", "float32 s", f"{args.fast} s")))
+    for name, i in fastest.items():
+        print(name + ": " + next(x for x in sides[name].outputs[i].splitlines() if x.startswith("time:")))
+    print(f"\nfindings, float32 against {args.fast}:")
+    for line in compare(work / "out_float32" / "findings.json", work / f"out_{args.fast}" / "findings.json"):
+        print("  " + line)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
