@@ -260,12 +260,12 @@ MEMORY_SCRIPT = PEAK_KIB_SOURCE + textwrap.dedent(
     copies = vectors[1::10].shape[0]
     vectors[1::10] = vectors[0::10][:copies] + 0.05 * rng.standard_normal((copies, dim)).astype(np.float32)
 
-    def embed(paths, net, batch_size=None, progress=True):  # no network: vectors by file number
+    def embed(paths, net, batch_size=None, progress=True, precision=None):  # no network: rows by file number
         return Embeddings(vectors[[int(Path(p).stem) for p in paths]], list(paths))
 
     curate_module.embed_images = embed
     curate_module._resolve_backbone = lambda _: types.SimpleNamespace(
-        name="fake", near_duplicate_threshold=0.9, batch_size=8
+        name="fake", near_duplicate_threshold=0.9, batch_size=8, device="cpu"
     )
     curate_module.near_duplicate_pairs = functools.partial(
         curate_module.near_duplicate_pairs, chunk_size=256
