@@ -77,19 +77,32 @@ def test_lint_is_clean():
     """ruff over the package, scripts, tests, benchmarks and the notebooks themselves."""
     result = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "--no-cache", str(REPO)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_code_is_formatted():
+    """``ruff format`` over the package, scripts, benchmarks and tests (lessons keep their layout)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "--no-cache", str(REPO)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, "run `ruff format`:\n" + result.stdout + result.stderr
 
 
 def test_a_new_lesson_needs_only_its_title_cell():
     """The sync script inserts the badge and Colab cells; the set-up installs what the lesson imports."""
     sync = _sync_module()
     settings = sync.course_settings()
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_markdown_cell("# 99 · New lesson\n\nWhat you will learn ... Run time ..."),
-        nbformat.v4.new_code_cell("from embedkit.ann import build_flat\nimport numpy as np"),
-    ])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# 99 · New lesson\n\nWhat you will learn ... Run time ..."),
+            nbformat.v4.new_code_cell("from embedkit.ann import build_flat\nimport numpy as np"),
+        ]
+    )
     done = sync.synced(nb, "99_new_lesson.ipynb", settings)
     assert [c.metadata.get("course") for c in done.cells] == [None, "badge", "colab-setup", None]
     assert sync.colab_url("99_new_lesson.ipynb", settings) in done.cells[1].source
@@ -103,6 +116,10 @@ def test_a_new_lesson_needs_only_its_title_cell():
     exercise = nbformat.v4.new_markdown_cell("Run it again with `EMBEDKIT_BACKBONE=efficientnet_lite2`.")
     named = sync.synced(nbformat.v4.new_notebook(cells=[nb.cells[0], exercise]), "99_x.ipynb", settings)
     assert 'for network in ["efficientnet_lite2", os.environ' in named.cells[2].source
-    assert sync.modules_colab_lacks(nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("import ray\nfrom embedkit import distributed"),
-    ])) == ["ray"]
+    assert sync.modules_colab_lacks(
+        nbformat.v4.new_notebook(
+            cells=[
+                nbformat.v4.new_code_cell("import ray\nfrom embedkit import distributed"),
+            ]
+        )
+    ) == ["ray"]
