@@ -84,8 +84,9 @@ def forward(backbone: Backbone, tensors: torch.Tensor, batch_size: int, precisio
 
     def run() -> torch.Tensor:
         if precision == "bfloat16":
-            return torch.cat([torch.from_numpy(forward_batch(backbone, b, "bfloat16"))
-                              for b in tensors.split(batch_size)])
+            return torch.cat(
+                [torch.from_numpy(forward_batch(backbone, b, "bfloat16")) for b in tensors.split(batch_size)]
+            )
         out = []
         with torch.inference_mode(), precision_context(precision):
             for batch in tensors.split(batch_size):
@@ -123,8 +124,13 @@ def batch_size_table(backbone, tensors, sizes, repeats) -> tuple[list[tuple], in
     chosen = max(clean, key=clean.get) if clean else None
     top = max(r for r, _ in rates.values())
     rows = [
-        (b, flag(f"{r:.1f}", c), f"{r / top:.2f}",
-         "<- best" if b == chosen else "", "yes" if b == backbone.batch_size else "")
+        (
+            b,
+            flag(f"{r:.1f}", c),
+            f"{r / top:.2f}",
+            "<- best" if b == chosen else "",
+            "yes" if b == backbone.batch_size else "",
+        )
         for b, (r, c) in rates.items()
     ]
     print(contention_note(runs))
@@ -142,11 +148,20 @@ def fidelity(backbone: Backbone, tensors: torch.Tensor, batch_size: int) -> tupl
     return float(cos.min()), len(a), len(b), len(a ^ b)
 
 
-def bench(name: str, files: list[str], fidelity_files: list[str], sizes, repeats: int, peak,
-          compile_too: bool = False) -> dict:
+def bench(
+    name: str,
+    files: list[str],
+    fidelity_files: list[str],
+    sizes,
+    repeats: int,
+    peak,
+    compile_too: bool = False,
+) -> dict:
     backbone, genuine = backbone_for(name)
-    print(f"\n## {backbone.name} ({backbone.weights or 'genuine weights'}; entry's cpu_batch_size "
-          f"{backbone.batch_size}, input {backbone.input_size} px)")
+    print(
+        f"\n## {backbone.name} ({backbone.weights or 'genuine weights'}; entry's cpu_batch_size "
+        f"{backbone.batch_size}, input {backbone.input_size} px)"
+    )
     tensors = torch.stack([backbone.preprocess(load_rgb(f)) for f in files])
     flops = flops_per_image(backbone)
     result: dict = {"network": name}
@@ -184,31 +199,56 @@ def bench(name: str, files: list[str], fidelity_files: list[str], sizes, repeats
     naive_rate = len(naive_files) / naive.seconds
     gflops = flops / 1e9
     rows = [
-        ("forward float32 (ready tensors)", flag(f"{bare:.1f}", bare_c), "1.00",
-         f"{gflops * bare:.0f}", f"{gflops * bare / peak.gemm_fp32:.2f}",
-         f"{gflops * bare / peak.theoretical_fp32:.2f}"),
-        ("embed_images pipeline (from files)", flag(f"{len(files) / pipe_s:.1f}", pipe_c),
-         flag(f"{pipe_ratio:.2f}", pipe_rc), f"{gflops * len(files) / pipe_s:.0f}",
-         f"{gflops * len(files) / pipe_s / peak.gemm_fp32:.2f}", ""),
-        ("naive one-at-a-time loop", flag(f"{naive_rate:.1f}", naive.contended),
-         flag(f"{naive_rate / bare:.2f}", naive.contended or bare_c), "", "", ""),
+        (
+            "forward float32 (ready tensors)",
+            flag(f"{bare:.1f}", bare_c),
+            "1.00",
+            f"{gflops * bare:.0f}",
+            f"{gflops * bare / peak.gemm_fp32:.2f}",
+            f"{gflops * bare / peak.theoretical_fp32:.2f}",
+        ),
+        (
+            "embed_images pipeline (from files)",
+            flag(f"{len(files) / pipe_s:.1f}", pipe_c),
+            flag(f"{pipe_ratio:.2f}", pipe_rc),
+            f"{gflops * len(files) / pipe_s:.0f}",
+            f"{gflops * len(files) / pipe_s / peak.gemm_fp32:.2f}",
+            "",
+        ),
+        (
+            "naive one-at-a-time loop",
+            flag(f"{naive_rate:.1f}", naive.contended),
+            flag(f"{naive_rate / bare:.2f}", naive.contended or bare_c),
+            "",
+            "",
+            "",
+        ),
     ]
     result.update(bare=bare, pipeline_ratio=pipe_ratio, pipeline_flag=pipe_rc)
     fid_text = "bfloat16 not native on this CPU: stays float32"
     if native:
-        labels = {"autocast": "forward bfloat16 autocast", "bf16": "forward bfloat16 weights (embed_images)",
-                  "compiled": "forward bfloat16 weights, torch.compile",
-                  "pipeline auto": "embed_images pipeline, precision auto"}
+        labels = {
+            "autocast": "forward bfloat16 autocast",
+            "bf16": "forward bfloat16 weights (embed_images)",
+            "compiled": "forward bfloat16 weights, torch.compile",
+            "pipeline auto": "embed_images pipeline, precision auto",
+        }
         for position, side in enumerate([s for s in labels if s in runs], start=1):
             side_s, side_c = best(runs[side])
             speedup, sp_c = ratio(runs["bare"], runs[side])
             rate = len(files) / side_s
-            rows.insert(position, (
-                labels[side], flag(f"{rate:.1f}", side_c), flag(f"{speedup:.2f}", sp_c),
-                f"{gflops * rate:.0f}",
-                f"{gflops * rate / peak.gemm_fp32:.2f} ({gflops * rate / peak.gemm_bf16:.2f} of bf16 GEMM)",
-                f"{gflops * rate / peak.theoretical_fp32:.2f}",
-            ))
+            rows.insert(
+                position,
+                (
+                    labels[side],
+                    flag(f"{rate:.1f}", side_c),
+                    flag(f"{speedup:.2f}", sp_c),
+                    f"{gflops * rate:.0f}",
+                    f"{gflops * rate / peak.gemm_fp32:.2f}"
+                    f" ({gflops * rate / peak.gemm_bf16:.2f} of bf16 GEMM)",
+                    f"{gflops * rate / peak.theoretical_fp32:.2f}",
+                ),
+            )
             result[f"{side}_speedup"], result[f"{side}_flag"] = speedup, sp_c
         if setup is not None:
             saved = best(runs["bf16"])[0] / len(files) - best(runs["compiled"])[0] / len(files)
@@ -218,20 +258,35 @@ def bench(name: str, files: list[str], fidelity_files: list[str], sizes, repeats
         if genuine:
             fid_tensors = torch.stack([backbone.preprocess(load_rgb(f)) for f in fidelity_files])
             low, n32, n16, diff = fidelity(backbone, fid_tensors, batch_size)
-            fid_text = (f"bfloat16 fidelity on {len(fidelity_files)} bundled images: min cosine to "
-                        f"float32 {low:.4f}; pairs at the calibrated threshold "
-                        f"{backbone.near_duplicate_threshold:.3f}: {n32} in float32, {n16} in bfloat16, "
-                        f"{diff} differ")
+            fid_text = (
+                f"bfloat16 fidelity on {len(fidelity_files)} bundled images: min cosine to "
+                f"float32 {low:.4f}; pairs at the calibrated threshold "
+                f"{backbone.near_duplicate_threshold:.3f}: {n32} in float32, {n16} in bfloat16, "
+                f"{diff} differ"
+            )
             result.update(min_cosine=low, pairs32=n32, pairs16=n16, pairs_diff=diff)
         else:
             fid_text = "bfloat16 fidelity not measured: random weights"
-    print(table(rows, ("path", "images/s", "x float32 forward", "GFLOP/s",
-                       "of fp32 GEMM peak", "of theoretical fp32 peak")))
+    print(
+        table(
+            rows,
+            (
+                "path",
+                "images/s",
+                "x float32 forward",
+                "GFLOP/s",
+                "of fp32 GEMM peak",
+                "of theoretical fp32 peak",
+            ),
+        )
+    )
     print(fid_text)
     forward_s, decode_s = 1 / bare, decode.seconds / len(files)
-    print(f"decode + preprocess: {decode_s * 1e3:.2f} ms per image on one thread "
-          f"{'(!) ' if decode.contended else ''}= {decode_s / forward_s:.0%} of the forward pass's "
-          f"{forward_s * 1e3:.1f} ms; {flops / 1e9:.2f} GFLOP per image")
+    print(
+        f"decode + preprocess: {decode_s * 1e3:.2f} ms per image on one thread "
+        f"{'(!) ' if decode.contended else ''}= {decode_s / forward_s:.0%} of the forward pass's "
+        f"{forward_s * 1e3:.1f} ms; {flops / 1e9:.2f} GFLOP per image"
+    )
     return result
 
 
@@ -249,13 +304,21 @@ def naive_loop(backbone: Backbone, files: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=64, help="images timed per measurement")
-    parser.add_argument("--networks", nargs="+", choices=sorted(NETWORKS),
-                        default=["resnet18", "efficientnet_lite0", "efficientnet_lite2"])
+    parser.add_argument(
+        "--networks",
+        nargs="+",
+        choices=sorted(NETWORKS),
+        default=["resnet18", "efficientnet_lite0", "efficientnet_lite2"],
+    )
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (minutes)")
-    parser.add_argument("--fidelity-images", type=int, default=None,
-                        help="bundled images for the bfloat16 fidelity check (default: all)")
+    parser.add_argument(
+        "--fidelity-images",
+        type=int,
+        default=None,
+        help="bundled images for the bfloat16 fidelity check (default: all)",
+    )
     args = parser.parse_args()
 
     print(describe())
@@ -265,20 +328,38 @@ def main() -> None:
     all_files = load_manifest()["file"].tolist()
     files = all_files[: args.images]
     fidelity_files = all_files[: args.fidelity_images] if args.fidelity_images else all_files
-    results = [bench(n, files, fidelity_files, args.batch_sizes, args.repeats, peak, args.compile)
-               for n in args.networks]
+    results = [
+        bench(n, files, fidelity_files, args.batch_sizes, args.repeats, peak, args.compile)
+        for n in args.networks
+    ]
     print("\n## summary")
-    print(table([
-        (r["network"], r["best_batch"] if r["best_batch"] is not None else "(all contended)",
-         f"{r['bare']:.1f}",
-         flag(f"{r.get('autocast_speedup', float('nan')):.2f}", r.get("autocast_flag", False)),
-         flag(f"{r.get('bf16_speedup', float('nan')):.2f}", r.get("bf16_flag", False)),
-         f"{r['min_cosine']:.4f}" if "min_cosine" in r else "n/a",
-         f"{r['pairs_diff']} of {r['pairs32']}" if "pairs_diff" in r else "n/a",
-         flag(f"{r['pipeline_ratio']:.2f}", r["pipeline_flag"]))
-        for r in results
-    ], ("network", "best batch", "fp32 img/s", "autocast x", "bf16 weights x", "bf16 min cos",
-        "pairs changed", "pipeline/bare")))
+    print(
+        table(
+            [
+                (
+                    r["network"],
+                    r["best_batch"] if r["best_batch"] is not None else "(all contended)",
+                    f"{r['bare']:.1f}",
+                    flag(f"{r.get('autocast_speedup', float('nan')):.2f}", r.get("autocast_flag", False)),
+                    flag(f"{r.get('bf16_speedup', float('nan')):.2f}", r.get("bf16_flag", False)),
+                    f"{r['min_cosine']:.4f}" if "min_cosine" in r else "n/a",
+                    f"{r['pairs_diff']} of {r['pairs32']}" if "pairs_diff" in r else "n/a",
+                    flag(f"{r['pipeline_ratio']:.2f}", r["pipeline_flag"]),
+                )
+                for r in results
+            ],
+            (
+                "network",
+                "best batch",
+                "fp32 img/s",
+                "autocast x",
+                "bf16 weights x",
+                "bf16 min cos",
+                "pairs changed",
+                "pipeline/bare",
+            ),
+        )
+    )
     print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 

@@ -107,10 +107,12 @@ def decode_ms(files: list[str], fn) -> float:
 
 def cpu_counted(fn, seconds: list[float]):
     """``fn`` that appends the CPU time this process used during each call (all its threads)."""
+
     def run() -> None:
         start = time.process_time()
         fn()
         seconds.append(time.process_time() - start)
+
     return run
 
 
@@ -158,8 +160,10 @@ def main() -> None:
     print(describe())
     backbone = load_backbone(device="cpu")
     target = resize_target(backbone)
-    print(f"network: {backbone.name} (input {backbone.input_size} px, resize target {target} px, "
-          f"batch size {backbone.batch_size}), {cores} cores")
+    print(
+        f"network: {backbone.name} (input {backbone.input_size} px, resize target {target} px, "
+        f"batch size {backbone.batch_size}), {cores} cores"
+    )
     print(load_note(cores), f"| OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
     with tempfile.TemporaryDirectory() as tmp:
         sets, decode_rows, costs = {}, [], {}
@@ -169,14 +173,30 @@ def main() -> None:
             megabytes = np.mean([os.path.getsize(f) for f in jpegs]) / 1e6
             full, fast, decode_only = measure_decoding(jpegs, backbone.preprocess, target, full_sample=6)
             costs[name] = (full, fast)
-            decode_rows.append((f"12 MP JPEG, {name} ({meaning})", f"{megabytes:.1f}", f"{full:.1f}",
-                                f"{fast:.1f}", f"{decode_only:.1f}", f"{full / fast:.1f}x"))
+            decode_rows.append(
+                (
+                    f"12 MP JPEG, {name} ({meaning})",
+                    f"{megabytes:.1f}",
+                    f"{full:.1f}",
+                    f"{fast:.1f}",
+                    f"{decode_only:.1f}",
+                    f"{full / fast:.1f}x",
+                )
+            )
         _, pngs = make_photos(Path(tmp) / "png", 0, args.pngs, 6)
         if pngs:
             full, fast, decode_only = measure_decoding(pngs, backbone.preprocess, target)
             megabytes = np.mean([os.path.getsize(f) for f in pngs]) / 1e6
-            decode_rows.append(("12 MP PNG", f"{megabytes:.1f}", f"{full:.1f}", f"{fast:.1f}",
-                                f"{decode_only:.1f}", f"{full / fast:.1f}x"))
+            decode_rows.append(
+                (
+                    "12 MP PNG",
+                    f"{megabytes:.1f}",
+                    f"{full:.1f}",
+                    f"{fast:.1f}",
+                    f"{decode_only:.1f}",
+                    f"{full / fast:.1f}x",
+                )
+            )
 
         first = sets["smooth"]
         tensors = torch.stack([backbone.preprocess(load_rgb(f, min_side=target)) for f in first])
@@ -194,15 +214,27 @@ def main() -> None:
             sides[name] = lambda files=files: embed_images(files, backbone, progress=False)
             sides[f"{name}, ahead"] = lambda files=files: decoding_ahead(files, backbone)
         cpu_s: dict[str, list[float]] = {side: [] for side in sides}
-        runs = interleaved({side: cpu_counted(fn, cpu_s[side]) for side, fn in sides.items()},
-                           repeats=args.rounds, warmup=1)
+        runs = interleaved(
+            {side: cpu_counted(fn, cpu_s[side]) for side, fn in sides.items()}, repeats=args.rounds, warmup=1
+        )
     print(load_note(cores))
 
     n = args.photos
     bare_s, bare_contended = best(runs["bare"])
     forward_ms = 1e3 * bare_s / n
-    print(table(decode_rows, ("decode + preprocess, one thread", "MB/file", "full CPU ms/img",
-                              "fast CPU ms/img", "of which decoding", "speed-up")))
+    print(
+        table(
+            decode_rows,
+            (
+                "decode + preprocess, one thread",
+                "MB/file",
+                "full CPU ms/img",
+                "fast CPU ms/img",
+                "of which decoding",
+                "speed-up",
+            ),
+        )
+    )
     print()
 
     def core_ms(side: str) -> str:  # least CPU time of any run, all threads together, per image
@@ -217,26 +249,43 @@ def main() -> None:
         for side, how in ((name, "in turns"), (f"{name}, ahead", "decoding ahead")):
             pipe_s, pipe_contended = best(runs[side])
             relative, relative_contended = ratio(runs["bare"], runs[side])  # = pipeline rate / bare rate
-            rows.append((
-                f"embed_images, {name} 12 MP JPEGs, {how}",
-                flag(f"{n / pipe_s:.1f}", pipe_contended),
-                flag(f"{relative:.2f}", relative_contended),
-                core_ms(side),
-                f"{limit_fast:.2f}",
-                f"{limit_full:.2f}",
-            ))
-    print(table(rows, ("path", "images/s", "x bare forward", "CPU core-ms/img", "limit (reduced decoding)",
-                       "limit (full decoding)")))
+            rows.append(
+                (
+                    f"embed_images, {name} 12 MP JPEGs, {how}",
+                    flag(f"{n / pipe_s:.1f}", pipe_contended),
+                    flag(f"{relative:.2f}", relative_contended),
+                    core_ms(side),
+                    f"{limit_fast:.2f}",
+                    f"{limit_full:.2f}",
+                )
+            )
+    print(
+        table(
+            rows,
+            (
+                "path",
+                "images/s",
+                "x bare forward",
+                "CPU core-ms/img",
+                "limit (reduced decoding)",
+                "limit (full decoding)",
+            ),
+        )
+    )
     print(contention_note(runs))
     fast = costs["detailed"][1]
-    print(f"\nforward {forward_ms:.1f} ms/img on {cores} cores. Limit = f / (f + d/c) with f the forward "
-          "time per image, d the one-thread decoding cost, c the cores: the rate when every core runs the "
-          "forward pass, then every core decodes. CPU core-ms/img: all of this process's threads, spinning "
-          "included; the parts alone cost the bare forward's plus the fast decode's.")
-    print(f"More cores: decoding spreads over them (d/c shrinks) while the forward pass gains less, so "
-          f"the limit rises towards 1. A GPU makes the forward pass nearly free and decoding on the "
-          f"CPU sets the rate: about {1e3 / costs['smooth'][1]:.0f} (smooth) to {1e3 / fast:.0f} (detailed) "
-          f"images/s per core with reduced decoding, {1e3 / costs['detailed'][0]:.0f} decoding every pixel.")
+    print(
+        f"\nforward {forward_ms:.1f} ms/img on {cores} cores. Limit = f / (f + d/c) with f the forward "
+        "time per image, d the one-thread decoding cost, c the cores: the rate when every core runs the "
+        "forward pass, then every core decodes. CPU core-ms/img: all of this process's threads, spinning "
+        "included; the parts alone cost the bare forward's plus the fast decode's."
+    )
+    print(
+        f"More cores: decoding spreads over them (d/c shrinks) while the forward pass gains less, so "
+        f"the limit rises towards 1. A GPU makes the forward pass nearly free and decoding on the "
+        f"CPU sets the rate: about {1e3 / costs['smooth'][1]:.0f} (smooth) to {1e3 / fast:.0f} (detailed) "
+        f"images/s per core with reduced decoding, {1e3 / costs['detailed'][0]:.0f} decoding every pixel."
+    )
 
 
 if __name__ == "__main__":

@@ -174,15 +174,21 @@ def bench_ray(backbone, manifest, per_file: int, repeats: int) -> None:
     def ray_run(paths, out):
         def run():
             results[out] = embed_with_ray(paths, backbone, work / out, **kwargs)
+
         return run
 
     # First-call costs out of the way: Ray's first pipeline also starts its worker pool.
     embed_images(files[:16], backbone, progress=False)
     embed_with_ray(files[:16], backbone, work / "warmup", **kwargs)
     runs = interleaved(
-        {"embed_images, n": single, "Ray pipeline, n/2": ray_run(half, "half"),
-         "Ray pipeline, n": ray_run(files, "full")},
-        repeats=repeats, warmup=0, timer=timed_with_descendants,
+        {
+            "embed_images, n": single,
+            "Ray pipeline, n/2": ray_run(half, "half"),
+            "Ray pipeline, n": ray_run(files, "full"),
+        },
+        repeats=repeats,
+        warmup=0,
+        timer=timed_with_descendants,
     )
     ray.shutdown()
 
@@ -195,25 +201,49 @@ def bench_ray(backbone, manifest, per_file: int, repeats: int) -> None:
     same = float(np.abs(results["full"].embeddings.vectors - results["single"].vectors).max())
     c_steady = c_half or c_full
 
-    print(f"\n== Ray Data pipeline vs embed_images: {n} files ({len(manifest)} bundled + "
-          f"{len(variants)} edited copies), {backbone.name} ==")
+    print(
+        f"\n== Ray Data pipeline vs embed_images: {n} files ({len(manifest)} bundled + "
+        f"{len(variants)} edited copies), {backbone.name} =="
+    )
     print(f"ray.init: {init.seconds:.1f} s{' (!)' if init.contended else ''}")
-    rows = [(name, flag(f"{best(rs)[0]:.1f}", best(rs)[1]),
-             " ".join(f"{r.seconds:.1f}{'!' if r.contended else ''}" for r in rs))
-            for name, rs in runs.items()]
+    rows = [
+        (
+            name,
+            flag(f"{best(rs)[0]:.1f}", best(rs)[1]),
+            " ".join(f"{r.seconds:.1f}{'!' if r.contended else ''}" for r in rs),
+        )
+        for name, rs in runs.items()
+    ]
     print(table(rows, ("side", "best clean s", "all repeats, s (! contended)")))
     print(contention_note(runs))
-    print(f"embed_images: {n / t_single:.1f} images/s"
-          f"{' (!)' if c_single else ''} ({os.cpu_count()} cores: PyTorch's threads + decoding threads)")
-    print(f"Ray steady state: {1 / steady:.1f} images/s{' (!)' if c_steady else ''} "
-          f"(one actor, {THREADS} PyTorch thread, decoding tasks beside it); "
-          f"fixed cost per pipeline run {overhead:.1f} s")
-    print(flag(f"ratio Ray steady-state / embed_images throughput: {(1 / steady) / (n / t_single):.2f}",
-               c_steady or c_single))
-    print(flag(f"ratio Ray pipeline run on {n} files (with its fixed cost) / embed_images throughput: "
-               f"{whole:.2f}", c_whole))
-    print(flag(f"ratio with ray.init too: {t_single / (init.seconds + t_full):.2f}",
-               init.contended or c_full or c_single))
+    print(
+        f"embed_images: {n / t_single:.1f} images/s"
+        f"{' (!)' if c_single else ''} ({os.cpu_count()} cores: PyTorch's threads + decoding threads)"
+    )
+    print(
+        f"Ray steady state: {1 / steady:.1f} images/s{' (!)' if c_steady else ''} "
+        f"(one actor, {THREADS} PyTorch thread, decoding tasks beside it); "
+        f"fixed cost per pipeline run {overhead:.1f} s"
+    )
+    print(
+        flag(
+            f"ratio Ray steady-state / embed_images throughput: {(1 / steady) / (n / t_single):.2f}",
+            c_steady or c_single,
+        )
+    )
+    print(
+        flag(
+            f"ratio Ray pipeline run on {n} files (with its fixed cost) / embed_images throughput: "
+            f"{whole:.2f}",
+            c_whole,
+        )
+    )
+    print(
+        flag(
+            f"ratio with ray.init too: {t_single / (init.seconds + t_full):.2f}",
+            init.contended or c_full or c_single,
+        )
+    )
     print(f"largest difference between the two sets of vectors: {same:.1e}")
 
 
@@ -228,8 +258,10 @@ def nlist_for(n: int) -> int:
 def bench_faiss(backbone, manifest, worlds, nprobes=(1, 2, 4, 8, 16, 32), queries=500, repeats=3):
     real = bundled_embeddings(backbone, manifest).vectors
     threshold = backbone.near_duplicate_threshold
-    print(f"\n== FAISS IVF-Flat vs exact (IndexFlatIP) range search, threshold {threshold:.2f}, "
-          f"{queries} queries, d = {real.shape[1]} ==")
+    print(
+        f"\n== FAISS IVF-Flat vs exact (IndexFlatIP) range search, threshold {threshold:.2f}, "
+        f"{queries} queries, d = {real.shape[1]} =="
+    )
     print(f"nprobe chosen on the seed-0 collection (smallest with recall >= {TARGET}), reported on seed 1")
     rows, all_runs = [], {}
     for w in worlds:
@@ -254,21 +286,46 @@ def bench_faiss(backbone, manifest, worlds, nprobes=(1, 2, 4, 8, 16, 32), querie
                 continue
             ivf.nprobe = chosen
             recall = pair_recall(range_pairs(ivf, vectors[q], q, threshold), exact)
-            sides = {name: lambda x=index, v=vectors[q], ids=q: range_pairs(x, v, ids, threshold)
-                     for name, index in (("exact", flat), ("ivf", ivf))}
+            sides = {
+                name: lambda x=index, v=vectors[q], ids=q: range_pairs(x, v, ids, threshold)
+                for name, index in (("exact", flat), ("ivf", ivf))
+            }
             runs = interleaved(sides, repeats=repeats)
             all_runs.update({f"{k}, n={n}": r for k, r in runs.items()})
             t_exact, c_exact = best(runs["exact"])
             t_ivf, c_ivf = best(runs["ivf"])
             speed, c_speed = ratio(runs["exact"], runs["ivf"])
-            rows.append((f"{n:,}", nlist, chosen, f"{recall:.3f}", f"{len(exact):,}",
-                         flag(f"{1e3 * t_exact / queries:.2f}", c_exact),
-                         flag(f"{1e3 * t_ivf / queries:.3f}", c_ivf), flag(f"{speed:.0f}x", c_speed),
-                         f"{index_bytes(flat) / n:.0f} / {index_bytes(ivf) / n:.0f}",
-                         f"{build_s:.1f}"))
-    print(table(rows, ("n vectors", "nlist", "nprobe", "held-out recall", "exact pairs",
-                       "exact ms/query", "IVF ms/query", "IVF speed-up", "bytes/vector flat / IVF",
-                       "IVF train+add s")))
+            rows.append(
+                (
+                    f"{n:,}",
+                    nlist,
+                    chosen,
+                    f"{recall:.3f}",
+                    f"{len(exact):,}",
+                    flag(f"{1e3 * t_exact / queries:.2f}", c_exact),
+                    flag(f"{1e3 * t_ivf / queries:.3f}", c_ivf),
+                    flag(f"{speed:.0f}x", c_speed),
+                    f"{index_bytes(flat) / n:.0f} / {index_bytes(ivf) / n:.0f}",
+                    f"{build_s:.1f}",
+                )
+            )
+    print(
+        table(
+            rows,
+            (
+                "n vectors",
+                "nlist",
+                "nprobe",
+                "held-out recall",
+                "exact pairs",
+                "exact ms/query",
+                "IVF ms/query",
+                "IVF speed-up",
+                "bytes/vector flat / IVF",
+                "IVF train+add s",
+            ),
+        )
+    )
     print(contention_note(all_runs))
 
 
@@ -276,8 +333,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-file", type=int, default=2, help="edited copies per bundled file")
     parser.add_argument("--repeats", type=int, default=2, help="rounds of the Ray / embed_images comparison")
-    parser.add_argument("--worlds", type=int, nargs="+", default=[100, 500],
-                        help="collection sizes for FAISS, in copies of the bundled embeddings")
+    parser.add_argument(
+        "--worlds",
+        type=int,
+        nargs="+",
+        default=[100, 500],
+        help="collection sizes for FAISS, in copies of the bundled embeddings",
+    )
     parser.add_argument("--skip-ray", action="store_true")
     args = parser.parse_args()
     print(describe())

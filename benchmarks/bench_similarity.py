@@ -115,9 +115,7 @@ def bench_size(n: int, dim: int) -> tuple:
     faiss_knn = [set(row[row != i][:K]) for i, row in enumerate(faiss_idx)]
     same_knn = np.mean([set(a) == b for a, b in zip(idx.tolist(), faiss_knn, strict=True)])
     lims, _, found = index.range_search(Xn, THRESHOLD)
-    faiss_pairs = {
-        (i, int(j)) for i in range(n) for j in found[lims[i] : lims[i + 1]] if i < j
-    }
+    faiss_pairs = {(i, int(j)) for i in range(n) for j in found[lims[i] : lims[i + 1]] if i < j}
     ours = {tuple(p) for p in pairs.tolist()}
     same_pairs = len(ours ^ faiss_pairs)
     bf16 = ("n/a (bfloat16 not native)",) * 3
@@ -130,16 +128,27 @@ def bench_size(n: int, dim: int) -> tuple:
         # Neighbours equal wherever float32 itself orders them clearly (ties within 1e-6 may swap).
         clear = (np.abs(np.diff(top_scores, axis=1)) > 1e-6).all(axis=1)
         same = np.array_equal(b_idx[clear], idx[clear]) and np.abs(b_scores - top_scores).max() <= 2e-6
-        bf16 = (flag(f"{topk_x:.2f}", topk_c), flag(f"{pairs_x:.2f}", pairs_c),
-                f"{'yes' if same and b_pairs == ours else 'NO'} ({len(b_pairs ^ ours)} pairs differ)")
+        bf16 = (
+            flag(f"{topk_x:.2f}", topk_c),
+            flag(f"{pairs_x:.2f}", pairs_c),
+            f"{'yes' if same and b_pairs == ours else 'NO'} ({len(b_pairs ^ ours)} pairs differ)",
+        )
     return (
-        n, flag(f"{t_gemm:.3f}", c_gemm), flag(f"{t_topk:.3f}", c_topk),
+        n,
+        flag(f"{t_gemm:.3f}", c_gemm),
+        flag(f"{t_topk:.3f}", c_topk),
         flag(f"{ratio(runs['top_k'], runs['gemm'])[0]:.2f}", ratio(runs["top_k"], runs["gemm"])[1]),
         flag(f"{t_pairs:.3f}", c_pairs),
         flag(f"{ratio(runs['pairs'], runs['gemm'])[0]:.2f}", ratio(runs["pairs"], runs["gemm"])[1]),
-        f"{t_topk / t_faiss_knn:.2f}", f"{t_pairs / t_faiss_range:.2f}",
-        f"{mem_topk:.0f}", f"{mem_pairs:.0f}", f"{n * n * 4 / 2**20:.0f}",
-        f"{same_knn:.4f}", same_pairs, len(pairs), *bf16,
+        f"{t_topk / t_faiss_knn:.2f}",
+        f"{t_pairs / t_faiss_range:.2f}",
+        f"{mem_topk:.0f}",
+        f"{mem_pairs:.0f}",
+        f"{n * n * 4 / 2**20:.0f}",
+        f"{same_knn:.4f}",
+        same_pairs,
+        len(pairs),
+        *bf16,
     )
 
 
@@ -150,16 +159,36 @@ def main() -> None:
     parser.add_argument("--pair-list-n", type=int, default=2_000, help="n for the Python double loop")
     args = parser.parse_args()
     print(describe())
-    print(f"d = {args.dim}, threshold = {THRESHOLD}, k = {K}, default chunk = "
-          f"{default_chunk_size(max(args.sizes))} rows at n = {max(args.sizes)}\n")
+    print(
+        f"d = {args.dim}, threshold = {THRESHOLD}, k = {K}, default chunk = "
+        f"{default_chunk_size(max(args.sizes))} rows at n = {max(args.sizes)}\n"
+    )
 
     rows = [bench_size(n, args.dim) for n in args.sizes]
-    print(table(rows, (
-        "n", "GEMM s", "top_k s", "top_k/GEMM", "pairs s", "pairs/GEMM", "top_k/FAISS",
-        "pairs/FAISS range", "top_k peak MB", "pairs peak MB", "n x n matrix MB",
-        "same top-k as FAISS", "pairs differing", "pairs found",
-        "top_k bf16 speed-up", "pairs bf16 speed-up", "bf16 results = float32",
-    )))
+    print(
+        table(
+            rows,
+            (
+                "n",
+                "GEMM s",
+                "top_k s",
+                "top_k/GEMM",
+                "pairs s",
+                "pairs/GEMM",
+                "top_k/FAISS",
+                "pairs/FAISS range",
+                "top_k peak MB",
+                "pairs peak MB",
+                "n x n matrix MB",
+                "same top-k as FAISS",
+                "pairs differing",
+                "pairs found",
+                "top_k bf16 speed-up",
+                "pairs bf16 speed-up",
+                "bf16 results = float32",
+            ),
+        )
+    )
 
     n = args.pair_list_n
     X = synthetic_embeddings(n, args.dim)
@@ -168,8 +197,10 @@ def main() -> None:
     t_loop = time.perf_counter() - start
     t_ours = best_time(lambda: near_duplicate_pairs(X, threshold=THRESHOLD))
     ours = {tuple(p) for p in near_duplicate_pairs(X, threshold=THRESHOLD)[0].tolist()}
-    print(f"\nn = {n}: Python double loop {t_loop:.2f} s, near_duplicate_pairs {t_ours:.4f} s "
-          f"-> {t_loop / t_ours:.0f}x faster; same pairs: {ours == set(loop_pairs)} ({len(ours)})")
+    print(
+        f"\nn = {n}: Python double loop {t_loop:.2f} s, near_duplicate_pairs {t_ours:.4f} s "
+        f"-> {t_loop / t_ours:.0f}x faster; same pairs: {ours == set(loop_pairs)} ({len(ours)})"
+    )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ def run_pytest(*args: str) -> tuple[str, bool]:
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-        cwd=REPO, capture_output=True, text=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     seconds = time.perf_counter() - start
     others = others_cores(before, cpu_sample())

@@ -183,9 +183,11 @@ def contention_note(runs: dict[str, list[Repeat]]) -> str:
     all_runs = [r for rs in runs.values() for r in rs]
     bad = [r for r in all_runs if r.contended]
     worst = max((r.others for r in all_runs), default=0.0)
-    return (f"{len(bad)} of {len(all_runs)} repeats contended (others used >= {CONTENDED_CORES} "
-            f"cores; at most {worst:.2f} of {os.cpu_count()}); (!) marks a number from contended "
-            "repeats only")
+    return (
+        f"{len(bad)} of {len(all_runs)} repeats contended (others used >= {CONTENDED_CORES} "
+        f"cores; at most {worst:.2f} of {os.cpu_count()}); (!) marks a number from contended "
+        "repeats only"
+    )
 
 
 def best_time(fn: Callable[[], object], repeats: int = 3, warmup: int = 1) -> float:
@@ -235,8 +237,10 @@ def fp32_flops_per_cycle() -> tuple[int, str]:
     flags = fields.get("flags", "").split()
     family = int(fields.get("cpu family", "0") or 0)
     if "AuthenticAMD" in info and family == 25 and "avx512f" in flags:
-        return 32, ("AMD Zen 4: two 256-bit FMA pipes, AVX-512 split in two halves "
-                    "(AMD Software Optimization Guide, family 19h) = 2 x 8 lanes x 2 FLOP")
+        return 32, (
+            "AMD Zen 4: two 256-bit FMA pipes, AVX-512 split in two halves "
+            "(AMD Software Optimization Guide, family 19h) = 2 x 8 lanes x 2 FLOP"
+        )
     if "avx512f" in flags:
         return 64, "two 512-bit FMA units (Intel server cores) = 2 x 16 lanes x 2 FLOP"
     if "fma" in flags:
@@ -259,8 +263,11 @@ class Peak:
             f"(torch.mm 2048x2048, best clean repeat: measured lower bounds of the chip's peak); "
             f"theoretical float32 FMA peak {self.theoretical_fp32:.0f} GFLOP/s = "
             f"{os.cpu_count()} cores x {self.theoretical_note}"
-            + (" -- below the measured GEMM, so the cores run faster than the clock /proc/cpuinfo "
-               "reports" if self.theoretical_fp32 < self.gemm_fp32 else "")
+            + (
+                " -- below the measured GEMM, so the cores run faster than the clock /proc/cpuinfo reports"
+                if self.theoretical_fp32 < self.gemm_fp32
+                else ""
+            )
         )
 
 
@@ -294,7 +301,7 @@ def read_tables(text: str) -> list[list[dict[str, str]]]:
             continue
         header = [c.strip() for c in lines[i - 1].split(" | ")]
         rows = []
-        for line in lines[i + 1:]:
+        for line in lines[i + 1 :]:
             cells = [c.strip() for c in line.split(" | ")]
             if len(cells) != len(header):
                 break

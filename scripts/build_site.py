@@ -61,9 +61,9 @@ def site_notebook(name: str, nb: nbformat.NotebookNode, images: Path) -> nbforma
 def front_page(titles: dict[str, str]) -> str:
     """The site's index: what the course is, and every lesson with its slides, handout and notebook."""
     rows = "\n".join(
-        f"| [{title}]({Path(name).stem}) | <a href=\"slides/{Path(name).stem}.html\">slides</a> "
-        f"| <a href=\"slides/pdf/{Path(name).stem}.pdf\">PDF</a> "
-        f"| <a href=\"notebooks/{name}\" download>.ipynb</a> |"
+        f'| [{title}]({Path(name).stem}) | <a href="slides/{Path(name).stem}.html">slides</a> '
+        f'| <a href="slides/pdf/{Path(name).stem}.pdf">PDF</a> '
+        f'| <a href="notebooks/{name}" download>.ipynb</a> |'
         for name, title in titles.items()
     )
     toc = "\n".join(["syllabus", *(Path(name).stem for name in titles), "answers"])
@@ -96,12 +96,14 @@ def _minutes(value: float) -> str:
 def syllabus_page(titles: dict[str, str]) -> str:
     """Class plans for every lesson: which slides and exercises fit a 45- and a 90-minute class."""
     lines = [
-        "# Syllabus and class plans", "",
+        "# Syllabus and class plans",
+        "",
         "Each lesson has a talk (its slide deck) and exercises. A **45-minute class** gives the talk",
         "without the slides marked optional in the speaker notes and one exercise; a **90-minute class**",
         "gives the whole talk and more exercises. The minutes below come from the decks' speaker notes",
         "(press `s` in a deck), so a plan and its deck always agree. Learners who work alone need the",
-        "study time in the README's table instead. Solutions are in the [answer key](answers.md).", "",
+        "study time in the README's table instead. Solutions are in the [answer key](answers.md).",
+        "",
         "| lesson | talk (full / short) | 45-minute class | 90-minute class | deck | handout |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
@@ -114,7 +116,8 @@ def syllabus_page(titles: dict[str, str]) -> str:
         lines.append(
             f"| [{title}]({stem}) | {_minutes(plans[90]['talk'])} / {_minutes(plans[45]['talk'])} "
             f"| short talk, {exercises[45]} | whole talk, {exercises[90]} "
-            f"| <a href=\"slides/{stem}.html\">slides</a> | <a href=\"slides/pdf/{stem}.pdf\">PDF</a> |")
+            f'| <a href="slides/{stem}.html">slides</a> | <a href="slides/pdf/{stem}.pdf">PDF</a> |'
+        )
         details += [f"## {title}", ""]
         for length, plan in plans.items():
             which = "the talk without its optional slides" if length == 45 else "the whole talk"
@@ -131,9 +134,11 @@ def syllabus_page(titles: dict[str, str]) -> str:
 def answers_page(executed: dict[str, nbformat.NotebookNode]) -> str:
     """Every exercise's solution, lesson by lesson, apart from the lessons and the slides."""
     parts = [
-        "# Answer key", "",
+        "# Answer key",
+        "",
         "The solutions of every exercise, for instructors and for checking your own answer after",
-        "trying. In the lessons they sit folded under each exercise; the slides never show them.", "",
+        "trying. In the lessons they sit folded under each exercise; the slides never show them.",
+        "",
     ]
     for nb in executed.values():
         found = talks.solutions(nb)
@@ -163,9 +168,16 @@ def build_site(executed: dict[str, nbformat.NotebookNode], dest: Path = SITE, lo
     (src / "answers.md").write_text(answers_page(executed), encoding="utf-8")
     shutil.rmtree(dest, ignore_errors=True)
     app = Sphinx(
-        str(src), str(CONF), str(dest), str(src / "_doctrees"), "html",
+        str(src),
+        str(CONF),
+        str(dest),
+        str(src / "_doctrees"),
+        "html",
         confoverrides={"html_static_path": [str(src / "_static")]},
-        status=None, warning=sys.stderr, freshenv=True, warningiserror=False,
+        status=None,
+        warning=sys.stderr,
+        freshenv=True,
+        warningiserror=False,
     )
     app.build()
     if app.statuscode:
@@ -182,8 +194,13 @@ def build_site(executed: dict[str, nbformat.NotebookNode], dest: Path = SITE, lo
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="*", type=Path, metavar="NOTEBOOK",
-                        help="build only these lessons (default: every notebooks/NN_*.ipynb)")
+    parser.add_argument(
+        "notebooks",
+        nargs="*",
+        type=Path,
+        metavar="NOTEBOOK",
+        help="build only these lessons (default: every notebooks/NN_*.ipynb)",
+    )
     parser.add_argument("--out", type=Path, default=SITE, help=f"output folder (default: {SITE})")
     args = parser.parse_args()
     executed = execute_all([p.resolve() for p in args.notebooks] or lessons())

@@ -52,9 +52,21 @@ from execute_lessons import BUILD, REPO, execute_all, lessons  # noqa: E402
 from headless import chromium, chromium_path, wait_for_deck  # noqa: E402
 
 __all__ = [
-    "SLIDE_WIDTH", "SLIDE_HEIGHT", "vendor", "build_deck", "build_slides", "print_handouts",
-    "BADGE_URL", "write_badge", "localise_images", "presentable", "FORBIDDEN", "render_markdown",
-    "slide_code", "screenshot_decks", "readable_outputs",
+    "SLIDE_WIDTH",
+    "SLIDE_HEIGHT",
+    "vendor",
+    "build_deck",
+    "build_slides",
+    "print_handouts",
+    "BADGE_URL",
+    "write_badge",
+    "localise_images",
+    "presentable",
+    "FORBIDDEN",
+    "render_markdown",
+    "slide_code",
+    "screenshot_decks",
+    "readable_outputs",
 ]
 
 SLIDES = BUILD / "slides"
@@ -64,26 +76,44 @@ TEMPLATE = Path(__file__).resolve().parent / "slides_template"
 
 # npm packages the decks (and the site's math) are served from: version and npm integrity hash.
 NPM_PACKAGES = {
-    "reveal.js": ("5.2.1", "sha512-r7//6mIM5p34hFiDMvYfXgyjXqGRta+/psd9YtytsgRlrpRz"
-                           "Fv4RbH76TXd2qD+7ZPZEbpBDhdRhJaFgfQ7zNQ=="),
-    "mathjax": ("3.2.2", "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9Nl"
-                         "iPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw=="),
+    "reveal.js": (
+        "5.2.1",
+        "sha512-r7//6mIM5p34hFiDMvYfXgyjXqGRta+/psd9YtytsgRlrpRzFv4RbH76TXd2qD+7ZPZEbpBDhdRhJaFgfQ7zNQ==",
+    ),
+    "mathjax": (
+        "3.2.2",
+        "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==",
+    ),
 }
 # What a deck needs from each package (paths inside the package).
-REVEAL_FILES = ["LICENSE", "dist/reveal.js", "dist/reveal.css", "dist/reset.css", "dist/theme/white.css",
-                "dist/theme/fonts/source-sans-pro", "plugin/notes/notes.js"]
-MATHJAX_FILES = ["LICENSE", "es5/tex-chtml.js", "es5/input/tex/extensions", "es5/output/chtml/fonts/woff-v2",
-                 "es5/a11y", "es5/ui", "es5/adaptors"]
+REVEAL_FILES = [
+    "LICENSE",
+    "dist/reveal.js",
+    "dist/reveal.css",
+    "dist/reset.css",
+    "dist/theme/white.css",
+    "dist/theme/fonts/source-sans-pro",
+    "plugin/notes/notes.js",
+]
+MATHJAX_FILES = [
+    "LICENSE",
+    "es5/tex-chtml.js",
+    "es5/input/tex/extensions",
+    "es5/output/chtml/fonts/woff-v2",
+    "es5/a11y",
+    "es5/ui",
+    "es5/adaptors",
+]
 
 BADGE_URL = "https://colab.research.google.com/assets/colab-badge.svg"
 
 # The canvas, and the type on it (canvas pixels; slides_template/slides.css uses the same sizes).
 SLIDE_WIDTH, SLIDE_HEIGHT = 1280, 720
 CODE_PX, OUTPUT_PX, BODY_PX = 22, 20, 28
-CODE_COLUMNS = 86       # characters of 22 px monospace that fit the slide's width, with margins
-OUTPUT_COLUMNS = 96     # the same for 20 px printed output
-CODE_LINES = 12         # code lines a slide shows at most
-OUTPUT_LINES = 10       # printed lines a slide shows unless it names others
+CODE_COLUMNS = 86  # characters of 22 px monospace that fit the slide's width, with margins
+OUTPUT_COLUMNS = 96  # the same for 20 px printed output
+CODE_LINES = 12  # code lines a slide shows at most
+OUTPUT_LINES = 10  # printed lines a slide shows unless it names others
 
 # Printed text a slide never shows unless it asks to: how the building machine shows itself.
 FORBIDDEN = {
@@ -104,6 +134,7 @@ _PATH = re.compile(r"(?<![\w.])(?:/[^\s/'\"(),]+)+/([^\s/'\"(),]+)")
 
 # --------------------------------------------------------------------------- vendored packages
 
+
 def vendor(name: str) -> Path:
     """The unpacked npm package ``name`` (pinned in NPM_PACKAGES), fetched once with ``npm pack``."""
     version, integrity = NPM_PACKAGES[name]
@@ -114,13 +145,19 @@ def vendor(name: str) -> Path:
     tarball = VENDOR / f"{name}-{version}.tgz"
     if not tarball.exists():
         if shutil.which("npm") is None:
-            raise RuntimeError(f"{name} {version} is fetched with npm, which is not installed: "
-                               "install Node.js (Debian: apt-get install npm)")
-        result = subprocess.run(["npm", "pack", f"{name}@{version}", "--pack-destination", str(VENDOR)],
-                                capture_output=True, text=True)
+            raise RuntimeError(
+                f"{name} {version} is fetched with npm, which is not installed: "
+                "install Node.js (Debian: apt-get install npm)"
+            )
+        result = subprocess.run(
+            ["npm", "pack", f"{name}@{version}", "--pack-destination", str(VENDOR)],
+            capture_output=True,
+            text=True,
+        )
         if result.returncode != 0 or not tarball.exists():
-            raise RuntimeError(f"npm pack {name}@{version} failed (is the npm registry reachable?):\n"
-                               f"{result.stderr[-2000:]}")
+            raise RuntimeError(
+                f"npm pack {name}@{version} failed (is the npm registry reachable?):\n{result.stderr[-2000:]}"
+            )
     digest = "sha512-" + base64.b64encode(hashlib.sha512(tarball.read_bytes()).digest()).decode()
     if digest != integrity:
         tarball.unlink()
@@ -182,8 +219,8 @@ def localise_images(nb: nbformat.NotebookNode, dest: Path, prefix: str = "images
     write_badge(dest / "colab-badge.svg")
 
 
-
 # --------------------------------------------------------------------------- what a slide shows
+
 
 def presentable(text: str, keep: bool = False) -> str:
     """Printed text as a slide or page shows it: paths cut to their last part, and every line
@@ -271,7 +308,7 @@ def _wrap_line(line: str, width: int) -> list[str]:
     out, rest, hang = [], line, indent + "    "
     while len(rest) > width:
         cut = -1
-        for mark in _BREAKS:   # the first kind of break that fits, as late in the line as it can be
+        for mark in _BREAKS:  # the first kind of break that fits, as late in the line as it can be
             at = rest.rfind(mark, len(hang) + 4, width - 1)
             if at > 0:
                 cut = at + (len(mark) if mark == ", " else 0)
@@ -283,14 +320,15 @@ def _wrap_line(line: str, width: int) -> list[str]:
     return out + [rest]
 
 
-def slide_code(source: str, lines: list[int] | None = None, width: int = CODE_COLUMNS,
-               most: int = CODE_LINES) -> tuple[str, int]:
+def slide_code(
+    source: str, lines: list[int] | None = None, width: int = CODE_COLUMNS, most: int = CODE_LINES
+) -> tuple[str, int]:
     """The code a slide shows: the chosen lines, long ones re-wrapped to ``width`` columns, cut
     to ``most`` lines; also how many lines were left out."""
     all_lines = source.rstrip("\n").split("\n")
     if lines:
         first, last = lines
-        all_lines = all_lines[first - 1: last]
+        all_lines = all_lines[first - 1 : last]
     part = "\n".join(all_lines)
     dedent = min((len(x) - len(x.lstrip()) for x in all_lines if x.strip()), default=0)
     part = "\n".join(x[dedent:] for x in all_lines)
@@ -352,7 +390,7 @@ def _table_rows(table: str, most: int = OUTPUT_LINES) -> str:
     if len(rows) <= most:
         return table
     more = f'<tr><td colspan="99" class="code-more">… {len(rows) - most} more rows in the notebook</td></tr>'
-    return table[: body.start(1)] + "\n".join(rows[:most]) + more + table[body.end(1):]
+    return table[: body.start(1)] + "\n".join(rows[:most]) + more + table[body.end(1) :]
 
 
 def _text_columns(text: str, wanted: list[str]) -> str:
@@ -364,9 +402,9 @@ def _text_columns(text: str, wanted: list[str]) -> str:
         raise ValueError(f"no printed line names all of the columns {wanted}")
     header = lines[head]
     # The index: each row's label, up to its first run of two spaces.
-    labels = [re.match(r"\s*\S+(?: \S+)*", line) for line in lines[head + 1:] if line.strip()]
+    labels = [re.match(r"\s*\S+(?: \S+)*", line) for line in lines[head + 1 :] if line.strip()]
     cut = max((m.end() for m in labels if m), default=0)
-    ends = sorted(m.end() for m in re.finditer(r"\S+(?: \S+)*", header))   # where each column name ends
+    ends = sorted(m.end() for m in re.finditer(r"\S+(?: \S+)*", header))  # where each column name ends
     spans = []
     for name in wanted:
         end = header.index(name) + len(name)
@@ -381,7 +419,7 @@ def _text_columns(text: str, wanted: list[str]) -> str:
 def _output_lines(text: str, wanted) -> str:
     lines = text.split("\n")
     if isinstance(wanted, list):
-        return "\n".join(lines[wanted[0] - 1: wanted[1]])
+        return "\n".join(lines[wanted[0] - 1 : wanted[1]])
     if len(lines) > OUTPUT_LINES:
         return "\n".join(lines[:OUTPUT_LINES] + [f"… {len(lines) - OUTPUT_LINES} more lines in the notebook"])
     return text
@@ -406,8 +444,9 @@ def _notes(spec: dict, minutes: float, elapsed: float, heading: str) -> str:
     return '<aside class="notes">' + "".join(parts) + "</aside>"
 
 
-def render_slide(slide: talks_module.Slide, nb: nbformat.NotebookNode, dest: Path, stem: str,
-                 elapsed: float) -> str:
+def render_slide(
+    slide: talks_module.Slide, nb: nbformat.NotebookNode, dest: Path, stem: str, elapsed: float
+) -> str:
     """One ``<section>`` of the deck."""
     spec = slide.spec
     keep = bool(spec.get("keep_warnings"))
@@ -422,8 +461,10 @@ def render_slide(slide: talks_module.Slide, nb: nbformat.NotebookNode, dest: Pat
         text, tables = _printed(slide.code, keep)
         for key, found in (("output", text), ("table", tables)):
             if spec.get(key) and not found:
-                raise ValueError(f"{stem}, slide {slide.number} ({spec['title']!r}): asks for the cell's "
-                                 f"{'printed output' if key == 'output' else 'table'}, and the cell has none")
+                raise ValueError(
+                    f"{stem}, slide {slide.number} ({spec['title']!r}): asks for the cell's "
+                    f"{'printed output' if key == 'output' else 'table'}, and the cell has none"
+                )
         if spec.get("output") and text:
             if spec.get("text_columns"):
                 text = _text_columns(text, spec["text_columns"])
@@ -457,9 +498,11 @@ def render_slide(slide: talks_module.Slide, nb: nbformat.NotebookNode, dest: Pat
         heading = next((t for c, _, t in talks_module.headings(nb) if c == slide.heading), "")
     title = render_markdown(spec["title"]).strip()[3:-4]
     kind = "talk-slide" + (" has-figure" if picture else "")
-    return (f'<section class="{kind}" data-slide="{slide.number}"><div class="frame"><h2>{title}</h2>'
-            f'<div class="slide-body">{"".join(body)}</div></div>'
-            f"{_notes(spec, slide.minutes, elapsed, heading)}</section>")
+    return (
+        f'<section class="{kind}" data-slide="{slide.number}"><div class="frame"><h2>{title}</h2>'
+        f'<div class="slide-body">{"".join(body)}</div></div>'
+        f"{_notes(spec, slide.minutes, elapsed, heading)}</section>"
+    )
 
 
 def _title_slide(talk: talks_module.Talk, nb: nbformat.NotebookNode) -> str:
@@ -468,13 +511,17 @@ def _title_slide(talk: talks_module.Talk, nb: nbformat.NotebookNode) -> str:
     goals = render_markdown(talk.data.get("goals", ""))
     minutes = float(talk.data.get("minutes_title", 1))
     plan45, plan90 = talk.plan(45), talk.plan(90)
-    say = {"say": f"This talk takes {plan90['talk']:g} minutes in full ({plan45['talk']:g} without the "
-                  "slides marked optional). Ask who has run the notebook already."}
+    say = {
+        "say": f"This talk takes {plan90['talk']:g} minutes in full ({plan45['talk']:g} without the "
+        "slides marked optional). Ask who has run the notebook already."
+    }
     heading = render_markdown(title).strip()[3:-4]
-    return (f'<section class="title-slide" data-slide="0"><div class="frame"><h1>{heading}</h1>'
-            f'<div class="slide-body"><div class="points">{goals}</div>'
-            '<p class="course">Practical Image Embeddings with PyTorch</p></div></div>'
-            f"{_notes(say, minutes, minutes, '')}</section>")
+    return (
+        f'<section class="title-slide" data-slide="0"><div class="frame"><h1>{heading}</h1>'
+        f'<div class="slide-body"><div class="points">{goals}</div>'
+        '<p class="course">Practical Image Embeddings with PyTorch</p></div></div>'
+        f"{_notes(say, minutes, minutes, '')}</section>"
+    )
 
 
 def deck_html(stem: str, nb: nbformat.NotebookNode, talk: talks_module.Talk, dest: Path) -> tuple[str, dict]:
@@ -489,13 +536,18 @@ def deck_html(stem: str, nb: nbformat.NotebookNode, talk: talks_module.Talk, des
     css += HtmlFormatter(style="default").get_style_defs(".reveal pre.code")
     page = (TEMPLATE / "deck.html").read_text(encoding="utf-8")
     title = html.escape(talk.data.get("title", stem))
-    page = (page.replace("{{ title }}", title).replace("{{ css }}", css)
-            .replace("{{ slides }}", "\n".join(sections))
-            .replace("{{ width }}", str(SLIDE_WIDTH)).replace("{{ height }}", str(SLIDE_HEIGHT)))
+    page = (
+        page.replace("{{ title }}", title)
+        .replace("{{ css }}", css)
+        .replace("{{ slides }}", "\n".join(sections))
+        .replace("{{ width }}", str(SLIDE_WIDTH))
+        .replace("{{ height }}", str(SLIDE_HEIGHT))
+    )
     return page, {"slides": len(sections), "minutes": elapsed, "minutes_45": talk.plan(45)["talk"]}
 
 
 # --------------------------------------------------------------------------- decks
+
 
 def copy_deck_assets(dest: Path) -> None:
     """reveal.js, MathJax and the pictures a deck loads, into the deck's folder."""
@@ -529,8 +581,10 @@ def build_slides(
     for name, nb in executed.items():
         stats[name] = build_deck(name, nb, dest)
         s = stats[name]
-        log(f"{Path(name).stem}.html: {s['slides']} slides, {s['minutes']:g} min "
-            f"({s['minutes_45']:g} min in a 45-minute class)")
+        log(
+            f"{Path(name).stem}.html: {s['slides']} slides, {s['minutes']:g} min "
+            f"({s['minutes_45']:g} min in a 45-minute class)"
+        )
     if handouts:
         print_handouts([dest / f"{Path(n).stem}.html" for n in executed], dest / "pdf", log=log)
     return stats
@@ -550,15 +604,20 @@ def print_handouts(decks: list[Path], dest: Path, log=print) -> list[Path]:
             wait_for_deck(page)
             page.wait_for_timeout(300)
             out = dest / f"{deck.stem}.pdf"
-            page.pdf(path=str(out), width=f"{SLIDE_WIDTH}px", height=f"{SLIDE_HEIGHT}px",
-                     print_background=True, prefer_css_page_size=True)
+            page.pdf(
+                path=str(out),
+                width=f"{SLIDE_WIDTH}px",
+                height=f"{SLIDE_HEIGHT}px",
+                print_background=True,
+                prefer_css_page_size=True,
+            )
             done.append(out)
         page.close()
     log(f"PDF handouts in {dest}")
     return done
 
 
-SCREENSHOT_SLIDES = 4   # slides per deck photographed for a person to look at
+SCREENSHOT_SLIDES = 4  # slides per deck photographed for a person to look at
 
 
 def screenshot_decks(decks: list[Path], dest: Path = SCREENSHOTS, log=print, browser=None) -> list[Path]:
@@ -577,11 +636,14 @@ def screenshot_decks(decks: list[Path], dest: Path = SCREENSHOTS, log=print, bro
         page.goto(deck.resolve().as_uri())
         wait_for_deck(page)
         total = page.evaluate("Reveal.getTotalSlides()")
-        figures = page.evaluate("[...Reveal.getSlides()].map((s, i) => s.querySelector('.figure') ? i : -1)"
-                                ".filter(i => i >= 0)")
-        code = page.evaluate("[...Reveal.getSlides()].map((s, i) => s.querySelector('pre.output') ? i : -1)"
-                             ".filter(i => i >= 0)")
-        chosen = [0] + figures[:2] + code[len(code) // 2: len(code) // 2 + 1] + [total - 1]
+        figures = page.evaluate(
+            "[...Reveal.getSlides()].map((s, i) => s.querySelector('.figure') ? i : -1).filter(i => i >= 0)"
+        )
+        code = page.evaluate(
+            "[...Reveal.getSlides()].map((s, i) => s.querySelector('pre.output') ? i : -1)"
+            ".filter(i => i >= 0)"
+        )
+        chosen = [0] + figures[:2] + code[len(code) // 2 : len(code) // 2 + 1] + [total - 1]
         for i in sorted(set(chosen))[: SCREENSHOT_SLIDES + 1]:
             page.evaluate(f"Reveal.slide({i})")
             page.wait_for_timeout(150)
@@ -595,8 +657,13 @@ def screenshot_decks(decks: list[Path], dest: Path = SCREENSHOTS, log=print, bro
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="*", type=Path, metavar="NOTEBOOK",
-                        help="build only these lessons (default: every notebooks/NN_*.ipynb)")
+    parser.add_argument(
+        "notebooks",
+        nargs="*",
+        type=Path,
+        metavar="NOTEBOOK",
+        help="build only these lessons (default: every notebooks/NN_*.ipynb)",
+    )
     parser.add_argument("--out", type=Path, default=SLIDES, help=f"output folder (default: {SLIDES})")
     parser.add_argument("--no-pdf", action="store_true", help="leave out the PDF handouts")
     args = parser.parse_args()

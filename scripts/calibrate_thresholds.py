@@ -157,8 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         for line in problems:
             print(line, file=sys.stderr)
         if problems:
-            print("run `python scripts/calibrate_thresholds.py` to store what the rule gives",
-                  file=sys.stderr)
+            print(
+                "run `python scripts/calibrate_thresholds.py` to store what the rule gives", file=sys.stderr
+            )
             return 1
         print(f"{args.file.name}: every measured threshold is what the rule gives ({', '.join(names)})")
         return 0

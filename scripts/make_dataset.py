@@ -53,14 +53,31 @@ PNG_LEVEL = 6  # zlib level of PNG originals; lossless re-saves use PNG_RESAVE_L
 PNG_RESAVE_LEVEL = 1
 
 MANIFEST_COLUMNS = [
-    "path", "split", "label", "source", "transformation", "group",
-    "sha256", "width", "height", "mode",
+    "path",
+    "split",
+    "label",
+    "source",
+    "transformation",
+    "group",
+    "sha256",
+    "width",
+    "height",
+    "mode",
 ]
 
 #: Every transformation name the manifest uses, in the order files are made.
 KINDS = [
-    "original", "exact_copy", "lossless_resave", "jpeg_reencode", "resize", "crop",
-    "hflip", "brightness", "watermark", "rgba_cutout", "grayscale",
+    "original",
+    "exact_copy",
+    "lossless_resave",
+    "jpeg_reencode",
+    "resize",
+    "crop",
+    "hflip",
+    "brightness",
+    "watermark",
+    "rgba_cutout",
+    "grayscale",
 ]
 
 
@@ -154,14 +171,27 @@ VIEWS: list[View] = [
 
 #: Bases whose ``original`` is a "product shot on white" and that get an RGBA cut-out,
 #: with the shape of their mask.
-RGBA_BASES = {"astronaut-face": "rounded", "chelsea-cat": "ellipse", "coffee-cup": "ellipse",
-              "dahlia": "ellipse", "rocket-launch": "rounded", "china-pagoda": "rounded"}
+RGBA_BASES = {
+    "astronaut-face": "rounded",
+    "chelsea-cat": "ellipse",
+    "coffee-cup": "ellipse",
+    "dahlia": "ellipse",
+    "rocket-launch": "rounded",
+    "china-pagoda": "rounded",
+}
 #: Bases with a lossless re-save (their original is stored as PNG).
-LOSSLESS_BASES = {"coffee-cup", "dahlia", "grass", "coins", "cell", "handwriting",
-                  "hubble-deep-field"}
+LOSSLESS_BASES = {"coffee-cup", "dahlia", "grass", "coins", "cell", "handwriting", "hubble-deep-field"}
 #: Bases with a byte-identical copy.
-EXACT_COPY_BASES = {"astronaut-face", "cameraman", "china-lake", "coins", "gravel",
-                    "ihc-glands", "retina", "rocket-tower"}
+EXACT_COPY_BASES = {
+    "astronaut-face",
+    "cameraman",
+    "china-lake",
+    "coins",
+    "gravel",
+    "ihc-glands",
+    "retina",
+    "rocket-tower",
+}
 
 #: Leaks planted after the split: (kind, direction). "to_test": a copy from a train
 #: group is moved to test; "to_train": a copy from a test group is moved to train.
@@ -184,8 +214,7 @@ LEAK_PLAN: list[tuple[str, str]] = [
 def encode_jpeg(image: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
     """JPEG bytes with fixed settings: baseline, 4:2:0, no EXIF, no optimisation pass."""
     buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=quality, optimize=False, progressive=False,
-               subsampling="4:2:0")
+    image.save(buf, format="JPEG", quality=quality, optimize=False, progressive=False, subsampling="4:2:0")
     return buf.getvalue()
 
 
@@ -299,8 +328,7 @@ def make_group(view: View, base: Image.Image) -> list[Entry]:
 
     r = rng("crop")
     fraction = r.choice([0.68, 0.72, 0.76, 0.8])
-    anchor = r.choice([(0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0), (0.5, 0.5),
-                         (0.2, 0.8), (0.8, 0.3)])
+    anchor = r.choice([(0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0), (0.5, 0.5), (0.2, 0.8), (0.8, 0.3)])
     add("crop", "jpg", encode_jpeg(offset_crop(original, fraction, anchor)))
 
     add("hflip", "jpg", encode_jpeg(ImageOps.mirror(original)))
@@ -316,10 +344,13 @@ def make_group(view: View, base: Image.Image) -> list[Entry]:
     add("brightness", "jpg", encode_jpeg(ImageEnhance.Brightness(original).enhance(factor)))
 
     r = rng("watermark")
-    marked = add_watermark(original, r.choice(["PREVIEW", "SAMPLE", "STOCK PHOTO"]),
-                           at_top=r.random() < 0.5,
-                           peak=r.choice([0.0, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0]),
-                           dark_peak=r.random() < 0.5)
+    marked = add_watermark(
+        original,
+        r.choice(["PREVIEW", "SAMPLE", "STOCK PHOTO"]),
+        at_top=r.random() < 0.5,
+        peak=r.choice([0.0, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0]),
+        dark_peak=r.random() < 0.5,
+    )
     add("watermark", "jpg", encode_jpeg(marked))
 
     if cutout is not None:
@@ -352,8 +383,7 @@ def plant_leaks(entries: list[Entry], group_split: dict[str, str]) -> dict[tuple
     moved: dict[tuple[str, str], str] = {}
     for kind, direction in LEAK_PLAN:
         home = "train" if direction == "to_test" else "test"
-        candidates = [g for g in order
-                      if g not in used and group_split[g] == home and kind in kinds_of[g]]
+        candidates = [g for g in order if g not in used and group_split[g] == home and kind in kinds_of[g]]
         if not candidates:
             raise RuntimeError(f"no {home} group has a {kind!r} copy to leak")
         group = candidates[0]
@@ -369,7 +399,7 @@ def check_views(views: list[View] = VIEWS) -> None:
     if len(set(names)) != len(names):
         raise ValueError("view names are not unique")
     for i, a in enumerate(views):
-        for b in views[i + 1:]:
+        for b in views[i + 1 :]:
             if a.source != b.source:
                 continue
             (ax, ay, asz), (bx, by, bsz) = a.box, b.box
@@ -402,12 +432,20 @@ def build(out_dir: Path = DEFAULT_OUT) -> pd.DataFrame:
         (out_dir / rel).write_bytes(e.data)
         with Image.open(io.BytesIO(e.data)) as image:
             width, height, mode = image.width, image.height, image.mode
-        rows.append({
-            "path": rel, "split": split, "label": e.label, "source": e.source,
-            "transformation": e.kind, "group": e.group,
-            "sha256": hashlib.sha256(e.data).hexdigest(),
-            "width": width, "height": height, "mode": mode,
-        })
+        rows.append(
+            {
+                "path": rel,
+                "split": split,
+                "label": e.label,
+                "source": e.source,
+                "transformation": e.kind,
+                "group": e.group,
+                "sha256": hashlib.sha256(e.data).hexdigest(),
+                "width": width,
+                "height": height,
+                "mode": mode,
+            }
+        )
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS).sort_values("path")
     manifest = manifest.reset_index(drop=True)
     manifest.to_csv(out_dir / "manifest.csv", index=False, lineterminator="\n")
@@ -416,13 +454,16 @@ def build(out_dir: Path = DEFAULT_OUT) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help=f"output folder (default: {DEFAULT_OUT})")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})"
+    )
     args = parser.parse_args(argv)
     manifest = build(args.out)
     counts = manifest.groupby("split").size().to_dict()
-    print(f"wrote {len(manifest)} files ({counts}) in {manifest['group'].nunique()} groups "
-          f"from {manifest['source'].nunique()} source photos to {args.out}")
+    print(
+        f"wrote {len(manifest)} files ({counts}) in {manifest['group'].nunique()} groups "
+        f"from {manifest['source'].nunique()} source photos to {args.out}"
+    )
 
 
 if __name__ == "__main__":

@@ -51,8 +51,14 @@ def _arrow(ax, vector: np.ndarray, colour: str, width: float, label: str, label_
         "",
         xy=tuple(vector),
         xytext=(0.0, 0.0),
-        arrowprops={"arrowstyle": "-|>", "color": colour, "lw": width, "mutation_scale": 16,
-                    "shrinkA": 0, "shrinkB": 0},
+        arrowprops={
+            "arrowstyle": "-|>",
+            "color": colour,
+            "lw": width,
+            "mutation_scale": 16,
+            "shrinkA": 0,
+            "shrinkB": 0,
+        },
     )
     ax.text(*label_at, label, color=colour, fontsize=12, fontweight="bold", ha="center", va="center")
 
@@ -61,12 +67,30 @@ def cosine_cases() -> Figure:
     """Three pairs of 2-D vectors: same direction (cos = 1), orthogonal (0), opposite (-1)."""
     cases = [
         # title, a, b, where to print "a" and "b", caption
-        ("same direction", np.array([1.8, 0.9]), np.array([0.9, 0.45]),
-         np.array([1.55, 1.15]), np.array([0.6, 0.6]), "b = 0.5 a: shorter, same direction"),
-        ("orthogonal", np.array([1.6, 0.0]), np.array([0.0, 1.1]),
-         np.array([1.4, -0.22]), np.array([-0.22, 0.95]), "a \u00b7 b = 0: a right angle"),
-        ("opposite", np.array([1.3, 0.75]), np.array([-1.3, -0.75]),
-         np.array([1.0, 0.9]), np.array([-1.0, -0.9]), "b = \u2212a: pointing back"),
+        (
+            "same direction",
+            np.array([1.8, 0.9]),
+            np.array([0.9, 0.45]),
+            np.array([1.55, 1.15]),
+            np.array([0.6, 0.6]),
+            "b = 0.5 a: shorter, same direction",
+        ),
+        (
+            "orthogonal",
+            np.array([1.6, 0.0]),
+            np.array([0.0, 1.1]),
+            np.array([1.4, -0.22]),
+            np.array([-0.22, 0.95]),
+            "a \u00b7 b = 0: a right angle",
+        ),
+        (
+            "opposite",
+            np.array([1.3, 0.75]),
+            np.array([-1.3, -0.75]),
+            np.array([1.0, 0.9]),
+            np.array([-1.0, -0.9]),
+            "b = \u2212a: pointing back",
+        ),
     ]
     fig, axes = plt.subplots(1, 3, figsize=(9.0, 3.3))
     for ax, (title, a, b, at_a, at_b, caption) in zip(axes, cases, strict=True):
@@ -81,8 +105,16 @@ def cosine_cases() -> Figure:
             ax.plot([s, s, 0.0], [0.0, s, s], color="0.3", lw=1.0)
         angle = round(float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))))
         ax.set_title(f"{title}\ncos = {cos:.0f}   (angle {angle}°)".replace("-", "\u2212"), fontsize=12)
-        ax.text(0.0, -1.3, caption, fontsize=10, color="0.25", ha="center", va="center",
-                bbox={"facecolor": "white", "edgecolor": "none", "pad": 2})
+        ax.text(
+            0.0,
+            -1.3,
+            caption,
+            fontsize=10,
+            color="0.25",
+            ha="center",
+            va="center",
+            bbox={"facecolor": "white", "edgecolor": "none", "pad": 2},
+        )
         ax.set_xlim(-2.0, 2.0)
         ax.set_ylim(-1.42, 1.3)
         ax.set_aspect("equal")
@@ -143,14 +175,23 @@ def embedding_map(data: dict | None = None) -> Figure:
 
     data = embedding_map_data() if data is None else data
     fig, axes = plt.subplots(1, 2, figsize=(19.0, 8.5))
-    thumbnail_scatter(data["pca"], data["files"], data["labels"], ax=axes[0], legend=False,
-                      title="PCA: the two directions of largest spread")
-    thumbnail_scatter(data["tsne"], data["files"], data["labels"], ax=axes[1],
-                      title="t-SNE: near neighbours kept near")
+    thumbnail_scatter(
+        data["pca"],
+        data["files"],
+        data["labels"],
+        ax=axes[0],
+        legend=False,
+        title="PCA: the two directions of largest spread",
+    )
+    thumbnail_scatter(
+        data["tsne"], data["files"], data["labels"], ax=axes[1], title="t-SNE: near neighbours kept near"
+    )
     axes[0].set_xlabel("PCA axis 1", fontsize=14)
     axes[0].set_ylabel("PCA axis 2", fontsize=14)
-    fig.suptitle(f"{len(data['files'])} bundled images, EfficientNet-Lite0 embeddings (unit length), "
-                 "framed by label", fontsize=17)
+    fig.suptitle(
+        f"{len(data['files'])} bundled images, EfficientNet-Lite0 embeddings (unit length), framed by label",
+        fontsize=17,
+    )
     fig.tight_layout()
     return fig
 
@@ -191,7 +232,9 @@ def main() -> None:
         "--out", type=Path, default=DEFAULT_OUT, help="folder to write into (default: images/)"
     )
     parser.add_argument(
-        "--map-layout", type=Path, default=None,
+        "--map-layout",
+        type=Path,
+        default=None,
         help="draw the map with the t-SNE layout stored in this map PNG instead of computing one",
     )
     args = parser.parse_args()

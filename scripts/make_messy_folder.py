@@ -1,6 +1,6 @@
 """Build the small messy photo folder of lesson 06 (see ``embedkit.variants.make_messy_folder``).
 
-    python scripts/make_messy_folder.py DEST      # writes DEST/ and prints the truth as JSON
+python scripts/make_messy_folder.py DEST      # writes DEST/ and prints the truth as JSON
 """
 
 from __future__ import annotations

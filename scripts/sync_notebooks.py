@@ -149,7 +149,7 @@ if "google.colab" in sys.modules:
 
     if not os.path.isdir("embedkit"):  # not yet in the course's notebooks folder (Colab starts in /content)
         if not os.path.isdir("course"):
-            subprocess.run(["git", "clone", "--depth", "1", "--branch", "{settings['branch']}",
+            subprocess.run(["git", "clone", "--depth", "1", "--branch", "{settings["branch"]}",
                             "{repo_url}", "course"], check=True)
         os.chdir("course/notebooks")
     needed = {{{wanted}}}  # module: pip package
@@ -228,7 +228,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if out of shape")
     parser.add_argument(
-        "notebooks", nargs="*", type=Path, metavar="NOTEBOOK",
+        "notebooks",
+        nargs="*",
+        type=Path,
+        metavar="NOTEBOOK",
         help="sync only these notebooks (default: every notebooks/*.ipynb and the README)",
     )
     args = parser.parse_args()

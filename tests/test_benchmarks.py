@@ -59,8 +59,9 @@ def test_ratio_uses_clean_pairs_and_flags_when_there_are_none():
 
 def test_interleaved_alternates_the_sides():
     calls = []
-    runs = machine.interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
-                               repeats=2, warmup=1)
+    runs = machine.interleaved(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=2, warmup=1
+    )
     assert calls == ["a", "b"] * 3
     assert [len(r) for r in runs.values()] == [2, 2]
 
@@ -71,8 +72,12 @@ def test_printed_tables_are_read_back_by_column_name():
 
 
 def run_benchmark(*args):
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / args[0]), *args[1:]],
-                            capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / args[0]), *args[1:]],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
@@ -83,8 +88,20 @@ def number(cell: str) -> float:
 
 @pytest.mark.slow
 def test_embedding_benchmark_ratios_come_from_its_rates():
-    out = run_benchmark("bench_embedding.py", "--images", "2", "--networks", "efficientnet_lite0",
-                        "--batch-sizes", "1", "2", "--repeats", "1", "--fidelity-images", "4")
+    out = run_benchmark(
+        "bench_embedding.py",
+        "--images",
+        "2",
+        "--networks",
+        "efficientnet_lite0",
+        "--batch-sizes",
+        "1",
+        "2",
+        "--repeats",
+        "1",
+        "--fidelity-images",
+        "4",
+    )
     paths = next(t for t in machine.read_tables(out) if t and "path" in t[0])
     rows = {row["path"]: row for row in paths}
     bare = number(rows["forward float32 (ready tensors)"]["images/s"])

@@ -290,7 +290,10 @@ def test_curate_memory_does_not_grow_with_the_number_of_pairs(tmp_path):
     script.write_text(MEMORY_SCRIPT, encoding="utf-8")
     done = subprocess.run(
         [sys.executable, str(script), str(tmp_path / "folder"), str(n)],
-        env=ENV, capture_output=True, text=True, timeout=300,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     extra_kib, groups, leaks, files = map(int, done.stdout.split())
@@ -303,7 +306,11 @@ def test_installed_tool_runs_outside_the_repository(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     done = subprocess.run(
         [sys.executable, "-m", "embedkit", "curate", "--help"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     if "No module named embedkit" in done.stderr:
         pytest.skip("embedkit is not installed (pip install -e . from the repository root)")

@@ -522,10 +522,14 @@ def test_a_network_without_a_measured_threshold_measures_one_by_default():
     from embedkit.backbones import Calibration
     from embedkit.curate import _check_threshold
 
-    unmeasured = SimpleNamespace(name="resnet18", near_duplicate_threshold=0.9,
-                                 calibration=Calibration(0.9, measured=False, note="NOT measured"))
-    measured = SimpleNamespace(name="lite", near_duplicate_threshold=0.59,
-                               calibration=Calibration(0.59, measured=True, note="rule"))
+    unmeasured = SimpleNamespace(
+        name="resnet18",
+        near_duplicate_threshold=0.9,
+        calibration=Calibration(0.9, measured=False, note="NOT measured"),
+    )
+    measured = SimpleNamespace(
+        name="lite", near_duplicate_threshold=0.59, calibration=Calibration(0.59, measured=True, note="rule")
+    )
     assert _check_threshold(unmeasured, None) is None  # None: measure it on the folder
     assert _check_threshold(measured, None) == 0.59
     assert _check_threshold(unmeasured, 0.7) == 0.7 and _check_threshold(measured, "auto") is None

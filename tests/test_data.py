@@ -16,14 +16,32 @@ from embedkit.images import load_rgb
 
 DATA = REPO / "data"
 
-COLUMNS = ["path", "split", "label", "source", "transformation", "group",
-           "sha256", "width", "height", "mode"]
-KINDS = {"original", "exact_copy", "lossless_resave", "jpeg_reencode", "resize", "crop",
-         "hflip", "brightness", "watermark", "rgba_cutout", "grayscale"}
+COLUMNS = ["path", "split", "label", "source", "transformation", "group", "sha256", "width", "height", "mode"]
+KINDS = {
+    "original",
+    "exact_copy",
+    "lossless_resave",
+    "jpeg_reencode",
+    "resize",
+    "crop",
+    "hflip",
+    "brightness",
+    "watermark",
+    "rgba_cutout",
+    "grayscale",
+}
 EVERY_GROUP = {"original", "jpeg_reencode", "resize", "crop", "hflip", "brightness", "watermark"}
 # copies a hash can find, and copies only embeddings find
-LEAK_KINDS = {"exact_copy", "lossless_resave", "jpeg_reencode", "resize", "brightness",
-              "crop", "hflip", "watermark"}
+LEAK_KINDS = {
+    "exact_copy",
+    "lossless_resave",
+    "jpeg_reencode",
+    "resize",
+    "brightness",
+    "crop",
+    "hflip",
+    "watermark",
+}
 
 
 def _load_script():

@@ -85,8 +85,13 @@ def test_a_changed_image_with_an_unchanged_manifest_is_recomputed(copied_data, b
 
 
 def _save_as(small, backbone, vectors, paths=None, name=None):
-    keyed = Embeddings(vectors, paths or small["path"].tolist(), [], name or backbone.name,
-                       source=dataset.manifest_fingerprint(small))
+    keyed = Embeddings(
+        vectors,
+        paths or small["path"].tolist(),
+        [],
+        name or backbone.name,
+        source=dataset.manifest_fingerprint(small),
+    )
     keyed.save(dataset.embeddings_file(backbone.name))
 
 

@@ -59,6 +59,7 @@ MIN_FIGURE_SCALE = 0.75
 
 # --------------------------------------------------------------------------- building
 
+
 @pytest.fixture(scope="session")
 def editions(tmp_path_factory):
     """Site, decks and handouts for every lesson, built once per test session: ``(slides dir, site dir)``."""
@@ -91,14 +92,21 @@ def decks(editions):
             for lesson in LESSONS:
                 deck = slides / f"{lesson.stem}.html"
                 problems = {"console": [], "requests": [], "failed": []}
-                page = browser.new_page(viewport={"width": build_slides.SLIDE_WIDTH,
-                                                  "height": build_slides.SLIDE_HEIGHT})
-                page.on("console",
-                        lambda m, p=problems: p["console"].append(m.text) if m.type == "error" else None)
+                page = browser.new_page(
+                    viewport={"width": build_slides.SLIDE_WIDTH, "height": build_slides.SLIDE_HEIGHT}
+                )
+                page.on(
+                    "console",
+                    lambda m, p=problems: p["console"].append(m.text) if m.type == "error" else None,
+                )
                 page.on("pageerror", lambda e, p=problems: p["console"].append(str(e)))
                 page.on("requestfailed", lambda r, p=problems: p["failed"].append(r.url))
-                page.on("request", lambda r, p=problems: None if r.url.startswith(("file:", "data:"))
-                        else p["requests"].append(r.url))
+                page.on(
+                    "request",
+                    lambda r, p=problems: (
+                        None if r.url.startswith(("file:", "data:")) else p["requests"].append(r.url)
+                    ),
+                )
                 page.goto(deck.resolve().as_uri(), wait_until="load")
                 page.wait_for_function("window.Reveal && Reveal.isReady()", timeout=30_000)
                 page.evaluate("MathJax.startup.promise")
@@ -109,8 +117,12 @@ def decks(editions):
                 measured["problems"] = problems
                 page.close()
                 results[lesson.stem] = measured
-            build_slides.screenshot_decks([slides / f"{p.stem}.html" for p in LESSONS], SCREENSHOTS,
-                                          log=lambda *_: None, browser=browser)
+            build_slides.screenshot_decks(
+                [slides / f"{p.stem}.html" for p in LESSONS],
+                SCREENSHOTS,
+                log=lambda *_: None,
+                browser=browser,
+            )
         finally:
             browser.close()
     summary = {stem: _numbers(m) for stem, m in results.items()}
@@ -147,7 +159,7 @@ def _has_math(lesson: Path) -> bool:
 
 
 def _where(slide: dict) -> str:
-    return f"slide {slide['index'] + 1} \"{slide['title'][:60]}\""
+    return f'slide {slide["index"] + 1} "{slide["title"][:60]}"'
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=IDS)
@@ -159,8 +171,8 @@ def test_deck_presents_offline(editions, decks, lesson):
     assert measured["broken_images"] == [], f"images that did not decode: {measured['broken_images']}"
     assert measured["math_errors"] == 0
     deck_html = (editions[0] / f"{lesson.stem}.html").read_text(encoding="utf-8")
-    shown = re.sub(r"<aside.*?</aside>", "", deck_html, flags=re.S)   # speaker notes are not typeset
-    if 'class="math' in shown:   # markdown math on a slide (the build marks it so)
+    shown = re.sub(r"<aside.*?</aside>", "", deck_html, flags=re.S)  # speaker notes are not typeset
+    if 'class="math' in shown:  # markdown math on a slide (the build marks it so)
         assert measured["math"] > 0, "the deck has math, none of it typeset"
     bad = [_where(s) for s in measured["slides"] if s["overflow"]]
     assert bad == [], "slides with content outside their box:\n" + "\n".join(bad)
@@ -184,8 +196,11 @@ def test_deck_is_a_talk_a_room_can_read(decks, lesson):
             small.append(f"{_where(s)}: {s['codeLines']} lines of code")
         if s["wrapped"]:
             small.append(f"{_where(s)}: {s['wrapped']} code lines wrap")
-        small += [f"{_where(s)}: a figure shown at {f['scale']:.0%} of its size {f['natural']}"
-                  for f in s["figures"] if f["scale"] < MIN_FIGURE_SCALE]
+        small += [
+            f"{_where(s)}: a figure shown at {f['scale']:.0%} of its size {f['natural']}"
+            for f in s["figures"]
+            if f["scale"] < MIN_FIGURE_SCALE
+        ]
         if not re.search(r"min on this slide", s["notes"]) or not re.search(r"Say|Ask|Demo", s["notes"]):
             small.append(f"{_where(s)}: speaker notes lack timing or what to say")
     assert small == [], "slides a room cannot read:\n" + "\n".join(small)
@@ -280,8 +295,11 @@ def test_site_page_loads_offline(editions, name):
     if name in IDS and _has_math(REPO / "notebooks" / f"{name}.ipynb"):
         assert math > 0, "the lesson has math, the page shows none typeset"
     assert math_errors == 0
-    shown = [f"{what}: {m.group(0)!r} in {text[max(0, m.start() - 60): m.end() + 20]!r}"
-             for what, pattern in SITE_FORBIDDEN.items() for m in re.finditer(pattern, text, flags=re.M)]
+    shown = [
+        f"{what}: {m.group(0)!r} in {text[max(0, m.start() - 60) : m.end() + 20]!r}"
+        for what, pattern in SITE_FORBIDDEN.items()
+        for m in re.finditer(pattern, text, flags=re.M)
+    ]
     assert shown == [], "the page shows the building machine:\n" + "\n".join(shown[:10])
 
 
@@ -299,7 +317,7 @@ def test_answer_key_holds_every_solution_and_the_decks_none(editions):
     for lesson in LESSONS:
         nb = nbformat.read(lesson, as_version=4)
         deck = (slides / f"{lesson.stem}.html").read_text(encoding="utf-8")
-        deck = html.unescape(re.sub(r"<[^>]+>", "", deck))   # the text a reader sees
+        deck = html.unescape(re.sub(r"<[^>]+>", "", deck))  # the text a reader sees
         for exercise, solution in talks.solutions(nb):
             code = re.search(r"```python\n(.*?)\n", solution)
             first = (code.group(1) if code else solution.split("\n")[0]).strip()
@@ -311,27 +329,43 @@ def test_answer_key_holds_every_solution_and_the_decks_none(editions):
 
 # --------------------------------------------------------------------------- slide rules
 
+
 def test_decks_build_from_talk_files_alone():
     """A deck shows only what its talk file selects: an unselected cell's code never appears."""
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_markdown_cell("# 99 · A lesson"),
-        nbformat.v4.new_markdown_cell("## Setting up\n\ntext"),
-        nbformat.v4.new_code_cell("chosen = 1\nprint(chosen)"),
-        nbformat.v4.new_code_cell("secret_cell = 2"),
-    ])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# 99 · A lesson"),
+            nbformat.v4.new_markdown_cell("## Setting up\n\ntext"),
+            nbformat.v4.new_code_cell("chosen = 1\nprint(chosen)"),
+            nbformat.v4.new_code_cell("secret_cell = 2"),
+        ]
+    )
     nb.cells[2].outputs = [
         nbformat.v4.new_output("stream", name="stdout", text="1\n"),
         nbformat.v4.new_output("stream", name="stderr", text="/tmp/x.py:1: SomeWarning: careful\n"),
     ]
-    talk = build_slides.talks_module.Talk(Path("99_x.toml"), {"minutes_title": 1}, [
-        {"title": "One idea", "anchor": "Setting up", "code": "chosen = 1", "output": True, "say": "s",
-         "minutes": 2}])
+    talk = build_slides.talks_module.Talk(
+        Path("99_x.toml"),
+        {"minutes_title": 1},
+        [
+            {
+                "title": "One idea",
+                "anchor": "Setting up",
+                "code": "chosen = 1",
+                "output": True,
+                "say": "s",
+                "minutes": 2,
+            }
+        ],
+    )
     html, stats = build_slides.deck_html("99_x", nb, talk, Path(os.devnull).parent / "nonexistent")
     assert "secret_cell" not in html and "chosen" in html and "SomeWarning" not in html
     assert stats["slides"] == 2 and stats["minutes"] == 3
     assert "navigationMode: 'linear'" in html
 
+
 # --------------------------------------------------------------------------- sync_notebooks and Python 3.10
+
 
 def _sync():
     spec = importlib.util.spec_from_file_location("sync_notebooks", REPO / "scripts" / "sync_notebooks.py")
@@ -356,7 +390,8 @@ def test_sync_named_notebooks_only(tmp_path):
     fix = subprocess.run([*script, str(messy)], capture_output=True, text=True)
     assert fix.returncode == 0, fix.stderr
     assert nbformat.writes(nbformat.read(messy, as_version=4)) == nbformat.writes(
-        _sync().synced(nb, source.name, _sync().course_settings()))
+        _sync().synced(nb, source.name, _sync().course_settings())
+    )
     assert (REPO / "README.md").read_bytes() == readme_before
     bad = subprocess.run([*script, str(tmp_path / "nope.ipynb")], capture_output=True, text=True)
     assert bad.returncode == 2 and "nope.ipynb" in bad.stderr
@@ -391,6 +426,8 @@ def test_compiles_on_python_310(tmp_path):
     folders = [REPO / "notebooks" / "embedkit", REPO / "scripts", REPO / "tests", REPO / "benchmarks"]
     result = subprocess.run(
         [exe, "-m", "compileall", "-q", *map(str, folders)],
-        capture_output=True, text=True, env={**os.environ, "PYTHONPYCACHEPREFIX": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPYCACHEPREFIX": str(tmp_path)},
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -180,7 +180,9 @@ def test_any_exception_in_a_decode_worker_is_reported_for_its_file(backbone, fil
     ]
 
 
-STRIPS_SCRIPT = PEAK_KIB_SOURCE + """
+STRIPS_SCRIPT = (
+    PEAK_KIB_SOURCE
+    + """
 import sys, warnings
 from embedkit.backbones import load_backbone
 from embedkit.embeddings import embed_images
@@ -189,6 +191,7 @@ result = embed_images(sys.argv[1], load_backbone(device="cpu"), progress=False)
 print(len(result), *[p.rsplit("/", 1)[-1] + "=" + r for p, r in result.failed], sep="\\n")
 print(peak_kib() * 1024)
 """
+)
 
 
 def test_strips_are_named_the_good_rows_kept_and_memory_stays_bounded(files, tmp_path):
@@ -196,8 +199,9 @@ def test_strips_are_named_the_good_rows_kept_and_memory_stays_bounded(files, tmp
         shutil.copy(f, tmp_path / f"good_{i}{Path(f).suffix}")
     Image.new("L", (60_000, 1), 90).save(tmp_path / "wide.png")  # ~60 kB on disk
     Image.new("L", (1, 40_000), 90).save(tmp_path / "tall.png")
-    run = subprocess.run([sys.executable, "-c", STRIPS_SCRIPT, str(tmp_path)],
-                         capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-c", STRIPS_SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     lines = run.stdout.split("\n")
     assert lines[0] == "5"  # every good file has its row
@@ -286,6 +290,7 @@ def _timeline(backbone, files, take_turns: bool) -> list[tuple[str, float, float
             out = fn(x)
             log.append((kind, start, time.perf_counter()))
             return out
+
         return run
 
     slow = dataclasses.replace(backbone, preprocess=timed("decode", backbone.preprocess))
@@ -325,10 +330,11 @@ def test_in_turns_a_slow_file_does_not_idle_the_other_workers(backbone, files, m
         return backbone.preprocess(picture)
 
     monkeypatch.setattr(embeddings_mod, "_schedule", lambda device, workers: (workers, True))
-    result = embed_images(items, dataclasses.replace(backbone, preprocess=preprocess), batch_size=2,
-                          workers=2, progress=False)  # turns of at least 8 files
+    result = embed_images(
+        items, dataclasses.replace(backbone, preprocess=preprocess), batch_size=2, workers=2, progress=False
+    )  # turns of at least 8 files
     assert result.paths == ["<image 0>", *items[1:]]
-    (_, slow_start, slow_end), = [entry for entry in log if entry[0]]
+    ((_, slow_start, slow_end),) = [entry for entry in log if entry[0]]
     meanwhile = sum(1 for is_slow, start, _ in log if not is_slow and slow_start <= start < slow_end)
     assert meanwhile > 7  # a barrier every 8 files would leave the other worker idle after 7
 
@@ -393,9 +399,15 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _fidelity(min_cosine=0.99, pairs_float32=100, pairs_changed=0) -> PrecisionFidelity:
     return PrecisionFidelity(
-        network="net", images=10, min_cosine=min_cosine, mean_cosine=0.999, threshold=0.6,
-        pairs_float32=pairs_float32, pairs_changed=pairs_changed,
-        limit_min_cosine=0.98, limit_changed_share=0.01,
+        network="net",
+        images=10,
+        min_cosine=min_cosine,
+        mean_cosine=0.999,
+        threshold=0.6,
+        pairs_float32=pairs_float32,
+        pairs_changed=pairs_changed,
+        limit_min_cosine=0.98,
+        limit_changed_share=0.01,
     )
 
 
@@ -459,12 +471,23 @@ def test_stored_fidelity_decides_auto_per_network():
 def _tiny_backbone() -> Backbone:
     torch.manual_seed(0)
     model = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
-        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+        torch.nn.Conv2d(3, 8, 3),
+        torch.nn.BatchNorm2d(8),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
     ).eval()
     return Backbone(
-        model=model, classifier=model, preprocess=None, dim=8, name="tiny", requested="tiny",
-        categories=[], is_standin=False, near_duplicate_threshold=0.9, weights="random",
+        model=model,
+        classifier=model,
+        preprocess=None,
+        dim=8,
+        name="tiny",
+        requested="tiny",
+        categories=[],
+        is_standin=False,
+        near_duplicate_threshold=0.9,
+        weights="random",
     )
 
 

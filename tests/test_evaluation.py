@@ -98,8 +98,11 @@ def test_score_pairs_matches_sklearn_on_random_examples(zero_division):
 @pytest.mark.parametrize("zero_division", [0.0, 1.0, float("nan")])
 def test_score_pairs_edge_cases_follow_sklearn(zero_division):
     # Nothing predicted, nothing true, neither: compare with sklearn on 3 possible pairs.
-    cases = [([], [(0, 1)], [0, 0, 0], [1, 0, 0]), ([(0, 1)], [], [1, 0, 0], [0, 0, 0]),
-             ([], [], [0, 0, 0], [0, 0, 0])]
+    cases = [
+        ([], [(0, 1)], [0, 0, 0], [1, 0, 0]),
+        ([(0, 1)], [], [1, 0, 0], [0, 0, 0]),
+        ([], [], [0, 0, 0], [0, 0, 0]),
+    ]
     for predicted, true, y_pred, y_true in cases:
         got = score_pairs(predicted, true, zero_division=zero_division)
         with warnings.catch_warnings():
@@ -179,8 +182,12 @@ def test_scores_by_kind_agrees_with_score_pairs_on_the_all_row():
     predicted = all_pairs[rng.random(len(all_pairs)) < 0.3]
     table = scores_by_kind(predicted, groups, kinds)
     codes = np.array([g if g is not None else -1 - i for i, g in enumerate(groups)])
-    positives = {(min(i, r), max(i, r)) for i in range(n) for r in range(n)
-                 if kinds[r] == "original" and kinds[i] != "original" and codes[i] == codes[r]}
+    positives = {
+        (min(i, r), max(i, r))
+        for i in range(n)
+        for r in range(n)
+        if kinds[r] == "original" and kinds[i] != "original" and codes[i] == codes[r]
+    }
     recall = score_pairs(predicted, positives).recall
     same_group = score_pairs(predicted, true_pairs_from_groups(groups)).precision
     assert table.loc["all", "recall"] == pytest.approx(recall)
@@ -279,9 +286,12 @@ def test_lower_is_similar_scores_such_as_hamming_distances():
     assert str(chosen).startswith("threshold <= 2: ")
     # With merges allowed, 5 (every true pair, one false one) has the best F1; 6 to 8 tie
     # with it, so the grid stops at 5 here.
-    assert choose_threshold(
-        pairs, distances, groups, range(0, 6), higher_is_similar=False, max_merges=1
-    ).threshold == 5
+    assert (
+        choose_threshold(
+            pairs, distances, groups, range(0, 6), higher_is_similar=False, max_merges=1
+        ).threshold
+        == 5
+    )
     # Mirror image: the distance rule equals the similarity rule on minus the distance.
     curve = threshold_curve(pairs, distances, groups, range(0, 11), higher_is_similar=False)
     mirrored = threshold_curve(pairs, -distances, groups, -np.arange(11))

@@ -44,7 +44,9 @@ def regenerated(tmp_path_factory):
     out = tmp_path_factory.mktemp("figures")
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--out", str(out), "--map-layout", str(STORED / "embedding_map.png")],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return out

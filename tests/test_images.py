@@ -294,8 +294,9 @@ def test_background_must_be_an_rgb_triple(tmp_path, background):
         scan_images([tmp_path / "cut.png"], background=background)
 
 
-@pytest.mark.parametrize("max_pixels, error", [(None, TypeError), ("1e6", TypeError),
-                                               (float("nan"), ValueError), (0, ValueError)])
+@pytest.mark.parametrize(
+    "max_pixels, error", [(None, TypeError), ("1e6", TypeError), (float("nan"), ValueError), (0, ValueError)]
+)
 def test_max_pixels_must_be_a_positive_number(tmp_path, max_pixels, error):
     Image.new("RGB", (4, 4)).save(tmp_path / "a.png")
     with pytest.raises(error, match="max_pixels"):

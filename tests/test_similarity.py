@@ -259,8 +259,11 @@ def test_matrix_input_errors(function, A, B, message):
 
 def test_top_k_k_errors():
     A = np.eye(5)
-    with pytest.raises(ValueError, match=r"k=5 neighbours requested but A has only 5 rows, "
-                                         r"so each row has 4 other rows; pass k <= 4"):
+    with pytest.raises(
+        ValueError,
+        match=r"k=5 neighbours requested but A has only 5 rows, "
+        r"so each row has 4 other rows; pass k <= 4",
+    ):
         top_k(A, k=5)
     with pytest.raises(ValueError, match=r"k=4 neighbours requested but B has only 3 rows"):
         top_k(A, np.eye(5)[:3], k=4)
@@ -508,8 +511,14 @@ def test_bfloat16_top_k_settles_rows_with_a_clear_gap_and_redoes_the_rest():
         Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
         rows, searched = Xn.astype(np.float32), np.ascontiguousarray(Xn.T, dtype=np.float32)
         idx, scores, redone = similarity._top_k_block_bfloat16(
-            rows, torch.from_numpy(rows).bfloat16(), searched, torch.from_numpy(searched).bfloat16(),
-            rows, 2, np.arange(len(rows)), bfloat16_margin(Xn.shape[1]),
+            rows,
+            torch.from_numpy(rows).bfloat16(),
+            searched,
+            torch.from_numpy(searched).bfloat16(),
+            rows,
+            2,
+            np.arange(len(rows)),
+            bfloat16_margin(Xn.shape[1]),
         )
         assert (redone == 0) if settled else (redone > 0)
         ref_idx, ref_scores = top_k(X, k=2, precision="float32")

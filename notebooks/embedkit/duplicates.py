@@ -134,9 +134,7 @@ def hamming_distance(a: int, b: int) -> int:
 
 
 # Number of set bits in every byte value, for NumPy versions without bitwise_count.
-_BYTE_POPCOUNT = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(
-    axis=1, dtype=np.uint8
-)
+_BYTE_POPCOUNT = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(axis=1, dtype=np.uint8)
 
 
 def _popcount_table(x: np.ndarray) -> np.ndarray:

@@ -17,8 +17,8 @@ decoder raises for one file is reported for that file while the batch goes on.
 
 Precision: ``precision="float32"`` (the default, unless ``$EMBEDKIT_PRECISION`` says
 otherwise) is reproducible: the same vectors on every CPU, in the precision the thresholds
-were measured in. ``precision="auto"`` (what the ``curate`` command uses) runs the network in bfloat16 where the
-hardware multiplies bfloat16 natively (a CPU with AMX or AVX512-BF16, a GPU) *and* the
+were measured in. ``precision="auto"`` (what the ``curate`` command uses) runs the network
+in bfloat16 where the hardware multiplies bfloat16 natively (a CPU with AMX or AVX512-BF16, a GPU) *and* the
 network's bfloat16 embeddings were measured to agree with its float32 ones
 (``precision.json``, written by ``scripts/measure_precision.py``: a minimum cosine and
 a largest share of near-duplicate decisions that change); everywhere else it runs in
@@ -582,8 +582,9 @@ def _decoded_ahead(items: list, decode: Callable, pool: ThreadPoolExecutor, wind
         yield pending.popleft().result()
 
 
-def _decoded_in_turns(items: list, decode: Callable, pool: ThreadPoolExecutor, workers: int,
-                      chunk: int) -> Iterator:
+def _decoded_in_turns(
+    items: list, decode: Callable, pool: ThreadPoolExecutor, workers: int, chunk: int
+) -> Iterator:
     """Yield ``decode(index, item)`` in input order, decoding in turns with the consumer.
 
     A turn keeps every worker busy until the next ``chunk`` items are done, then waits for
@@ -636,8 +637,9 @@ def _schedule(device: torch.device, workers: int | None) -> tuple[int, bool]:
     return workers, device.type == "cpu" and workers > free
 
 
-def _decoded_in_order(items: list, transform: Callable, workers: int, batch_size: int,
-                      take_turns: bool) -> Iterator:
+def _decoded_in_order(
+    items: list, transform: Callable, workers: int, batch_size: int, take_turns: bool
+) -> Iterator:
     """Yield ``(name, tensor or None, reason)`` for each item, in input order.
 
     ``take_turns``: decode a few batches' worth with every worker, then let the consumer
@@ -724,8 +726,9 @@ def embed_images(
     items = _input_items(images_or_paths)
     batch_size = _positive_int(backbone.batch_size if batch_size is None else batch_size, "batch_size")
     workers, take_turns = _schedule(backbone.device, workers)
-    transform = ModelInput(backbone.preprocess, resize_target(backbone), check_background(background),
-                           max_aspect_ratio)
+    transform = ModelInput(
+        backbone.preprocess, resize_target(backbone), check_background(background), max_aspect_ratio
+    )
     runs_in = resolve_precision(precision, backbone.name, backbone.device)
 
     rows: list[np.ndarray] = []

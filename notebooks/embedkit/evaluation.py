@@ -197,9 +197,7 @@ def _kind_codes(kinds: Sequence[str], n: int, reference_kind: str) -> tuple[np.n
     """``(codes, names, is_reference)`` of the per-item kinds, checked."""
     kind_arr = np.asarray(list(kinds), dtype=object)
     if len(kind_arr) != n:
-        raise ValueError(
-            f"groups has {n} items but kinds has {len(kind_arr)}; pass one of each per item"
-        )
+        raise ValueError(f"groups has {n} items but kinds has {len(kind_arr)}; pass one of each per item")
     if pd.isna(pd.Series(kind_arr, dtype=object)).any():
         raise ValueError("kinds has a missing value; give every item a kind")
     kind_codes, kind_names = pd.factorize(pd.Series(kind_arr, dtype=object))
@@ -614,8 +612,14 @@ def cross_validate_threshold(
         calibration = ~held_out
         inside = calibration[p[:, 0]] & calibration[p[:, 1]]
         chosen = choose_threshold(
-            p[inside], s[inside], codes, grid, min_precision=min_precision,
-            max_merges=max_merges, scored_items=calibration, **rule,
+            p[inside],
+            s[inside],
+            codes,
+            grid,
+            min_precision=min_precision,
+            max_merges=max_merges,
+            scored_items=calibration,
+            **rule,
         )
         unseen = threshold_curve(
             p[~inside], s[~inside], codes, [chosen.threshold], scored_items=held_out, **rule

@@ -72,8 +72,10 @@ def project(
     from sklearn.manifold import TSNE
 
     tsne = TSNE(
-        n_components=n_components, perplexity=min(perplexity, (X.shape[0] - 1) / 3),
-        init="pca", random_state=random_state,
+        n_components=n_components,
+        perplexity=min(perplexity, (X.shape[0] - 1) / 3),
+        init="pca",
+        random_state=random_state,
         # the exact gradient is faster than Barnes-Hut's approximation below a thousand points
         method="exact" if X.shape[0] < 1000 else "barnes_hut",
     )
@@ -163,8 +165,11 @@ def thumbnail_scatter(
     for i, (point, item) in enumerate(zip(xy, images, strict=True)):
         frame = colour_of[categories[i]] if categories is not None else "0.6"
         box = AnnotationBbox(
-            OffsetImage(_thumbnail(item, thumb_pixels), zoom=zoom), tuple(point), frameon=True,
-            pad=0.15, bboxprops={"edgecolor": frame, "linewidth": 2.5},
+            OffsetImage(_thumbnail(item, thumb_pixels), zoom=zoom),
+            tuple(point),
+            frameon=True,
+            pad=0.15,
+            bboxprops={"edgecolor": frame, "linewidth": 2.5},
         )
         box.set_gid(f"thumbnail-{i}")
         ax.add_artist(box)
@@ -177,6 +182,12 @@ def thumbnail_scatter(
         ax.set_title(title, fontsize=fontsize + 2)
     if legend and names:
         handles = [Patch(facecolor="white", edgecolor=colour_of[n], linewidth=3, label=n) for n in names]
-        ax.legend(handles=handles, fontsize=fontsize - 2, loc="center left", bbox_to_anchor=(1.01, 0.5),
-                  frameon=False, ncols=1 if len(names) <= 18 else 2)
+        ax.legend(
+            handles=handles,
+            fontsize=fontsize - 2,
+            loc="center left",
+            bbox_to_anchor=(1.01, 0.5),
+            frameon=False,
+            ncols=1 if len(names) <= 18 else 2,
+        )
     return ax

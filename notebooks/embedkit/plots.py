@@ -33,8 +33,17 @@ def _as_image(item) -> tuple[Image.Image | None, str]:
 def _unreadable(ax, reason: str) -> None:
     """An empty panel that says why the picture is missing."""
     short = reason if len(reason) <= 60 else reason[:57] + "..."
-    ax.text(0.5, 0.5, "unreadable:\n" + short, ha="center", va="center", wrap=True,
-            fontsize=7, color="crimson", transform=ax.transAxes)
+    ax.text(
+        0.5,
+        0.5,
+        "unreadable:\n" + short,
+        ha="center",
+        va="center",
+        wrap=True,
+        fontsize=7,
+        color="crimson",
+        transform=ax.transAxes,
+    )
 
 
 def _sequence(items, name: str) -> list:

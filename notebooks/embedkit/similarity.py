@@ -97,9 +97,7 @@ def _to_numpy(x: Any, name: str) -> np.ndarray:
     if arr.dtype == np.bool_:
         arr = arr.astype(np.uint8)
     if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise TypeError(
-            f"{name} must hold real numbers (an integer or float dtype), got dtype {arr.dtype}"
-        )
+        raise TypeError(f"{name} must hold real numbers (an integer or float dtype), got dtype {arr.dtype}")
     return arr
 
 
@@ -137,8 +135,7 @@ def _as_matrix(x: Any, name: str) -> np.ndarray:
         )
     if arr.ndim != 2:
         hint = (
-            "; for a single vector use x[None, :] or x.reshape(1, -1), or call "
-            "cosine_similarity(a, b)"
+            "; for a single vector use x[None, :] or x.reshape(1, -1), or call cosine_similarity(a, b)"
             if arr.ndim == 1
             else ""
         )
@@ -458,8 +455,14 @@ _RESCORE_BYTES = 16 * 2**20
 
 
 def _top_k_block_bfloat16(
-    rows: np.ndarray, rows16: torch.Tensor, searched: np.ndarray, searched16: torch.Tensor,
-    searched_rows: np.ndarray, k: int, self_columns: np.ndarray | None, margin: float,
+    rows: np.ndarray,
+    rows16: torch.Tensor,
+    searched: np.ndarray,
+    searched16: torch.Tensor,
+    searched_rows: np.ndarray,
+    k: int,
+    self_columns: np.ndarray | None,
+    margin: float,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Exact top-k of one block of query rows, with bfloat16 picking candidates.
 
@@ -489,9 +492,9 @@ def _top_k_block_bfloat16(
     group = max(1, _RESCORE_BYTES // (4 * candidates.shape[1] * rows.shape[1]))
     for g in range(0, r, group):
         gathered = torch.from_numpy(searched_rows[candidates[g : g + group]])
-        exact[g : g + group] = torch.bmm(
-            gathered, torch.from_numpy(rows[g : g + group])[:, :, None]
-        )[:, :, 0].numpy()
+        exact[g : g + group] = torch.bmm(gathered, torch.from_numpy(rows[g : g + group])[:, :, None])[
+            :, :, 0
+        ].numpy()
     if self_columns is not None:
         exact[candidates == self_columns[:, None]] = -np.inf
     idx, scores = _select_top_k(exact, k)
@@ -568,8 +571,14 @@ def top_k(
         self_columns = np.arange(start, stop) if B is None else None
         if low_precision:
             indices[start:stop], scores[start:stop], redone = _top_k_block_bfloat16(
-                rows, queries16[start:stop].contiguous(), searched, searched16, searched_rows,
-                k, self_columns, margin,
+                rows,
+                queries16[start:stop].contiguous(),
+                searched,
+                searched16,
+                searched_rows,
+                k,
+                self_columns,
+                margin,
             )
             # Where scores crowd together (within ~0.01) bfloat16 settles few rows and
             # costs more than it saves: the rest of the search runs in float32.
@@ -619,9 +628,7 @@ def near_duplicate_pairs(
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
         raise TypeError(f"threshold must be a number in [-1, 1], got {threshold!r}")
     if not -1.0 <= float(threshold) <= 1.0:
-        raise ValueError(
-            f"threshold must be in [-1, 1], the range of cosine similarity, got {threshold}"
-        )
+        raise ValueError(f"threshold must be in [-1, 1], the range of cosine similarity, got {threshold}")
     queries, searched = _prepare_search(A, B)
     n = queries.shape[0]
     d, m = searched.shape

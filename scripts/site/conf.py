@@ -13,8 +13,8 @@ copyright = "the course's authors"
 html_title = project
 
 extensions = ["myst_nb"]
-nb_execution_mode = "off"          # executed once by scripts/execute_lessons.py
-nb_ipywidgets_js = {}              # no widget scripts from a CDN (widget outputs are dropped)
+nb_execution_mode = "off"  # executed once by scripts/execute_lessons.py
+nb_ipywidgets_js = {}  # no widget scripts from a CDN (widget outputs are dropped)
 nb_merge_streams = True
 myst_enable_extensions = ["dollarmath", "amsmath", "html_image", "colon_fence"]
 myst_heading_anchors = 3
