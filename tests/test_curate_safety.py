@@ -242,7 +242,7 @@ FORMULA = "=HYPERLINK(1).jpg"
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
-    """A folder with what users' folders hold, and a DIR whose outputs are links to victims."""
+    """A folder with what users' folders hold, curated once; victims beside it that nothing may touch."""
     base = tmp_path_factory.mktemp("hostile")
     folder = _photos(base / "photos", PHOTOS[:3])
     (folder / "sub").mkdir()
@@ -266,15 +266,10 @@ def hostile(tmp_path_factory):
     Image.open(folder / PHOTOS[0]).save(folder / "exif.jpg", exif=broken_exif)
 
     out = base / "results"
-    out.mkdir()
     victim = base / "victim.txt"
     victim.write_text("precious", encoding="utf-8")
     (base / "victim_dir").mkdir()
     (base / "victim_dir" / "keep.txt").write_text("precious", encoding="utf-8")
-    os.symlink(victim, out / "findings.json")
-    os.symlink(victim, out / "split.csv")
-    os.symlink(base / "victim_dir", out / "clean")
-    os.symlink(folder, out / "report.html")
 
     before = _tree(folder)
     outside = _tree(base / "victim_dir"), victim.read_bytes()
@@ -298,11 +293,24 @@ def test_hostile_folder_completes_quietly_and_is_unchanged(hostile):
 
 
 @pytest.mark.slow
-def test_links_in_the_output_folder_are_replaced_not_written_through(hostile):
+def test_links_in_the_output_folder_are_refused_and_never_written_through(hostile):
     base, folder, out, before, outside, result, findings = hostile
-    assert (_tree(base / "victim_dir"), (base / "victim.txt").read_bytes()) == outside
     assert findings["backbone"] and (out / "split.csv").read_text(encoding="utf-8").startswith("path,")
     assert (out / "report.html").is_file() and (out / "clean" / "train").is_dir()
+    # A DIR whose output names are links to victims (planted by someone else): refused, untouched.
+    trap = base / "trap"
+    trap.mkdir()
+    os.symlink(base / "victim.txt", trap / "findings.json")
+    os.symlink(base / "victim.txt", trap / "split.csv")
+    os.symlink(base / "victim_dir", trap / "clean")
+    os.symlink(folder, trap / "report.html")
+    links = _tree(trap)
+    refused = _cli(folder, "--out", trap, "--export", "links", "--quiet")
+    assert refused.returncode == 2
+    _one_error_line(refused, "not made by curate")
+    assert _tree(trap) == links
+    assert (_tree(base / "victim_dir"), (base / "victim.txt").read_bytes()) == outside
+    assert _tree(folder) == before
 
 
 @pytest.mark.slow
