@@ -328,7 +328,7 @@ def test_answer_key_holds_every_solution_and_the_decks_none(editions):
             own = [
                 line.strip()
                 for line in (block.group(1).splitlines() if block else [])
-                if len(line.strip()) > 20 and line.strip() not in stubs  # a stub's `def` line gives nothing away
+                if len(line.strip()) > 20 and line.strip() not in stubs  # a stub line gives nothing away
             ]
             if own:
                 assert own[0] not in deck, f"{lesson.stem}: the deck shows the solution of {exercise!r}"
