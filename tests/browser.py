@@ -19,20 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from headless import CHROMIUM_FLAGS
 
 #: The system browser; ``CHROMIUM`` overrides it.
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+FLAGS = CHROMIUM_FLAGS  # the scripts' own flags: tests and builds open pages the same way
 
 
 @dataclass
