@@ -56,7 +56,8 @@ def test_similarity_heatmap_shape_range_and_label_runs():
     np.testing.assert_array_equal(shown.get_array(), matrix)
     assert shown.get_clim() == (0.0, 1.0)
     assert [t.get_text() for t in ax.get_yticklabels()] == ["cat", "dog"]
-    assert list(ax.get_yticks()) == [0, 2]
+    assert list(ax.get_yticks()) == [0.5, 2]  # each name at the middle of its block
+    assert fig.axes[1].get_ylabel() == "cosine similarity"  # the colour bar says what it measures
 
 
 def test_precision_recall_plot_marks_the_chosen_threshold():

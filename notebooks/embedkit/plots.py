@@ -110,9 +110,10 @@ def pair_grid(
     size: float = 2.0,
     score_name: str = "cos",
 ):
-    """Show image pairs side by side, one pair per column, the score above each pair.
+    """Show image pairs one pair per column, the first image on top and the second below it.
 
-    ``pairs`` holds ``(left, right)`` paths or images; ``captions`` one line per pair.
+    ``pairs`` holds ``(top, bottom)`` paths or images; ``scores`` and ``captions`` go into the
+    title above each pair.
     An unreadable file is shown as an empty panel titled with the reason.
 
     Raises:
@@ -150,8 +151,13 @@ def similarity_heatmap(
     vmin: float | None = None,
     vmax: float = 1.0,
     size: float = 7.0,
+    colorbar_label: str = "cosine similarity",
+    label_size: float = 9,
 ):
-    """Show an ``(n, n)`` similarity matrix; ``labels`` (n,) mark where each run of equal labels starts.
+    """Show an ``(n, n)`` similarity matrix; rows and columns in the same order.
+
+    ``labels`` (n,): each run of equal labels is a block, separated by white lines and named
+    at the middle of its rows (``label_size`` points).
 
     Raises:
         TypeError, ValueError: ``matrix`` is None, empty or not square, or ``labels``
@@ -165,7 +171,8 @@ def similarity_heatmap(
     _same_length(labels, len(matrix), "labels", "rows")
     fig, ax = plt.subplots(figsize=(size, size * 0.85))
     im = ax.imshow(matrix, cmap="viridis", vmin=vmin, vmax=vmax, interpolation="nearest")
-    fig.colorbar(im, ax=ax, shrink=0.8)
+    bar = fig.colorbar(im, ax=ax, shrink=0.8)
+    bar.set_label(colorbar_label, fontsize=11)
     ax.set_title(title)
     if labels is not None:
         labels = list(labels)
@@ -173,8 +180,11 @@ def similarity_heatmap(
         for s in starts[1:]:
             ax.axhline(s - 0.5, color="white", lw=0.4)
             ax.axvline(s - 0.5, color="white", lw=0.4)
-        ax.set_yticks(starts, [labels[s] for s in starts], fontsize=7)
+        ends = [*starts[1:], len(labels)]
+        middles = [(s + e - 1) / 2 for s, e in zip(starts, ends, strict=True)]
+        ax.set_yticks(middles, [labels[s] for s in starts], fontsize=label_size)
         ax.set_xticks([])
+        ax.set_xlabel("the same images, in the same order as the rows", fontsize=11)
     fig.tight_layout()
     return fig
 
