@@ -9,9 +9,10 @@ histogram with the threshold marked. Thumbnails are JPEGs embedded as
 and opens offline in any browser. Each summary count carries ``data-count`` with its
 ``findings.json`` key, so a test can compare the page with the file.
 
-Every number on the page is one the findings hold (counts, scores, similarities, the
-histogram): the report lays them out and computes none of them, so it cannot disagree with
-``findings.json``. It reads the image files only to draw their thumbnails.
+Every summary count, score, similarity and histogram bar on the page is one the findings
+hold: the report lays them out and computes none of them, so it cannot disagree with
+``findings.json`` (the heading of each kind of issue counts the findings' own list). It
+reads the image files only to draw their thumbnails.
 """
 
 from __future__ import annotations
