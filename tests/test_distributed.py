@@ -1,6 +1,10 @@
 """Ray Data pipeline vs embed_images (same decode, same rows), bad files, Parquet, URIs, the plan
 check, the stall guard, a two-node cluster; FAISS vs brute force."""
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +14,8 @@ import torch
 from PIL import Image
 
 ray = pytest.importorskip("ray")
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 from embedkit.ann import (  # noqa: E402
     build_flat,
@@ -209,6 +215,23 @@ def test_plan_counts_gpus_per_node():
         plan_embedding(concurrency=5, num_gpus=1, nodes=nodes)
     with pytest.raises(PlanError, match="num_gpus=0"):
         plan_embedding(num_gpus=1, nodes=TWO_ONE_CPU_NODES)
+
+
+def test_importing_the_module_leaves_the_environment_alone():
+    # A fresh interpreter: the module's own imports first, then the module, then start_ray's settings.
+    code = (
+        "import json, os, sys\n"
+        "import numpy, pandas, pyarrow, torch, PIL.Image\n"
+        "import embedkit.backbones, embedkit.embeddings, embedkit.images\n"
+        "before = dict(os.environ)\n"
+        "import embedkit.distributed\n"
+        "json.dump([before == dict(os.environ), embedkit.distributed.RAY_ENVIRONMENT], sys.stdout)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(NOTEBOOKS), env.get("PYTHONPATH")]))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    unchanged, settings = json.loads(result.stdout)
+    assert unchanged and settings  # start_ray sets them, not the import
 
 
 @pytest.mark.parametrize(

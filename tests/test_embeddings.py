@@ -361,20 +361,37 @@ def test_a_forward_pass_that_raises_stops_the_decoding(backbone, files, monkeypa
     assert len(decoded) <= 3  # two for the batch, at most one in progress; five were queued
 
 
-def test_default_decoding_threads(monkeypatch):
-    cpu, threads = torch.device("cpu"), torch.get_num_threads()
-    schedule = embeddings_mod._schedule
-    monkeypatch.setattr(embeddings_mod, "_cores", lambda: threads)  # the network fills every core
-    assert schedule(cpu, None) == (threads, True) and schedule(cpu, 3) == (3, True)
-    monkeypatch.setattr(embeddings_mod, "_cores", lambda: threads + 10)  # it leaves 10 free
-    assert schedule(cpu, None) == (10, False)
-    assert schedule(cpu, 10) == (10, False) and schedule(cpu, 11) == (11, True)
-    monkeypatch.setattr(embeddings_mod, "_cores", lambda: threads + 100)
-    assert schedule(cpu, None) == (embeddings_mod.MAX_DEFAULT_WORKERS, False)
-    for accelerator in ("cuda", "mps"):  # the network runs elsewhere: every core decodes ahead
-        assert schedule(torch.device(accelerator), None) == (embeddings_mod.MAX_DEFAULT_WORKERS, False)
-    monkeypatch.setattr(embeddings_mod, "_cores", lambda: 6)
-    assert schedule(torch.device("cuda"), None) == (6, False)
+@pytest.mark.parametrize(
+    "device, cores, network_threads, workers, expected",
+    [
+        # The network's threads fill every core: one decoding thread per core, taking turns with it.
+        ("cpu", 8, 8, None, (8, True)),
+        ("cpu", 8, 8, 3, (3, True)),
+        # More network threads than cores: still one decoding thread per core, taking turns.
+        ("cpu", 4, 6, None, (4, True)),
+        # 12 cores, the network uses 2: the 10 free cores decode ahead of it.
+        ("cpu", 12, 2, None, (10, False)),
+        ("cpu", 12, 2, 10, (10, False)),
+        ("cpu", 12, 2, 11, (11, True)),  # one thread more than the free cores: take turns
+        # 40 cores, 4 for the network: 36 free, capped at 16 decoding threads.
+        ("cpu", 40, 4, None, (16, False)),
+        # The network runs on an accelerator: every core decodes ahead, at most 16.
+        ("cuda", 40, 4, None, (16, False)),
+        ("mps", 40, 40, None, (16, False)),
+        ("cuda", 6, 6, None, (6, False)),
+        ("cuda", 6, 6, 9, (9, False)),
+    ],
+)
+def test_default_decoding_threads(monkeypatch, device, cores, network_threads, workers, expected):
+    monkeypatch.setattr(embeddings_mod, "_cores", lambda: cores)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: network_threads)
+    assert embeddings_mod._schedule(torch.device(device), workers) == expected
+
+
+@pytest.mark.parametrize("workers", [0, -1, 2.5, True])
+def test_decoding_threads_must_be_a_positive_whole_number(workers):
+    with pytest.raises(ValueError, match="workers"):
+        embeddings_mod._schedule(torch.device("cpu"), workers)
 
 
 def test_embed_images_starts_the_scheduled_decoding_threads(backbone, files, monkeypatch):

@@ -1,6 +1,7 @@
 """load_rgb and scan_images on a generated corpus of every mode and every broken-file kind."""
 
 import io
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from embedkit.images import ImageLoadError, as_rgb, load_rgb, scan_images, to_rgb
+from embedkit.images import ImageLoadError, as_rgb, expand_paths, load_rgb, scan_images, to_rgb
 
 RED, GREEN, WHITE, BLACK = (220, 20, 30), (20, 200, 40), (255, 255, 255), (0, 0, 0)
 
@@ -272,8 +273,25 @@ def test_scan_images_reports_dangling_links_and_link_loops(tmp_path):
     result = scan_images(tmp_path)
     assert result.good == [tmp_path / "ok.png"]
     reasons = {p.name: r for p, r in result.bad}
-    assert reasons["gone.jpg"].startswith("broken symbolic link") and "deleted.jpg" in reasons["gone.jpg"]
+    assert reasons["gone.jpg"].startswith("dangling symbolic link") and "deleted.jpg" in reasons["gone.jpg"]
     assert reasons["loop.png"].startswith("symbolic link loop")
+
+
+def test_scan_images_lists_a_folder_as_curate_does(tmp_path):
+    # The same walker as curate: folder links followed once, loops and pipes reported, never opened.
+    (tmp_path / "real").mkdir()
+    Image.new("RGB", (4, 4)).save(tmp_path / "real" / "a.png")
+    Image.new("RGB", (4, 4)).save(tmp_path / "real" / "odd name \u202e.png")
+    (tmp_path / "alias").symlink_to(tmp_path / "real")  # the same folder under a second name
+    (tmp_path / "real" / "up").symlink_to(tmp_path)  # a loop back to the top
+    os.mkfifo(tmp_path / "pipe.png")  # opening it would block forever
+    result = scan_images(tmp_path)
+    assert result.good == [tmp_path / "real" / "a.png", tmp_path / "real" / "odd name \u202e.png"]
+    reasons = {p.relative_to(tmp_path).as_posix(): r for p, r in result.bad}
+    assert reasons["pipe.png"].startswith("a named pipe")
+    assert "loop" in reasons["real/up"]
+    assert list(reasons) == sorted(reasons) == ["pipe.png", "real/up"]
+    assert expand_paths(tmp_path) == sorted([*result.good, tmp_path / "pipe.png"])  # loading says why
 
 
 @pytest.mark.parametrize("paths", [None, 42, [Path("a.png"), None]])

@@ -2,6 +2,7 @@
 
 One module per job; import the one you need (``from embedkit.images import load_rgb``):
 
+- ``folders``: the image files in a folder, each once, and why the others could not be listed.
 - ``images``: open any real-world image file as RGB (at reduced size for big photos), or say why not.
 - ``backbones``: a pretrained network with its classification head removed; one entry per network.
 - ``embeddings``: embed many images in batches, reporting files that fail.
@@ -14,7 +15,8 @@ One module per job; import the one you need (``from embedkit.images import load_
 - ``maps``: 2-D projections of embeddings and thumbnail scatter plots.
 - ``dataset``: the bundled image set and the embeddings lessons share.
 - ``plots``: image grids, similarity heatmaps, precision-recall curves.
-- ``curate`` (with ``report`` and ``labelling``): curate any folder; ``python -m embedkit curate``.
+- ``curate`` (with ``findings``, ``report`` and ``labelling``): curate any folder;
+  ``python -m embedkit curate``. ``curate`` computes a ``findings.Findings``, ``report`` shows one.
 - ``distributed``: the same embedding as a Ray Data pipeline writing Parquet.
 - ``ann``: FAISS indexes and the recall of approximate near-duplicate search.
 - ``variants``: edited copies of images with known groups, for tests and lessons.

@@ -7,7 +7,7 @@ both from a terminal.
 
 The steps, each reusing the package's tested pieces:
 
-1. **scan** (:func:`scan_folder`): every file with an image ending below the folder, hidden
+1. **scan** (:func:`~embedkit.folders.scan_folder`): every file with an image ending below the folder, hidden
    files and folders skipped. Only regular files are listed: a named pipe, a device or a
    link to one is refused by its type, never opened. A folder that cannot be entered is
    reported and the scan goes on. Links to folders are followed once, after the real
@@ -62,17 +62,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import errno
 import json
 import os
-import re
 import shutil
-import stat
 import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +79,19 @@ from scipy.spatial.distance import squareform
 from .backbones import Backbone, load_backbone
 from .duplicates import exact_duplicate_groups, pixel_hash
 from .embeddings import embed_images, progress_bar, resolve_precision
-from .images import IMAGE_SUFFIXES, ImageLoadError, load_rgb
+from .findings import Findings, _printable
+from .folders import (
+    IMAGE_SUFFIXES,
+    FolderError,
+    Scan,
+    _key,
+    _rel,
+    check_folder,
+    list_image_files,
+    printable_name,
+    scan_folder,
+)
+from .images import ImageLoadError, load_rgb
 from .pairs import connected_groups
 from .quality import (
     HIDES_CONTENT,
@@ -99,7 +107,7 @@ from .quality import (
     measure_image,
     outlier_scores,
 )
-from .similarity import near_duplicate_pairs
+from .similarity import cosine_similarity, near_duplicate_pairs
 from .splits import group_aware_split
 
 __all__ = [
@@ -138,354 +146,6 @@ LINKAGE_MAX_MEMBERS = 3000
 #: The pair search scores at most ``max(PAIR_BLOCK_SIMILARITIES, 16 n)`` similarities at a
 #: time for ``n`` files, whatever the number of pairs found.
 PAIR_BLOCK_SIMILARITIES = 1 << 20
-
-
-class FolderError(ValueError):
-    """The folder to curate is missing, not a folder, unreadable or holds no image files."""
-
-
-@dataclass
-class Findings:
-    """What :func:`curate` found in a folder. Paths are relative to ``folder``, with ``/``.
-
-    Attributes:
-        folder: the folder curated.
-        files: image files found (readable or not).
-        unreadable: ``{"path", "reason"}`` for each file that could not be used.
-        exact_groups: groups of files with identical pixels (byte copies included).
-        near_groups: every group of two or more files judged to show the same photo
-            (exact groups included), after the chaining guard.
-        leaks: ``{"splits": {split: [path, ...]}}`` for each group in two or more splits.
-        keep: one file per group plus every ungrouped readable file.
-        review: connected groups whose members are not all pairwise similar:
-            ``{"paths", "min_similarity", "weakest_pair", "parts"}``.
-        borderline: pairs just below and just above the threshold,
-            ``{"a", "b", "score", "side"}`` with ``side`` ``"below"`` or ``"above"``.
-        threshold: cosine similarity from which two files are near duplicates.
-        backbone: the network that embedded the files.
-        paths: every readable file, in embedding row order.
-        splits: the top-level subfolder of each of ``paths`` (``""`` at the top level).
-        vectors: ``(len(paths), dim)`` float32 embeddings.
-        group: ``(len(paths),)`` int64, the index into ``near_groups`` of each file, ``-1``
-            for a file in no group.
-        proposed_split: ``(len(paths),)`` the split proposed for each file.
-        pixels: ``(len(paths),)`` width × height of each file.
-        histogram: ``(counts, edges)`` of pairwise cosine similarities, and how many files
-            they were computed on in ``histogram_files``.
-        seconds: wall time of each step.
-        skipped: ``{"path", "reason"}`` for links to folders already scanned and files
-            reached again through a folder link, counted once under the first name.
-        split_note: why ``proposed_split`` could not split the files, ``""`` when it did.
-        issues: image-quality, outlier and label issues (:mod:`embedkit.quality`),
-            ``{"path", "kind", "score", "reason"}`` (and ``"suggested_label"`` for ``label``),
-            by kind in :data:`~embedkit.quality.KINDS` order, worst first within a kind.
-        checks: what ran: ``{"kinds", "thresholds", "neighbours", "notes"}``, ``notes``
-            saying why a selected check could not run (no labels, too few files).
-        measures: ``{kind: (len(paths),) float64}``, every file's score for each check that
-            ran (``nan`` where a file was not scored), so any threshold can be tried afterwards.
-        labels: the label of each of ``paths`` from its folders
-            (:func:`~embedkit.quality.folder_labels`), ``None`` for a file without one.
-        precision: what the network ran in (``"float32"``, ``"bfloat16"`` or ``"float16"``).
-    """
-
-    folder: Path
-    files: int
-    unreadable: list[dict[str, str]]
-    exact_groups: list[list[str]]
-    near_groups: list[list[str]]
-    leaks: list[dict[str, dict[str, list[str]]]]
-    keep: list[str]
-    review: list[dict[str, Any]]
-    borderline: list[dict[str, Any]]
-    threshold: float
-    threshold_source: dict[str, Any]
-    backbone: str
-    paths: list[str]
-    splits: list[str]
-    vectors: np.ndarray
-    group: np.ndarray
-    proposed_split: list[str]
-    pixels: np.ndarray
-    histogram: tuple[np.ndarray, np.ndarray]
-    histogram_files: int
-    seconds: dict[str, float] = field(default_factory=dict)
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    split_note: str = ""
-    issues: list[dict[str, Any]] = field(default_factory=list)
-    checks: dict[str, Any] = field(default_factory=dict)
-    measures: dict[str, np.ndarray] = field(default_factory=dict)
-    labels: list[str | None] = field(default_factory=list)
-    precision: str = "float32"
-
-    @property
-    def has_splits(self) -> bool:
-        """Whether the folder has two or more top-level subfolders holding images."""
-        return len({s for s in self.splits if s}) >= 2
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``findings.json`` content: the documented keys first, then the extras.
-
-        Names and reasons go through :func:`printable_name`, so the content is valid UTF-8
-        whatever bytes the file names hold.
-        """
-        return _printable(
-            {
-                "files": self.files,
-                "unreadable": self.unreadable,
-                "exact_groups": self.exact_groups,
-                "near_groups": self.near_groups,
-                "leaks": self.leaks,
-                "keep": self.keep,
-                "review": self.review,
-                "borderline": self.borderline,
-                "threshold": round(float(self.threshold), 6),
-                "threshold_source": self.threshold_source,
-                "backbone": self.backbone,
-                "precision": self.precision,
-                "skipped": self.skipped,
-                "split_note": self.split_note,
-                "issues": self.issues,
-                "checks": self.checks,
-            }
-        )
-
-    def summary(self) -> str:
-        """A few lines of counts, for a terminal or a notebook."""
-        grouped = sum(len(g) for g in self.near_groups)
-        lines = [
-            f"{self.files} image files, {len(self.unreadable)} unreadable",
-            f"{len(self.exact_groups)} exact-duplicate groups, {len(self.near_groups)} near-duplicate "
-            f"groups holding {grouped} files (threshold {self.threshold:.2f}, {self.backbone})",
-            f"{_count(len(self.review), 'group')} to review (members not all similar to each other)",
-            f"{_count(len(self.leaks), 'group')} {'leaks' if len(self.leaks) == 1 else 'leak'} across splits"
-            if self.has_splits
-            else "no split subfolders",
-            f"keep {len(self.keep)} of {len(self.paths)} readable files",
-            f"threshold: {self.threshold_source.get('kind', '')}",
-        ]
-        if self.split_note:
-            lines.append(self.split_note)
-        if self.checks.get("kinds"):
-            by_kind = {k: sum(i["kind"] == k for i in self.issues) for k in self.checks["kinds"]}
-            found = ", ".join(f"{k} {v}" for k, v in by_kind.items() if v) or "none"
-            lines.append(f"{_count(len(self.issues), 'quality issue')}: {found}")
-        return "\n".join(lines)
-
-
-def _count(n: int, noun: str) -> str:
-    """``"1 group"``, ``"2 groups"``."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-# --------------------------------------------------------------------------- names
-
-
-# Bytes that are not UTF-8 (decoded by os.fsdecode as lone surrogates), control characters,
-# and the characters that reorder text (bidirectional embeddings, overrides and isolates).
-_UNSAFE_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-
-
-def _escape(match: re.Match) -> str:
-    code = ord(match.group())
-    if 0xDC80 <= code <= 0xDCFF:  # a byte os.fsdecode could not decode
-        return f"\\x{code - 0xDC00:02x}"
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def printable_name(text: str) -> str:
-    """``text`` with undecodable bytes, control and text-direction characters as visible escapes.
-
-    A byte that is not UTF-8 becomes ``\\xff``, a right-to-left override ``\\u202e``, a
-    newline ``\\x0a``: the result can be written as UTF-8 anywhere (JSON, CSV, HTML, a
-    terminal) and shows the name as it is stored, not reordered. Other text is unchanged.
-    """
-    return _UNSAFE_CHARACTERS.sub(_escape, text)
-
-
-def _printable(value: Any) -> Any:
-    """Every string inside ``value`` (lists, dicts) through :func:`printable_name`."""
-    if isinstance(value, str):
-        return printable_name(value)
-    if isinstance(value, dict):
-        return {printable_name(k) if isinstance(k, str) else k: _printable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_printable(v) for v in value]
-    return value
-
-
-# --------------------------------------------------------------------------- step 1: scan
-
-
-def _rel(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix()
-
-
-def _key(st: os.stat_result) -> tuple[int, int]:
-    """What identifies a file or folder whatever its name: device and inode."""
-    return st.st_dev, st.st_ino
-
-
-def _kind(mode: int) -> str:
-    for test, name in (
-        (stat.S_ISFIFO, "a named pipe"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISDIR, "a folder"),
-    ):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
-@dataclass
-class Scan:
-    """What :func:`scan_folder` found.
-
-    Attributes:
-        files: regular files with an image ending, each file once, sorted.
-        problems: ``(path, reason)`` for what looks like an image file or a folder but cannot
-            be used: dangling links, link loops, pipes and devices, folders that cannot be read.
-        skipped: ``(path, reason)`` for folder links to folders already walked, and files
-            reached again through a folder link.
-    """
-
-    files: list[Path] = field(default_factory=list)
-    problems: list[tuple[Path, str]] = field(default_factory=list)
-    skipped: list[tuple[Path, str]] = field(default_factory=list)
-
-
-def check_folder(folder: str | os.PathLike) -> Path:
-    """``folder`` as a Path, or :class:`FolderError` if it is missing, not a folder or unreadable."""
-    root = Path(folder)
-    if not root.exists():
-        raise FolderError(f"folder {str(root)!r} does not exist")
-    if not root.is_dir():
-        raise FolderError(f"{str(root)!r} is a file, not a folder; pass the folder that holds the images")
-    if not os.access(root, os.R_OK | os.X_OK):
-        raise FolderError(f"folder {str(root)!r} cannot be read (permission denied)")
-    return root
-
-
-def scan_folder(folder: str | os.PathLike, exclude: Sequence[str | os.PathLike] = ()) -> Scan:
-    """Every regular image file below ``folder``, once each, and what could not be listed.
-
-    Real folders are walked first, then links to folders not walked yet; a file reached
-    through a folder link that was listed already (same device and inode) is skipped, so
-    folder links never make a file count twice. A link to a file counts as a file of its own
-    (an exact copy). A link back to an enclosing folder is a loop, reported and not followed.
-    Folders in ``exclude`` (an output folder) are never entered, whatever name reaches them.
-    Nothing is opened: types come from ``stat``.
-
-    Raises:
-        FolderError: ``folder`` is missing, not a folder or cannot be read.
-    """
-    root = check_folder(folder)
-    scan = Scan()
-    excluded = set()
-    for path in exclude:
-        with contextlib.suppress(OSError):
-            excluded.add(_key(os.stat(path)))
-    try:
-        root_key = _key(os.stat(root))
-    except OSError as exc:
-        raise FolderError(f"folder {str(root)!r} cannot be read ({exc.strerror})") from None
-    walked: dict[tuple[int, int], Path] = {root_key: root}
-    found: list[tuple[bool, str, Path, os.stat_result]] = []
-    folder_links: list[tuple[Path, tuple[tuple[int, int], ...]]] = []
-
-    def walk(top: Path, enclosing: tuple[tuple[int, int], ...], linked: bool = False) -> None:
-        stack = [(top, enclosing)]
-        while stack:
-            here, above = stack.pop()
-            try:
-                with os.scandir(here) as listing:
-                    entries = sorted(listing, key=lambda e: e.name)
-            except OSError as exc:
-                if here == root:
-                    raise FolderError(f"folder {str(root)!r} cannot be read ({exc.strerror})") from None
-                scan.problems.append(
-                    (here, f"folder cannot be read ({exc.strerror}); its files were not scanned")
-                )
-                continue
-            for entry in reversed(entries):
-                if entry.name.startswith("."):
-                    continue
-                path = here / entry.name
-                is_image_name = Path(entry.name).suffix.lower() in IMAGE_SUFFIXES
-                try:
-                    is_link = entry.is_symlink()
-                    st = os.stat(path) if is_link else entry.stat(follow_symlinks=False)
-                except OSError as exc:
-                    if exc.errno in (errno.EACCES, errno.EPERM) and not entry.is_symlink():
-                        why = f"folder can be listed but not entered ({exc.strerror})"
-                        scan.problems.append((here, f"{why}; its files were not scanned"))
-                        break
-                    if is_image_name and exc.errno == errno.ELOOP:
-                        scan.problems.append((path, "symbolic link loop (the link points back to itself)"))
-                    elif is_image_name and exc.errno == errno.ENOENT:
-                        target = printable_name(os.readlink(path))
-                        scan.problems.append(
-                            (path, f"dangling symbolic link (points to {target}, which does not exist)")
-                        )
-                    elif is_image_name:
-                        scan.problems.append((path, f"cannot be read ({exc.strerror})"))
-                    continue
-                if stat.S_ISDIR(st.st_mode):
-                    if is_link:
-                        folder_links.append((path, above))
-                    elif _key(st) in excluded:
-                        scan.skipped.append((path, "the output folder; not scanned"))
-                    elif _key(st) not in walked:  # a bind mount seen twice is walked once
-                        walked[_key(st)] = path
-                        stack.append((path, (*above, _key(st))))
-                elif is_image_name and stat.S_ISREG(st.st_mode):
-                    found.append((linked, str(path), path, st))
-                elif is_image_name:
-                    scan.problems.append((path, f"{_kind(st.st_mode)}, not an image file; not opened"))
-
-    walk(root, (root_key,))
-    for path, above in folder_links:  # grows while linked folders are walked
-        try:
-            key = _key(os.stat(path))
-        except OSError:
-            continue
-        if key in above:
-            scan.problems.append(
-                (path, "symbolic link loop (points back to a folder that holds it); not followed")
-            )
-        elif key in excluded:
-            scan.skipped.append((path, "link to the output folder; not scanned"))
-        elif key in walked:
-            first = printable_name(_rel(walked[key], root)) if walked[key] != root else "the folder itself"
-            scan.skipped.append((path, f"link to a folder scanned already ({first}); not followed again"))
-        else:
-            walked[key] = path
-            walk(path, (*above, key), linked=True)
-
-    listed: dict[tuple[int, int], Path] = {}
-    for linked, _, path, st in sorted(found, key=lambda f: f[:2]):  # files in real folders first
-        if linked and _key(st) in listed:
-            first = printable_name(_rel(listed[_key(st)], root))
-            scan.skipped.append(
-                (path, f"same file as {first}, reached again through a folder link; counted once")
-            )
-        else:
-            listed.setdefault(_key(st), path)
-            scan.files.append(path)
-    scan.files.sort()
-    return scan
-
-
-def list_image_files(folder: str | os.PathLike) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """``(files, problems)`` of :func:`scan_folder`: sorted image files, each once, and what
-    could not be used (dangling links, link loops, pipes and devices, unreadable folders).
-
-    Raises:
-        FolderError: ``folder`` is missing, not a folder or cannot be read.
-    """
-    scan = scan_folder(folder)
-    return scan.files, scan.problems
 
 
 # --------------------------------------------------------------------------- step 2: inspect
@@ -1036,6 +696,7 @@ def curate(
     for k, g in enumerate(groups):
         group[g] = k
     near_groups = [[paths[i] for i in g] for g in groups]
+    near_scores = [[round(cosine_similarity(vectors[g[0]], vectors[i]), 4) for i in g] for g in groups]
     exact_groups = sorted(([paths[i] for i in sorted(g, key=rank)] for g in exact), key=lambda g: g[0])
     keep = sorted([g[0] for g in near_groups] + [paths[i] for i in np.flatnonzero(group < 0)])
     review = [
@@ -1079,6 +740,7 @@ def curate(
         unreadable=sorted(unreadable, key=lambda u: u["path"]),
         exact_groups=exact_groups,
         near_groups=near_groups,
+        near_scores=near_scores,
         leaks=_leaks(near_groups),
         keep=keep,
         review=review,

@@ -89,6 +89,7 @@ from .embeddings import (
 from .images import ImageLoadError, load_rgb_bytes
 
 __all__ = [
+    "RAY_ENVIRONMENT",
     "BackboneEmbedder",
     "ForwardTiming",
     "Node",
@@ -108,9 +109,9 @@ __all__ = [
     "time_forward",
 ]
 
-# Ray reads these when it is imported or started: no usage statistics, nothing that phones home.
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+#: Environment settings :func:`start_ray` gives Ray (unless already set) before it imports
+#: or starts it: no usage statistics, nothing that phones home. Importing this module sets nothing.
+RAY_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
 
 
 def start_ray(
@@ -135,6 +136,8 @@ def start_ray(
     Returns:
         The cluster's resources as Ray reports them, e.g. ``{"CPU": 2.0, ...}``.
     """
+    for name, value in RAY_ENVIRONMENT.items():  # read when Ray is imported or started
+        os.environ.setdefault(name, value)
     import ray
 
     if ray.is_initialized():

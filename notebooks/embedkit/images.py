@@ -18,7 +18,6 @@ network sees does not change. Hashing pixels needs every pixel and keeps the def
 
 from __future__ import annotations
 
-import errno
 import io
 import math
 import os
@@ -32,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .folders import IMAGE_SUFFIXES, file_kind, link_problem, scan_folder
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -49,12 +50,6 @@ __all__ = [
     "scan_images",
     "to_rgb",
 ]
-
-#: File endings ``scan_images`` picks up when it is given a folder.
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-    | {".avif", ".heic", ".heif"}  # read when Pillow has the codec; otherwise reported, not ignored
-)
 
 #: Rows converted at a time when a 16-bit or 32-bit image becomes 8-bit (bounded temporaries).
 _CONVERT_PIXELS = 1 << 20
@@ -293,20 +288,14 @@ def _shrink(image: Image.Image, min_side: int | None) -> Image.Image:
 def _check_file(p: Path) -> None:
     """Raise ImageLoadError for a path that is not a readable, non-empty regular file."""
     if p.is_symlink() and not p.exists():
-        try:
-            os.stat(p)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise ImageLoadError(p, "symbolic link loop (the link points back to itself)") from None
-        raise ImageLoadError(p, f"broken symbolic link (it points to {os.readlink(p)}, which does not exist)")
+        raise ImageLoadError(p, link_problem(p))
     if not p.exists():
         raise ImageLoadError(p, "file not found")
     st = p.stat()
     if stat.S_ISDIR(st.st_mode):
         raise ImageLoadError(p, "is a folder, not an image file")
     if not stat.S_ISREG(st.st_mode):  # a pipe or a device would block or never end
-        kind = "a named pipe" if stat.S_ISFIFO(st.st_mode) else "a device or socket"
-        raise ImageLoadError(p, f"{kind}, not an image file; not opened")
+        raise ImageLoadError(p, f"{file_kind(st.st_mode)}, not an image file; not opened")
     if st.st_size == 0:
         raise ImageLoadError(p, "empty file (0 bytes)")
 
@@ -512,27 +501,22 @@ class ScanResult:
         return iter((self.good, self.bad))
 
 
-def _is_listed(f: Path, root: Path) -> bool:
-    """A folder entry scan_images picks up: an image ending, not hidden, a file or a broken link."""
-    if f.suffix.lower() not in IMAGE_SUFFIXES:
-        return False
-    if any(part.startswith(".") for part in f.relative_to(root).parts):
-        return False
-    # a dangling link or a link loop is listed, so that it is reported rather than dropped
-    return f.is_file() or (f.is_symlink() and not f.exists())
-
-
 def expand_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
-    """The files ``paths`` names: a folder's image files (sorted, hidden ones skipped,
-    broken links kept so they can be reported), one file, or each item of an iterable.
+    """The files ``paths`` names: a folder's image files, one file, or each item of an iterable.
+
+    A folder is listed by :func:`~embedkit.folders.scan_folder` (sorted, hidden ones
+    skipped, each file once whatever links reach it); the files it could not use (dangling
+    links, link loops, pipes and devices) are listed too, so that loading them reports why.
 
     Raises:
         TypeError: ``paths`` is None or not iterable, or an item is not a path.
+        embedkit.folders.FolderError: a folder that cannot be read.
     """
     if isinstance(paths, (str, os.PathLike)):
         root = Path(paths)
         if root.is_dir():
-            return sorted(f for f in root.rglob("*") if _is_listed(f, root))
+            scan = scan_folder(root)
+            return sorted(scan.files + [p for p, _ in scan.problems if p.suffix.lower() in IMAGE_SUFFIXES])
         return [root]
     if isinstance(paths, (bytes, Image.Image)) or not isinstance(paths, Iterable):
         raise TypeError(f"expected a folder, a file path or a list of file paths; got {type(paths).__name__}")
@@ -553,21 +537,29 @@ def scan_images(
 
     Args:
         paths: a folder (every file with an image ending below it, hidden
-            folders skipped) or an iterable of file paths (each one is checked,
-            whatever its ending).
+            folders skipped, listed by :func:`~embedkit.folders.scan_folder`: each file
+            once, folder links followed once, loops not followed) or an iterable of file
+            paths (each one is checked, whatever its ending).
 
     Returns:
         ``ScanResult(good, bad)``: ``good`` the loadable paths in input order,
         ``bad`` a ``(path, reason)`` pair for each other file, dangling links and
-        link loops included. Never raises for a bad file.
+        link loops included (sorted by path for a folder, in input order for a list).
+        Never raises for a bad file.
 
     Raises:
         TypeError, ValueError: ``paths`` is not a path or a list of paths, or an
             argument makes no sense.
+        embedkit.folders.FolderError: ``paths`` is a folder that cannot be read.
     """
     background = check_background(background)
     max_pixels = check_max_pixels(max_pixels)
     result = ScanResult()
+    folder = isinstance(paths, (str, os.PathLike)) and Path(paths).is_dir()
+    if folder:
+        scan = scan_folder(paths)  # what cannot be listed (links, pipes, closed folders) says why
+        result.bad.extend(scan.problems)
+        paths = scan.files
     for path in expand_paths(paths):
         try:
             load_rgb(path, background=background, max_pixels=max_pixels)
@@ -575,4 +567,6 @@ def scan_images(
             result.bad.append((path, exc.reason))
         else:
             result.good.append(path)
+    if folder:
+        result.bad.sort(key=lambda bad: bad[0])
     return result

@@ -1,6 +1,6 @@
 """The curation report: one self-contained HTML file a learner can send to a colleague.
 
-:func:`write_report` turns :class:`~embedkit.curate.Findings` into ``report.html``:
+:func:`write_report` turns :class:`~embedkit.findings.Findings` into ``report.html``:
 summary counts, every exact and near-duplicate group as a row of thumbnails with
 scores, groups to review, leaks, image-quality, outlier and label issues (a section per
 kind, worst first), unreadable files with reasons, borderline pairs and the similarity
@@ -8,6 +8,11 @@ histogram with the threshold marked. Thumbnails are JPEGs embedded as
 ``data:`` URIs and the histogram is inline SVG, so the page makes no network request
 and opens offline in any browser. Each summary count carries ``data-count`` with its
 ``findings.json`` key, so a test can compare the page with the file.
+
+Every summary count, score, similarity and histogram bar on the page is one the findings
+hold: the report lays them out and computes none of them, so it cannot disagree with
+``findings.json`` (the heading of each kind of issue counts the findings' own list). It
+reads the image files only to draw their thumbnails.
 """
 
 from __future__ import annotations
@@ -17,14 +22,12 @@ import html
 import io
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .findings import COUNTS, Findings
+from .folders import printable_name
 from .images import ImageLoadError, load_rgb
-
-if TYPE_CHECKING:
-    from .curate import Findings
 
 __all__ = ["THUMBNAIL_SIZE", "thumbnail_uri", "write_report"]
 
@@ -118,8 +121,6 @@ def _histogram_svg(
 
 def _text(value: str) -> str:
     """A name or message as HTML text: escaped, with undecodable bytes and direction controls visible."""
-    from .curate import printable_name
-
     return html.escape(printable_name(value))
 
 
@@ -171,47 +172,28 @@ def _issue_sections(f: Findings, thumbs: _Thumbs) -> str:
 
 def write_report(findings: Findings, file: str | os.PathLike) -> Path:
     """Write the self-contained HTML report of ``findings`` to ``file`` and return its path."""
-    from .similarity import cosine_similarity
-
     f = findings
     thumbs = _Thumbs(Path(f.folder))
-    row_of = {p: i for i, p in enumerate(f.paths)}
     keep = set(f.keep)
 
-    def score_to(first: str, other: str) -> str:
-        if first == other:
-            return "kept" if other in keep else ""
-        return f"{cosine_similarity(f.vectors[row_of[first]], f.vectors[row_of[other]]):.3f}"
+    def caption(path: str, position: int, scores: list[float] | None) -> str:
+        """The first file of a group says whether it is kept; a near duplicate its score."""
+        if position == 0:
+            return "kept" if path in keep else ""
+        return "" if scores is None else f"{scores[position]:.3f}"
 
-    def group_rows(groups: list[list[str]], kind: str) -> str:
+    def group_rows(groups: list[list[str]], kind: str, scores: list[list[float]] | None = None) -> str:
         rows = []
         for k, members in enumerate(groups):
-            figs = "".join(_figure(p, thumbs, score_to(members[0], p), p in keep) for p in members)
+            of_group = None if scores is None else scores[k]
+            figs = "".join(
+                _figure(p, thumbs, caption(p, j, of_group), p in keep) for j, p in enumerate(members)
+            )
             rows.append(f'<div class="row {kind}" data-group="{k}">{figs}</div>')
         return "".join(rows) or "<p>None.</p>"
 
-    counts = {
-        "files": f.files,
-        "unreadable": len(f.unreadable),
-        "exact_groups": len(f.exact_groups),
-        "near_groups": len(f.near_groups),
-        "leaks": len(f.leaks),
-        "keep": len(f.keep),
-        "review": len(f.review),
-        "issues": len(f.issues),
-    }
-    labels = {
-        "files": "image files",
-        "unreadable": "unreadable files",
-        "exact_groups": "exact-duplicate groups",
-        "near_groups": "near-duplicate groups",
-        "leaks": "groups leaking across splits",
-        "keep": "files kept",
-        "review": "groups to review",
-        "issues": "quality, outlier and label issues",
-    }
     summary = "".join(
-        f'<tr><th>{labels[k]}</th><td data-count="{k}">{v}</td></tr>' for k, v in counts.items()
+        f'<tr><th>{COUNTS[k]}</th><td data-count="{k}">{v}</td></tr>' for k, v in f.counts().items()
     )
     leaks = (
         "".join(
@@ -276,7 +258,7 @@ the file kept from each group.</p>
 <h2>Quality, outliers and labels</h2>{issues}
 <h2>Exact duplicates (identical pixels)</h2>{group_rows(f.exact_groups, "exact")}
 <h2>Near-duplicate groups</h2><p>Score: cosine similarity to the group's first file.</p>
-{group_rows(f.near_groups, "near")}
+{group_rows(f.near_groups, "near", f.near_scores)}
 <h2>Borderline pairs</h2><p>The pairs just below and just above the threshold: a person decides.</p>
 {borderline}
 <h2>Unreadable files</h2><table id="unreadable"><tr><th>file</th><th>reason</th></tr>{unreadable}</table>
