@@ -76,8 +76,8 @@ EDIT_SIDE = 384
 #: The guard's perceptual test: photos whose dHashes differ in at most this many of 64 bits.
 DHASH_GUARD_BITS = 4
 #: The guard's embedding test: the quantile of same-photo (original, copy) similarities
-#: at or above which two sampled photos count as one photo already.
-GUARD_QUANTILE = 0.5
+#: at or above which two sampled photos (or their copies) count as one photo already.
+GUARD_QUANTILE = 0.02
 #: Photos edited at a time (bounds the memory the decoded pictures take).
 _CHUNK = 16
 
@@ -106,7 +106,7 @@ class ThresholdCalibration:
         n_unreadable: sampled files that could not be opened (others were drawn instead).
         n_same_pairs, n_different_pairs: pairs of each kind the rule was applied to.
         edits: the planted edits, one copy of each per photo.
-        guard_similarity: the embedding guard's level (median same-photo similarity).
+        guard_similarity: the embedding guard's level (2nd percentile of original-to-copy similarities).
         folds, repeats, seed: the cross-validation and sampling settings.
         method: one sentence saying how the threshold was obtained.
     """
@@ -177,6 +177,18 @@ def _original_rows(photo: np.ndarray, is_original: np.ndarray) -> np.ndarray:
     return rows
 
 
+def _closest_items(unit: np.ndarray, photo: np.ndarray, n_photos: int) -> np.ndarray:
+    """``(p, p)``: for every two photos, the highest cosine of an item of one with an item of the other."""
+    order = np.argsort(photo, kind="stable")
+    items = unit[order]
+    starts = np.searchsorted(photo[order], np.arange(n_photos))
+    ends = np.r_[starts[1:], len(items)]
+    closest = np.empty((n_photos, n_photos))
+    for p in range(n_photos):  # one photo's items against all items at a time: memory linear in the items
+        closest[p] = np.maximum.reduceat((items[starts[p] : ends[p]] @ items.T).max(axis=0), starts)
+    return closest
+
+
 def guard_duplicate_photos(
     vectors: Any,
     photo: Sequence[int],
@@ -188,27 +200,37 @@ def guard_duplicate_photos(
 ) -> tuple[np.ndarray, float, list[tuple[int, int]]]:
     """Which sampled photos to keep so that no two kept ones are already duplicates.
 
-    Two sampled photos count as one photo already when either
+    A folder being curated holds duplicates: that is why it is curated. Two of its photos
+    that are copies of each other would enter the rule as "different" photos, and every
+    pair of their items (originals and planted copies) as a "different" pair; since the
+    rule merges no two photos, the most alike of those pairs would push the threshold above
+    it, and the threshold would miss most copies. So two sampled photos count as one photo
+    already when either
 
-    - their originals' cosine similarity is at least the ``quantile`` (default: the
-      median) of the similarities between a photo's original and its planted copies: the
-      network finds them more alike than a typical copy, so no threshold could call them
-      different and still find the copies; or
+    - some item of one and some item of the other (the photos or their planted copies)
+      are at least as alike as the ``quantile`` (default: the 2nd percentile) of the
+      similarities between a photo and its own planted copies: the rule would have to give
+      up more than that share of the copies to keep the two apart; or
     - their dHashes (where given) differ in at most ``dhash_bits`` bits: the same picture
       up to resizing or re-encoding (pixel-identical files differ in none), whatever the
       network says.
 
-    Such a pair would enter the rule as a "different" pair with a same-photo score and
-    push the threshold up; the folder's own duplicates are what curation is for, not
-    evidence against a threshold. Photos are taken in order and each is kept unless it is
-    a duplicate of one kept before it, so of a set of duplicates the first stays.
+    The test looks at the same pairs the rule does (every item of one photo against every
+    item of the other), so the folder's own crops, filtered versions and re-encodes are
+    caught together with their copies. What it cannot tell apart: two *different* photos
+    that the network finds as alike as a copy (burst shots, near-identical product shots)
+    are dropped too, and the threshold is then not asked to keep them apart; ``dropped``
+    names them, and the calibration counts them.
+
+    Photos are taken in order and each is kept unless it is a duplicate of one kept before
+    it, so of a set of duplicates the first stays.
 
     Args:
         vectors: ``(n, d)`` embeddings of every item (originals and copies).
         photo: ``(n,)`` photo number of each item, ``0 .. p-1``.
         is_original: ``(n,)`` True for each photo's original (exactly one per photo).
         dhashes: ``(p,)`` dHash of each photo's original, or ``None`` to skip that test.
-        quantile: the embedding test's quantile of same-photo similarities.
+        quantile: the embedding test's quantile of original-to-copy similarities.
         dhash_bits: the perceptual test's largest Hamming distance.
 
     Returns:
@@ -224,8 +246,7 @@ def guard_duplicate_photos(
         raise ValueError("no planted copies: the guard's level comes from them")
     same = np.einsum("nd,nd->n", unit[copies], unit[originals[photo[copies]]])
     level = float(np.quantile(same, quantile))
-    o = unit[originals]
-    alike = o @ o.T >= level
+    alike = _closest_items(unit, photo, len(originals)) >= level
     if dhashes is not None:
         if len(dhashes) != len(originals):
             raise ValueError(f"{len(originals)} photos but {len(dhashes)} dHashes; give one per photo")
