@@ -105,3 +105,14 @@ def test_ivf_on_a_drawn_collection_misses_pairs_at_one_cell_and_finds_all_at_eve
     assert pair_recall(range_pairs(ivf, x[queries], queries, 0.9), exact) < 0.99
     ivf.nprobe = 64
     assert pair_recall(range_pairs(ivf, x[queries], queries, 0.9), exact) == 1.0
+
+
+def test_choose_nprobe_takes_the_smallest_that_reaches_the_target_in_any_order():
+    from embedkit.ann import choose_nprobe
+
+    assert choose_nprobe([1, 2, 4, 8], [0.5, 0.9, 0.95, 0.99], 0.95) == 4  # reaching counts (>=)
+    assert choose_nprobe([8, 2, 4, 1], [0.99, 0.9, 0.96, 0.5], 0.95) == 4  # rows in any order
+    assert choose_nprobe([1, 2], [0.5, 0.9], 0.95) is None
+    assert type(choose_nprobe(np.array([1, 2]), np.array([0.99, 1.0]), 0.95)) is int
+    with pytest.raises(ValueError, match="one recall per nprobe"):
+        choose_nprobe([1, 2], [0.5], 0.9)

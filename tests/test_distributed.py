@@ -28,19 +28,22 @@ from embedkit.ann import (  # noqa: E402
 from embedkit.distributed import (  # noqa: E402
     Node,
     PipelineStalled,
+    PixelEmbedder,
     Plan,
     PlanError,
     decode_batch,
     decode_for_model,
     embed_with_ray,
     model_input,
+    pipeline_to_parquet,
+    pixels_from_bytes,
     plan_embedding,
     read_embeddings,
     start_ray,
     time_forward,
 )
 from embedkit.embeddings import ModelInput, embed_images, resize_target  # noqa: E402
-from embedkit.images import load_rgb  # noqa: E402
+from embedkit.images import ImageLoadError, load_rgb  # noqa: E402
 from embedkit.variants import make_bad_files, make_variants  # noqa: E402
 
 
@@ -124,6 +127,80 @@ def test_parquet_shards_read_with_plain_pandas(ray_result, folder, backbone):
     assert all(len(v) == backbone.dim for v in frame.loc[ok, "embedding"])
     again = read_embeddings(ray_result.out_dir)
     np.testing.assert_array_equal(again.vectors, ray_result.embeddings.vectors)
+
+
+def test_pixels_from_bytes_is_decode_for_model_on_the_bytes(backbone, folder):
+    paths, good, bad = folder
+    transform = model_input(backbone)
+    for path in good[:3] + good[-3:]:  # the large JPEG and edited copies among them
+        got = pixels_from_bytes(Path(path).read_bytes(), transform)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, decode_for_model(path, transform).numpy())
+    for path in bad:
+        with pytest.raises(ImageLoadError):
+            pixels_from_bytes(Path(path).read_bytes(), transform, path)
+
+
+def _pixel_batch(datas, paths, backbone):
+    """The decoding step of a lesson-style pipeline: bytes -> {path, pixels, error}, zeros for a bad file."""
+    decoded, errors = [], []
+    for data in datas:
+        try:
+            decoded.append(pixels_from_bytes(data, model_input(backbone)))
+            errors.append("")
+        except ImageLoadError:
+            decoded.append(None)
+            errors.append("ImageLoadError")
+    shape = next(x.shape for x in decoded if x is not None)
+    pixels = np.stack([np.zeros(shape, np.float32) if x is None else x for x in decoded])
+    return {
+        "path": np.asarray(paths, dtype=object),
+        "pixels": pixels,
+        "error": np.array(errors, dtype=object),
+    }
+
+
+def test_pixel_embedder_gives_embed_images_rows_and_zeros_for_bad_rows(backbone, folder):
+    _, good, bad = folder
+    paths = good[:4] + bad[:1]
+    datas = [Path(p).read_bytes() for p in paths]
+    batch = {**_pixel_batch(datas, paths, backbone), "decoded_at": np.full(len(paths), 1.5)}
+    table = PixelEmbedder(backbone.requested, "cpu", 1)(batch)
+    assert table.column_names == ["path", "error", "embedding", "decoded_at", "embedded_at"]
+    got = np.stack(table.column("embedding").to_numpy(zero_copy_only=False)).astype(np.float32)
+    single = embed_images(good[:4], backbone, progress=False)
+    np.testing.assert_allclose(got[:4], single.vectors, rtol=1e-4, atol=1e-5)
+    assert not got[4].any() and table.column("error").to_pylist()[4] == "ImageLoadError"
+    assert table.column("decoded_at").to_pylist() == [1.5] * 5
+
+
+@pytest.mark.slow
+def test_pipeline_to_parquet_gives_the_package_rows(ray_running, ray_result, folder, backbone, tmp_path):
+    paths, good, bad = folder
+
+    transform = model_input(backbone)
+    shape = pixels_from_bytes(Path(good[0]).read_bytes(), transform).shape
+
+    def decode(batch):  # defined here, so Ray ships it by value (workers need not import this test module)
+        pixels = np.zeros((len(batch["bytes"]), *shape), dtype=np.float32)
+        errors = []
+        for i, data in enumerate(batch["bytes"]):
+            try:
+                pixels[i] = pixels_from_bytes(data, transform)
+                errors.append("")
+            except ImageLoadError:
+                errors.append("ImageLoadError")
+        return {"path": batch["path"], "pixels": pixels, "error": np.array(errors, dtype=object)}
+
+    uris = [_uri(p) for p in paths]
+    pipeline_to_parquet(
+        uris, tmp_path / "out", decode, PixelEmbedder, {"network": backbone.requested}, batch_size=4
+    )
+    frame = pd.read_parquet(tmp_path / "out").set_index("path")
+    assert sorted(frame.index) == sorted(str(Path(p).resolve()) for p in paths)  # each file once
+    assert sorted(frame.index[frame["error"] != ""]) == sorted(str(Path(p).resolve()) for p in bad)
+    vectors = np.stack(frame.loc[[str(Path(p).resolve()) for p in good], "embedding"].to_numpy())
+    np.testing.assert_allclose(vectors, ray_result.embeddings.vectors, rtol=0, atol=1e-4)
 
 
 def test_decode_is_the_reduced_size_decode_of_embed_images(backbone, big_jpeg):

@@ -33,6 +33,7 @@ __all__ = [
     "ShrunkGaussian",
     "build_flat",
     "build_ivf",
+    "choose_nprobe",
     "draw_collection",
     "fit_collection_model",
     "index_bytes",
@@ -284,6 +285,18 @@ def pair_recall(found: np.ndarray, exact: np.ndarray) -> float:
     found_keys = found[:, 0] * key + found[:, 1]
     exact_keys = exact[:, 0] * key + exact[:, 1]
     return float(np.isin(exact_keys, found_keys).mean())
+
+
+def choose_nprobe(nprobes, recalls, target: float) -> int | None:
+    """The smallest ``nprobe`` whose measured recall reaches ``target``; ``None`` when none does.
+
+    ``nprobes`` and ``recalls`` are matching sequences (a sweep's columns, in any order).
+    """
+    nprobes, recalls = np.asarray(nprobes), np.asarray(recalls, dtype=float)
+    if nprobes.shape != recalls.shape:
+        raise ValueError(f"one recall per nprobe: got {nprobes.shape} and {recalls.shape}")
+    reached = nprobes[recalls >= target]
+    return int(reached.min()) if len(reached) else None
 
 
 def index_bytes(index: faiss.Index) -> int:

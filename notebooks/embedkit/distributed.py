@@ -94,6 +94,7 @@ __all__ = [
     "ForwardTiming",
     "Node",
     "PipelineStalled",
+    "PixelEmbedder",
     "Plan",
     "PlanError",
     "RayEmbedding",
@@ -102,6 +103,8 @@ __all__ = [
     "decode_for_model",
     "embed_with_ray",
     "model_input",
+    "pixels_from_bytes",
+    "pipeline_to_parquet",
     "plan_embedding",
     "read_bytes",
     "read_embeddings",
@@ -260,6 +263,99 @@ def decode_for_model(path: str, transform: ModelInput, filesystem=None) -> torch
         max_aspect_ratio=transform.max_aspect_ratio,
     )
     return transform.preprocess(picture)
+
+
+def pixels_from_bytes(data: bytes, transform: ModelInput, name: str = "<bytes>") -> np.ndarray:
+    """A file's bytes -> the ``(3, H, W)`` float32 array ``embed_images`` gives the network.
+
+    The bytes-in twin of :func:`decode_for_model`, with ``transform = model_input(backbone)``:
+    reduced-size JPEG decode, EXIF orientation, RGB by :func:`embedkit.images.load_rgb_bytes`,
+    then the network's preprocessing. ``transform`` is small, so a function that calls this
+    ships cheaply to Ray's workers (a backbone would carry its weights along).
+
+    Raises:
+        ImageLoadError: the bytes are not an image this course can open (the reason says why).
+    """
+    picture = load_rgb_bytes(
+        data,
+        name,
+        transform.background,
+        min_side=transform.min_side,
+        max_aspect_ratio=transform.max_aspect_ratio,
+    )
+    return transform.preprocess(picture).numpy()
+
+
+class PixelEmbedder:
+    """An actor class for a pipeline whose decoding step yields ``{path, pixels, error}`` batches.
+
+    ``PixelEmbedder(network, device, threads)`` loads the network once; each call embeds
+    the rows whose ``error`` is empty in one float32 forward pass and returns a table of
+    ``path, error, embedding`` (``dim`` floats, zeros for a bad row), ``decoded_at``
+    (passed through when the batch has it) and ``embedded_at`` (the wall-clock time of the call).
+    """
+
+    def __init__(self, network: str, device: str | None = None, threads: int | None = None):
+        if threads:
+            torch.set_num_threads(threads)
+        self.backbone = load_backbone(network, device=device)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
+        ok = np.asarray([e == "" for e in batch["error"]], dtype=bool)
+        vectors = np.zeros((len(ok), self.backbone.dim), dtype=np.float32)
+        if ok.any():
+            x = torch.from_numpy(np.ascontiguousarray(batch["pixels"][ok]))
+            vectors[ok] = forward_batch(self.backbone, x, "float32")
+        flat = pa.array(vectors.reshape(-1), type=pa.float32())
+        columns = {
+            "path": pa.array([str(p) for p in batch["path"]], type=pa.string()),
+            "error": pa.array([str(e) for e in batch["error"]], type=pa.string()),
+            "embedding": pa.FixedSizeListArray.from_arrays(flat, self.backbone.dim),
+        }
+        if "decoded_at" in batch:
+            columns["decoded_at"] = pa.array(np.asarray(batch["decoded_at"], dtype=np.float64))
+        columns["embedded_at"] = pa.array(np.full(len(ok), time.time()))
+        return pa.table(columns)
+
+
+def pipeline_to_parquet(
+    uris: Sequence[str],
+    out_dir: str | os.PathLike,
+    decode,
+    embedder: type,
+    constructor_kwargs: dict[str, Any],
+    *,
+    actors: int = 1,
+    actor_cpus: float = 1,
+    actor_gpus: float = 0,
+    decode_cpus: float = 0.5,
+    batch_size: int = 32,
+) -> None:
+    """The four Ray Data steps, written out: read bytes, decode (tasks), embed (actors), Parquet.
+
+    ``ray.data.read_binary_files(uris, include_paths=True)`` gives ``{bytes, path}`` rows
+    (through Arrow's file systems: ``file://``, ``s3://``, ``gs://``); ``decode`` runs as
+    stateless tasks of ``decode_cpus`` CPUs; ``embedder`` (an actor class such as
+    :class:`PixelEmbedder`, built with ``constructor_kwargs``) runs as ``actors`` actors of
+    ``actor_cpus`` CPUs and ``actor_gpus`` GPUs; its tables go to Parquet shards in
+    ``out_dir`` (one per block, in the order blocks finish). Ray must be running. Unlike
+    :func:`embed_with_ray` it neither checks the plan nor guards against a stall.
+    """
+    import ray
+
+    (
+        ray.data.read_binary_files(list(uris), include_paths=True)
+        .map_batches(decode, batch_size=batch_size, num_cpus=decode_cpus)
+        .map_batches(
+            embedder,
+            batch_size=batch_size,
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            num_cpus=actor_cpus,
+            num_gpus=actor_gpus,
+            fn_constructor_kwargs=constructor_kwargs,
+        )
+        .write_parquet(str(out_dir))
+    )
 
 
 def _node_id() -> str:
