@@ -37,6 +37,16 @@ def test_image_grid_layout_titles_and_an_unreadable_panel(tmp_path):
     assert fig._suptitle.get_text() == "four"
 
 
+def test_grid_titles_take_the_size_asked_for():
+    image = Image.new("RGB", (8, 8), (0, 0, 255))
+    small = image_grid([image], titles=["a\nb"])
+    large = image_grid([image], titles=["a\nb"], title_size=11)
+    assert small.axes[0].title.get_fontsize() == 8 and large.axes[0].title.get_fontsize() == 11
+    assert large.get_size_inches()[1] > small.get_size_inches()[1]  # room for the larger titles
+    pairs = pair_grid([(image, image)], scores=[0.5], title_size=11)
+    assert pairs.axes[0].title.get_fontsize() == 11
+
+
 def test_pair_grid_puts_each_score_above_its_pair(tmp_path):
     a, b = Image.new("RGB", (8, 8), (0, 0, 255)), Image.new("RGB", (8, 8), (0, 255, 0))
     fig = pair_grid([(a, b), (b, tmp_path / "missing.png")], scores=[0.91234, 7], captions=["x", "y"])

@@ -66,8 +66,11 @@ def image_grid(
     ncols: int = 6,
     size: float = 2.0,
     suptitle: str | None = None,
+    title_size: float = 8,
 ):
     """Show images in a grid, each with an optional title; returns the figure.
+
+    ``title_size`` is the titles' font size in points; the rows grow with it.
 
     An unreadable file is shown as an empty panel titled with the reason, not skipped.
 
@@ -81,7 +84,7 @@ def image_grid(
     ncols = max(1, min(ncols, n))
     nrows = max(1, math.ceil(n / ncols))
     title_lines = max((str(t).count("\n") + 1 for t in titles), default=0) if titles is not None else 0
-    row_height = size + 0.18 * title_lines
+    row_height = size + 0.18 * title_lines * title_size / 8
     fig, axes = plt.subplots(
         nrows, ncols, figsize=(size * ncols, row_height * nrows + (0.4 if suptitle else 0.1)), squeeze=False
     )
@@ -91,12 +94,12 @@ def image_grid(
         ax = axes.flat[i]
         image, reason = _as_image(item)
         if image is None:
-            ax.set_title("unreadable", fontsize=8, color="crimson")
+            ax.set_title("unreadable", fontsize=title_size, color="crimson")
             _unreadable(ax, reason)
             continue
         ax.imshow(image)
         if titles is not None:
-            ax.set_title(titles[i], fontsize=8)
+            ax.set_title(titles[i], fontsize=title_size)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
@@ -109,11 +112,12 @@ def pair_grid(
     captions: Sequence[str] | None = None,
     size: float = 2.0,
     score_name: str = "cos",
+    title_size: float = 8,
 ):
     """Show image pairs one pair per column, the first image on top and the second below it.
 
     ``pairs`` holds ``(top, bottom)`` paths or images; ``scores`` and ``captions`` go into the
-    title above each pair.
+    title above each pair, in ``title_size`` points.
     An unreadable file is shown as an empty panel titled with the reason.
 
     Raises:
@@ -126,7 +130,7 @@ def pair_grid(
     _same_length(captions, n, "captions", "pairs")
     if not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in pairs):
         raise ValueError("pairs must hold (left, right) tuples, one per pair")
-    fig, axes = plt.subplots(2, n, figsize=(size * n, size * 2 + 0.6), squeeze=False)
+    fig, axes = plt.subplots(2, n, figsize=(size * n, size * 2 + 0.6 * title_size / 8), squeeze=False)
     for j, (left, right) in enumerate(pairs):
         for row, item in enumerate((left, right)):
             ax = axes[row, j]
@@ -139,7 +143,7 @@ def pair_grid(
         title = [] if captions is None else [captions[j]]
         if scores is not None:
             title.append(f"{score_name} = {_format(scores[j])}")
-        axes[0, j].set_title("\n".join(title), fontsize=8)
+        axes[0, j].set_title("\n".join(title), fontsize=title_size)
     fig.tight_layout()
     return fig
 
