@@ -305,6 +305,99 @@ def gallery_look_alikes() -> bytes:
     return _gallery([query, *order], captions)
 
 
+# --------------------------------------------------------------------------- lessons 02, 03 and 04
+
+
+def rgba_twins() -> bytes:
+    """Lesson 02's fair test: the two cut-outs with the most transparent pixels, each with a twin
+    that hides the coins photo under them, as the naive conversion and as ``to_rgb`` show them, with
+    the twins' cosine under each conversion."""
+    from PIL import Image
+
+    from embedkit.embeddings import embed_images
+    from embedkit.images import load_rgb, to_rgb
+    from embedkit.similarity import cosine_similarity
+
+    manifest, _, _, backbone = _data()
+    originals = manifest[manifest["transformation"] == "original"]
+    hidden = load_rgb(originals.query("label == 'coins'")["file"].iloc[0])
+    shown = []
+    for cut in manifest[manifest["transformation"] == "rgba_cutout"].itertuples():
+        with Image.open(cut.file) as image:
+            black = image.convert("RGBA")
+        pixels = np.asarray(black).copy()
+        transparent = pixels[..., 3] == 0
+        pixels[transparent, :3] = np.asarray(hidden.resize(black.size))[transparent]
+        twin = Image.fromarray(pixels, mode="RGBA")
+        shown.append((transparent.mean(), cut.group, black, twin))
+    shown = sorted(shown, key=lambda x: -x[0])[:2]
+    fig, axes = plt.subplots(2, 4, figsize=(WIDTH_IN, HEIGHT_IN), layout="constrained")
+    for row, (_, group, black, twin) in zip(axes, shown, strict=True):
+        for k, (name, convert) in enumerate((("naive", lambda im: im.convert("RGB")), ("to_rgb", to_rgb))):
+            pair = [convert(black), convert(twin)]
+            e = embed_images(pair, backbone, progress=False).vectors
+            for j, (image, under) in enumerate(zip(pair, ("black", "coins"), strict=True)):
+                ax = row[2 * k + j]
+                ax.imshow(image)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                ax.set_title(f"{name}: {under} under", fontsize=SMALL)
+            row[2 * k + 1].set_xlabel(f"twins' cosine {cosine_similarity(*e):.3f}", fontsize=SMALL)
+        row[0].set_ylabel(group, fontsize=SMALL)
+    fig.suptitle(f"twins under each conversion ({backbone.name})", fontsize=FONT)
+    return _png(fig)
+
+
+# --------------------------------------------------------------------------- lessons 03 and 04: pairs
+
+
+def query_and_partners(nb) -> bytes:
+    """Lesson 03's query, its copies, a photo with its label and an unrelated photo, each with its
+    cosine: the partners and scores are read from what the executed lesson printed
+    (``kind / group    cos = 0.843``), so the slide shows the lesson's own choice."""
+    import re
+
+    manifest = load_manifest_once()
+    printed = ""
+    for cell in nb.cells if nb is not None else []:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if out.get("name") == "stdout" and "unrelated / " in out.get("text", ""):
+                printed = out["text"]
+    rows = re.findall(r"^(.+?) / (\S+)\s+cos = (-?[\d.]+)$", printed, flags=re.M)
+    if len(rows) < 3:
+        raise ValueError("lesson 03 printed no 'kind / group  cos = x' lines for its query and partners")
+    groups, kinds = manifest["group"], manifest["transformation"]
+    query_group = rows[0][1]
+    query = int(np.flatnonzero((groups == query_group) & (kinds == "original"))[0])
+    files, captions = [manifest["file"].iloc[query]], [f"QUERY\n{query_group}"]
+    for kind, group, score in rows:
+        if kind in set(kinds):
+            i = int(np.flatnonzero((groups == group) & (kinds == kind))[0])
+        else:  # "same label (person)", "unrelated": that photo's original
+            i = int(np.flatnonzero((groups == group) & (kinds == "original"))[0])
+        files.append(manifest["file"].iloc[i])
+        captions.append(f"{kind.replace(' (', chr(10) + '(')}\ncos = {float(score):.3f}")
+    return _grid(files, captions, ncols=4)
+
+
+def hardest_copies() -> bytes:
+    """Lesson 04's hardest copy of four kinds: the one least like its original, original on top."""
+    manifest, _, S, _ = _data()
+    kinds, groups = manifest["transformation"].to_numpy(), manifest["group"].to_numpy()
+    original = {g: i for i, g in enumerate(groups) if kinds[i] == "original"}
+    hardest = []
+    for kind in ["grayscale", "crop", "watermark", "resize"]:
+        rows = np.flatnonzero(kinds == kind)
+        hardest.append(int(rows[np.argmin([S[original[groups[i]], i] for i in rows])]))
+    hardest.sort(key=lambda i: S[original[groups[i]], i])
+    pairs = [(original[groups[i]], i) for i in hardest]
+    return _pairs_figure(
+        pairs,
+        [S[a, b] for a, b in pairs],
+        captions=[(f"original\n{groups[b]}", f"{kinds[b]}") for _, b in pairs],
+    )
+
+
 # --------------------------------------------------------------------------- lesson 01: hashes
 
 
@@ -772,11 +865,17 @@ REDRAWS = {
     "new_copies": new_copies,
     "new_mistakes": new_mistakes,
     "cross_fade_chain": cross_fade_chain,
+    "query_and_partners": query_and_partners,
+    "hardest_copies": hardest_copies,
+    "rgba_twins": rgba_twins,
 }
+#: Figures drawn from what the executed lesson printed: they are given the notebook.
+FROM_NOTEBOOK = {"query_and_partners"}
 
 
 def redraw(name: str, nb=None) -> bytes:
-    """The slide figure ``name`` (one of REDRAWS) as PNG bytes; ``nb`` (the executed lesson) is not needed."""
+    """The slide figure ``name`` (one of REDRAWS) as PNG bytes; ``nb`` is the executed lesson, which
+    the figures in FROM_NOTEBOOK read their choice from."""
     if name not in REDRAWS:
         raise KeyError(f"no slide figure {name!r}; slide_figures.py draws {sorted(REDRAWS)}")
-    return REDRAWS[name]()
+    return REDRAWS[name](nb) if name in FROM_NOTEBOOK else REDRAWS[name]()
