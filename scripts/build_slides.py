@@ -67,6 +67,7 @@ __all__ = [
     "slide_code",
     "screenshot_decks",
     "readable_outputs",
+    "wrap_printed",
 ]
 
 SLIDES = BUILD / "slides"
@@ -111,7 +112,7 @@ BADGE_URL = "https://colab.research.google.com/assets/colab-badge.svg"
 SLIDE_WIDTH, SLIDE_HEIGHT = 1280, 720
 CODE_PX, OUTPUT_PX, BODY_PX = 22, 20, 28
 CODE_COLUMNS = 86  # characters of 22 px monospace that fit the slide's width, with margins
-OUTPUT_COLUMNS = 96  # the same for 20 px printed output
+OUTPUT_COLUMNS = 94  # the same for 20 px printed output (a line longer than this is re-wrapped)
 CODE_LINES = 12  # code lines a slide shows at most
 OUTPUT_LINES = 10  # printed lines a slide shows unless it names others
 
@@ -416,13 +417,33 @@ def _text_columns(text: str, wanted: list[str]) -> str:
     return "\n".join(x.rstrip() for x in out)
 
 
+def wrap_printed(line: str, width: int = OUTPUT_COLUMNS) -> list[str]:
+    """One printed line as lines of at most ``width`` characters, broken at spaces (a word longer
+    than the line is cut), each continuation indented two spaces more than the line."""
+    if len(line) <= width:
+        return [line]
+    line = line.rstrip()
+    hang = " " * (len(line) - len(line.lstrip()) + 2)
+    out, rest = [], line
+    while len(rest) > width:
+        cut = rest.rfind(" ", len(hang) + 1, width + 1)
+        if cut <= len(hang) or not rest[:cut].strip():
+            cut = width
+        out.append(rest[:cut].rstrip())
+        rest = hang + rest[cut:].lstrip()
+    return out + [rest]
+
+
 def _output_lines(text: str, wanted) -> str:
+    """The printed lines a slide shows (``wanted``: all, or ``[first, last]``), each re-wrapped to
+    fit the slide's width; at most OUTPUT_LINES of them when the slide names none."""
     lines = text.split("\n")
     if isinstance(wanted, list):
-        return "\n".join(lines[wanted[0] - 1 : wanted[1]])
-    if len(lines) > OUTPUT_LINES:
-        return "\n".join(lines[:OUTPUT_LINES] + [f"… {len(lines) - OUTPUT_LINES} more lines in the notebook"])
-    return text
+        lines = lines[wanted[0] - 1 : wanted[1]]
+    lines = [part for line in lines for part in wrap_printed(line)]
+    if not isinstance(wanted, list) and len(lines) > OUTPUT_LINES:
+        lines = lines[:OUTPUT_LINES] + [f"… {len(lines) - OUTPUT_LINES} more lines in the notebook"]
+    return "\n".join(lines)
 
 
 def _figure_file(data: str | bytes, dest: Path, name: str) -> str:
@@ -479,12 +500,13 @@ def render_slide(
         text, _ = _printed(slide.figure, keep)
         if text:
             body.append(f'<pre class="output">{html.escape(_output_lines(text, spec["output"]))}</pre>')
-    picture = None
+    picture, text_px = None, None
     if spec.get("redraw"):
         import slide_figures
 
         png = slide_figures.redraw(spec["redraw"], nb)
         picture = _figure_file(png, dest, f"{stem}-{slide.number:02d}.png")
+        text_px = slide_figures.smallest_text_px(png)
     elif slide.figure is not None:
         images = talks_module.figures_of(slide.figure)
         index = int(spec.get("figure_index", 0))
@@ -492,7 +514,10 @@ def render_slide(
             picture = _figure_file(images[index], dest, f"{stem}-{slide.number:02d}.png")
     if picture:
         alt = html.escape(spec.get("figure_alt", spec["title"]))
-        body.append(f'<div class="figure"><img src="{picture}" alt="{alt}"></div>')
+        # A figure drawn for the slide says how large its smallest text is (pixels of the PNG), so
+        # the browser test can measure that text as the slide shows it.
+        size = f' data-text-px="{text_px:g}"' if text_px else ""
+        body.append(f'<div class="figure"><img src="{picture}" alt="{alt}"{size}></div>')
     heading = ""
     if slide.heading >= 0:
         heading = next((t for c, _, t in talks_module.headings(nb) if c == slide.heading), "")

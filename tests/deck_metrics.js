@@ -1,6 +1,7 @@
 // Measures every slide of a reveal.js deck at its canvas size (run by tests/test_editions.py).
 // Returns one record per slide: the smallest font of code, printed output and body text, code
-// lines (and those that wrap), overflow, the text a person sees, the figures' shown scale.
+// lines (and those that wrap), printed lines that wrap, overflow, the text a person sees, the figures'
+// shown scale and the size their smallest text is shown at.
 (forbidden) => {
   const W = Reveal.getConfig().width, H = Reveal.getConfig().height, out = [];
   const pattern = new RegExp(forbidden, 'm');
@@ -26,7 +27,7 @@
       codeLines = Math.max(codeLines, lines);
       wrapped += Math.max(0, Math.round((pre.clientHeight - pad) / lh) - lines);
     }
-    let outputWrapped = 0;   // printed lines that wrap: reported, not failed (a long printed line may wrap)
+    let outputWrapped = 0;   // printed lines that wrap on the slide
     for (const pre of s.querySelectorAll('pre.output')) {
       const lines = pre.innerText.replace(/\n$/, '').split('\n').length;
       const lh = parseFloat(getComputedStyle(pre).lineHeight);
@@ -45,9 +46,12 @@
     const figures = [...s.querySelectorAll('.figure img')].map(img => {
       const box = img.getBoundingClientRect();
       const scale = Math.min(box.width / img.naturalWidth, box.height / img.naturalHeight);
+      // A figure drawn for the slide records its smallest text (pixels of the PNG): as shown, it is that times the scale.
+      const textPx = img.dataset.textPx ? parseFloat(img.dataset.textPx) : null;
       return {natural: [img.naturalWidth, img.naturalHeight],
               shown: [Math.round(img.naturalWidth * scale), Math.round(img.naturalHeight * scale)],
-              scale: Math.round(scale * 100) / 100};
+              scale: Math.round(scale * 100) / 100,
+              textPx: textPx === null ? null : Math.round(textPx * scale * 10) / 10};
     });
     const visible = [...s.childNodes].filter(c => !(c.matches && c.matches('aside.notes')))
       .map(c => c.innerText || c.textContent || '').join('\n');

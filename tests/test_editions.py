@@ -7,10 +7,12 @@ browser session opens every deck and measures every slide at 1280 x 720:
 - the decks present offline: no request leaves the local files, no console error, every
   image decodes, math is typeset, nothing lies outside its slide;
 - they are talks a room can read: code and printed output at 20 px or more, body text at 24 px
-  or more, at most 12 lines of code a slide (and a line saying how many more), no code line that
-  wraps, figures shown at least at three quarters of the size they were drawn at, at most a
-  quarter of the slides "continued", speaker notes on every slide, linear navigation with no
-  vertical stacks that the arrow keys would skip;
+  or more, at most 12 lines of code a slide (and a line saying how many more), no code line and
+  no printed line that wraps, figures shown at least at three quarters of the size they were
+  drawn at and their smallest text at 20 px or more as the slide shows it (a figure drawn for the
+  slide records its smallest text; a notebook's figure is taken at the 10 points, 14 px, that the
+  course's figures use at least), at most a quarter of the slides "continued", speaker notes on
+  every slide, linear navigation with no vertical stacks that the arrow keys would skip;
 - no slide shows the building machine: its paths, warnings, tracebacks, progress bars, log lines
   or timestamps (a slide that shows a warning on purpose marks it);
 - every PDF handout has a page per slide; every site page (lessons, syllabus, answer key) loads
@@ -55,6 +57,14 @@ METRICS_JS = (Path(__file__).parent / "deck_metrics.js").read_text(encoding="utf
 MIN_CODE_PX, MIN_OUTPUT_PX, MIN_BODY_PX = 20, 20, 24
 MAX_CONTINUED = 0.25
 MIN_FIGURE_SCALE = 0.75
+MIN_FIGURE_TEXT_PX = 20  # a figure's captions, legends and ticks, as the slide shows them
+NOTEBOOK_TEXT_PX = 10 * 100 / 72  # a notebook figure's smallest type: 10 points at the inline 100 dpi
+
+
+def _figure_text(figure: dict) -> float:
+    """How large a figure's smallest text is on the slide: what the figure records, or the least a
+    notebook's figure uses, times the scale it is shown at."""
+    return figure["textPx"] if figure.get("textPx") is not None else NOTEBOOK_TEXT_PX * figure["scale"]
 
 
 # --------------------------------------------------------------------------- building
@@ -143,6 +153,11 @@ def _numbers(measured: dict) -> dict:
         "most_code_lines": max(s["codeLines"] for s in slides),
         "wrapped_output_lines": sum(s["outputWrapped"] for s in slides),
         "smallest_figure_scale": min((f["scale"] for s in slides for f in s["figures"]), default=None),
+        "smallest_figure_text_px": min(
+            (round(_figure_text(f), 1) for s in slides for f in s["figures"]), default=None
+        ),
+        "figures_drawn_for_the_slide": sum(f.get("textPx") is not None for s in slides for f in s["figures"]),
+        "figures": sum(len(s["figures"]) for s in slides),
     }
 
 
@@ -196,10 +211,19 @@ def test_deck_is_a_talk_a_room_can_read(decks, lesson):
             small.append(f"{_where(s)}: {s['codeLines']} lines of code")
         if s["wrapped"]:
             small.append(f"{_where(s)}: {s['wrapped']} code lines wrap")
+        if s["outputWrapped"]:
+            small.append(f"{_where(s)}: printed lines wrap ({s['outputWrapped']} extra lines)")
         small += [
             f"{_where(s)}: a figure shown at {f['scale']:.0%} of its size {f['natural']}"
             for f in s["figures"]
             if f["scale"] < MIN_FIGURE_SCALE
+        ]
+        small += [
+            f"{_where(s)}: a figure's smallest text shown at {_figure_text(f):.1f} px "
+            f"({'as drawn for the slide' if f.get('textPx') is not None else 'the notebook figure'}, "
+            f"shown at {f['scale']:.0%}; at least {MIN_FIGURE_TEXT_PX})"
+            for f in s["figures"]
+            if _figure_text(f) < MIN_FIGURE_TEXT_PX
         ]
         if not re.search(r"min on this slide", s["notes"]) or not re.search(r"Say|Ask|Demo", s["notes"]):
             small.append(f"{_where(s)}: speaker notes lack timing or what to say")

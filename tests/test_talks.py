@@ -61,6 +61,13 @@ def test_deck_is_a_talk_that_fits_the_class_plans(lesson):
         assert s.get("say") or s.get("ask") or s.get("demo"), f"slide {s['title']!r} has no speaker notes"
         assert 0 < float(s.get("minutes", 0)) <= 4, f"slide {s['title']!r}: minutes between 0 and 4"
         assert not re.search(r"(?i)\bsolution\b", s["title"]), "solutions go to the answer key, not on slides"
+    for s in talk.slides:
+        for key in ("say", "ask", "demo"):
+            tex = re.search(r"\$|\\[a-zA-Z]+|\\[(\[]", s.get(key, ""))
+            assert tex is None, (
+                f"slide {s['title']!r}: the speaker notes ({key}) hold TeX ({tex.group(0)!r}), which the "
+                "speaker view shows raw: say it in words"
+            )
     asks = sum(1 for s in talk.slides if s.get("ask"))
     demos = sum(1 for s in talk.slides if s.get("demo"))
     assert asks >= len(talk.slides) // 4, f"only {asks} questions for the class in {len(talk.slides)} slides"
@@ -150,3 +157,16 @@ def test_a_table_printed_as_text_keeps_its_index_and_the_named_columns():
     expected = frame[["column c", "long column a"]].to_string().split("\n")  # in the order named
     assert shown[0] == "a caption line"
     assert [line.split() for line in shown[1:]] == [line.split() for line in expected]
+
+
+def test_long_printed_lines_are_rewrapped_at_spaces_to_fit_the_slide():
+    width = build_slides.OUTPUT_COLUMNS
+    line = "  first decoded batch after 12 s, " + "then 3.4 rows/s measured " * 6
+    parts = build_slides.wrap_printed(line)
+    assert len(parts) > 1 and all(len(p) <= width for p in parts), parts
+    assert all(p.startswith("    ") for p in parts[1:]), "continuations hang two spaces further in"
+    assert " ".join(p.strip() for p in parts) == " ".join(line.split()), "every word kept, in order"
+    assert build_slides.wrap_printed("x" * (width + 5)) == ["x" * width, "  " + "xxxxx"]
+    assert build_slides.wrap_printed("short") == ["short"]
+    shown = build_slides._output_lines("\n".join([line] * 12), True).split("\n")
+    assert len(shown) == build_slides.OUTPUT_LINES + 1 and shown[-1].startswith("…")
