@@ -470,33 +470,33 @@ def choose(kind: str, score: np.ndarray, truth: np.ndarray) -> float:
     return float((v + nxt) / 2)
 
 
-def _outlier_found(findings, image_fired: dict, classes=None) -> tuple[np.ndarray, np.ndarray]:
-    """Outlier z-scores and where the check reports one, with the rules ``curate`` applies:
+def _label_share(findings, hidden: np.ndarray, k: int) -> np.ndarray:
+    """The label check's share per file, as ``curate`` computes it (``nan`` = not checked)."""
+    labels, used, _ = class_folder_labels(findings.paths, k)
+    if not used:
+        return np.full(len(findings.paths), np.nan)
+    share, _ = label_scores(findings.vectors, labels, k, np.flatnonzero(~hidden))
+    return np.where(~hidden, share, np.nan)
+
+
+def _outlier_found(findings, image_fired: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Outlier z-scores where the check can report one, with the rules ``curate`` applies:
     files whose picture hides its content shape no centre, and an outlier is not reported
-    where a kind of ``EXPLAINED_BY["outlier"]`` fires. ``classes``: default the class folders."""
+    where a kind of ``EXPLAINED_BY["outlier"]`` fires or the label check (at the package's
+    defaults) does. Returns ``(z, hidden)``, ``z`` ``nan`` where not reportable."""
     hidden = np.logical_or.reduce([image_fired[k] for k in HIDES_CONTENT])
-    if classes is None:
-        labels, used, _ = class_folder_labels(findings.paths)
-        classes = labels if used else None
-    z, _ = outlier_scores(findings.vectors, classes, np.flatnonzero(~hidden))
+    labels, used, _ = class_folder_labels(findings.paths)
+    z, _ = outlier_scores(findings.vectors, labels if used else None, np.flatnonzero(~hidden))
     explained = np.logical_or.reduce([image_fired[k] for k in EXPLAINED_BY["outlier"]])
+    explained |= _fires("label", _label_share(findings, hidden, NEIGHBOURS["label"]), THRESHOLDS["label"])
     return np.where(explained, np.nan, z), hidden
 
 
-def _embedding_scores(findings, image_fired: dict, t_out: float, k_lab: int):
-    """Outlier z and label share, with the rules ``curate`` applies: files whose picture hides
-    its content are left out of the label check, and so are outliers and their near-duplicate
-    groups."""
-    n = len(findings.paths)
-    row = {p: i for i, p in enumerate(findings.paths)}
-    representative = np.arange(n)
-    for members in findings.near_groups:
-        representative[[row[p] for p in members]] = row[members[0]]
-    z, hidden = _outlier_found(findings, image_fired)
-    far = np.isin(representative, representative[_fires("outlier", z, t_out)])
-    labels, _, _ = class_folder_labels(findings.paths, k_lab)
-    share, _ = label_scores(findings.vectors, labels, k_lab, np.flatnonzero(~hidden))
-    return z, np.where(~hidden & ~far, share, np.nan)
+def _embedding_scores(findings, image_fired: dict, k_lab: int) -> np.ndarray:
+    """The label share, with the rules ``curate`` applies: files whose picture hides its
+    content are left out."""
+    hidden = np.logical_or.reduce([image_fired[k] for k in HIDES_CONTENT])
+    return _label_share(findings, hidden, k_lab)
 
 
 def evaluate(findings, truth: dict, thresholds: dict | None = None) -> tuple[dict, dict]:
@@ -519,16 +519,14 @@ def evaluate(findings, truth: dict, thresholds: dict | None = None) -> tuple[dic
             chosen[kind] = choose(kind, score, true[kind])
         fired[kind] = _fires(kind, score, chosen[kind])
     if thresholds is None:
-        # the outlier threshold is chosen on the outlier experiment's choice part
-        chosen["outlier"] = THRESHOLDS["outlier"]
         best = (-1.0, None)
         for k_lab in NEIGHBOUR_CHOICES:
-            _, share = _embedding_scores(findings, fired, chosen["outlier"], k_lab)
+            share = _embedding_scores(findings, fired, k_lab)
             t = choose("label", share, true["label"])
             f1 = _scores(_fires("label", share, t), true["label"])["f1"]
             best = max(best, (f1, (k_lab, t)), key=lambda b: b[0])
         chosen["label_k"], chosen["label"] = best[1]
-    _, share = _embedding_scores(findings, fired, chosen["outlier"], chosen["label_k"])
+    share = _embedding_scores(findings, fired, chosen["label_k"])
     found = {**fired, "label": _fires("label", share, chosen["label"])}
     table = {kind: _scores(found[kind], true[kind]) for kind in KINDS if kind != "outlier"}
     return chosen, table
@@ -548,14 +546,15 @@ def _image_fired(findings) -> dict[str, np.ndarray]:
 def outlier_rules(findings) -> dict[str, np.ndarray]:
     """Each compared outlier rule's score per file (higher is more of an outlier; ``nan`` =
     not scored); files whose picture hides its content shape nothing, and a file whose
-    picture explains its distance (``EXPLAINED_BY["outlier"]``) is not scored."""
+    picture explains its distance (``EXPLAINED_BY["outlier"]``) or that the label check
+    flags is not scored."""
     from sklearn.neighbors import LocalOutlierFactor
 
     from embedkit.quality import _neighbours, _unit
 
     fired = _image_fired(findings)
     z, hidden = _outlier_found(findings, fired)
-    explained = np.logical_or.reduce([fired[k] for k in EXPLAINED_BY["outlier"]])
+    explained = np.isnan(z)
     voters = np.flatnonzero(~hidden)
     labels = np.array([str(lab) for lab in class_folder_labels(findings.paths)[0]])
     rules = {"centre of the class folder (the package's rule)": z}

@@ -532,34 +532,46 @@ def test_worst_first_within_a_kind():
     np.testing.assert_allclose(out["measures"]["dark"], [30, 5, 50, 200])
 
 
-def test_curate_reports_an_outlier_in_its_class_folder_unless_its_picture_explains_it():
+def test_curate_reports_an_outlier_in_its_class_folder_unless_something_explains_it():
     """Through ``curate``'s checks step: a vector far from its class folder is an outlier, with
-    its z-score in the reason; a far file that is also dark is reported as dark only; an
-    outlier is left out of the label check; a flat folder is one class."""
+    its z-score in the reason; a far file that is also dark is reported as dark only; a cat
+    filed under dog is far from dog's centre too, but reported as a label issue only (its
+    neighbours say where it belongs); a flat folder is one class."""
     from embedkit.curate import _quality_checks
 
     rng = np.random.default_rng(5)
     means, points = _clusters(rng, centres=2, per=8, spread=0.1)
     far = rng.normal(size=(2, 16))
-    vectors = np.concatenate([points, far]).astype(np.float32)
+    stray = means[0] + 0.1 * rng.normal(size=(1, 16))  # a cat
+    vectors = np.concatenate([points, far, stray]).astype(np.float32)
+    # the far file sits in the folder of the cluster it is nearer to, so its neighbours agree
+    # with its label and only its distance is odd
+    voters = np.concatenate([points, stray])
+    voter_labels = ["cat"] * 8 + ["dog"] * 9
+    _, idx = NearestNeighbors(n_neighbors=3, metric="cosine").fit(voters).kneighbors(far[:1])
+    near = max(("cat", "dog"), key=[voter_labels[j] for j in idx[0]].count)
     paths = [f"cat/{i}.jpg" for i in range(8)] + [f"dog/{i}.jpg" for i in range(8)]
-    paths += ["cat/screenshot.jpg", "dog/night.jpg"]
+    paths += [f"{near}/screenshot.jpg", "dog/night.jpg", "dog/stray-cat.jpg"]
     photo = measure_image(_photo())
     dark = measure_image(Image.fromarray((np.asarray(_photo(), dtype=np.float32) * 0.1).astype(np.uint8)))
-    measured = [photo] * 17 + [dark]
+    measured = [photo] * 17 + [dark, photo]
     out = _quality_checks(paths, measured, vectors, KINDS)
     kinds_of = {}
     for issue in out["issues"]:
         kinds_of.setdefault(issue["path"], set()).add(issue["kind"])
-    assert kinds_of == {"cat/screenshot.jpg": {"outlier"}, "dog/night.jpg": {"dark"}}
+    assert kinds_of == {
+        f"{near}/screenshot.jpg": {"outlier"},
+        "dog/night.jpg": {"dark"},
+        "dog/stray-cat.jpg": {"label"},
+    }
+    classes = [p.split("/")[0] for p in paths]
+    z, _ = outlier_scores(vectors, classes, np.array([i for i in range(19) if i != 17]))
+    assert z[18] >= THRESHOLDS["outlier"]  # the stray cat is far from dog's centre
     outlier = next(i for i in out["issues"] if i["kind"] == "outlier")
     assert "class folder" in outlier["reason"] and f"{outlier['score']:.1f}" in outlier["reason"]
-    z, _ = outlier_scores(vectors, ["cat"] * 8 + ["dog"] * 8 + ["cat", "dog"], np.arange(17))
     assert outlier["score"] == pytest.approx(z[16], rel=1e-4)
-    assert np.isnan(out["measures"]["label"][16])  # the outlier is not label-checked
     assert out["checks"]["labels"]["class_folders"] is True
     flat = _quality_checks([p.replace("/", "-") for p in paths], measured, vectors, ("outlier", "label"))
     assert flat["checks"]["labels"]["class_folders"] is False
     assert "not run" in flat["checks"]["notes"]["label"]
-    z_flat, _ = outlier_scores(vectors)  # one class: every file (no image check ran)
-    np.testing.assert_allclose(flat["measures"]["outlier"], z_flat)
+    np.testing.assert_allclose(flat["measures"]["outlier"], outlier_scores(vectors)[0])  # one class

@@ -508,11 +508,11 @@ def _quality_checks(
     says whether they did and why. The outlier check scores every file against the centre of
     its class folder, or of the whole folder when there are no class folders
     (:func:`~embedkit.quality.outlier_scores`); files whose picture hides its content
-    (:data:`~embedkit.quality.HIDES_CONTENT`) shape no centre and are nobody's neighbour in
-    the label check, and an outlier is not reported where a dark, flat, blurry or tiny
-    picture explains it. The label check leaves out outliers and their near-duplicate group
-    (``representative[i]`` is the kept file of ``i``'s group, ``i`` itself for a file in no
-    group).
+    (:data:`~embedkit.quality.HIDES_CONTENT`) shape no centre and are left out of the label
+    check, and an outlier is not reported where a dark, flat, blurry or tiny picture or the
+    label check explains it (a file in the wrong class folder is far from that folder's centre).
+    ``representative[i]`` is the kept file of ``i``'s near-duplicate group (``i`` itself for a
+    file in no group): an outlier's reason says how many copies it has.
     """
     n = len(paths)
     representative = np.arange(n) if representative is None else np.asarray(representative)
@@ -530,6 +530,28 @@ def _quality_checks(
             clean[i] = False
     voters = np.flatnonzero(clean)
     labels, class_folders, why_labels = class_folder_labels(paths, NEIGHBOURS["label"], label_rule)
+    wrong_folder = np.zeros(0, dtype=np.int64)
+    if "label" in kinds:
+        k = NEIGHBOURS["label"]
+        if not class_folders:
+            notes["label"] = f"not run: {why_labels}"
+        elif sum(lab is not None for lab in labels) <= k:
+            notes["label"] = f"not run: needs more than {k} labelled files"
+        else:
+            share, suggested = label_scores(vectors, labels, k, voters)
+            measures["label"] = np.where(clean, share, np.nan)
+            wrong_folder = np.flatnonzero(clean & (share >= THRESHOLDS["label"]))
+            for i in wrong_folder:
+                found.append(
+                    (
+                        int(i),
+                        "label",
+                        float(share[i]),
+                        f"{round(share[i] * k)} of its {k} nearest files are labelled {suggested[i]!r}, "
+                        f"not {labels[i]!r}",
+                        suggested[i],
+                    )
+                )
     if "outlier" in kinds:
         z, _ = outlier_scores(vectors, labels if class_folders else None, voters)
         if np.isnan(z).all():
@@ -539,6 +561,7 @@ def _quality_checks(
             measures["outlier"] = z
             copies = np.bincount(representative, minlength=n) - 1
             causes = {i for i, kind, *_ in found if kind in EXPLAINED_BY["outlier"]}
+            causes |= set(wrong_folder.tolist())  # far from its folder: it belongs to another
             centre = "its class folder's" if class_folders else "the folder's"
             with np.errstate(invalid="ignore"):
                 far = np.flatnonzero(z >= THRESHOLDS["outlier"])
@@ -555,27 +578,6 @@ def _quality_checks(
                         f"far from {centre} other pictures{with_copies}: robust z-score {z[i]:.1f} of "
                         f"the distance to their centre (an outlier from {THRESHOLDS['outlier']:.1f})",
                         None,
-                    )
-                )
-                clean[representative == representative[i]] = False
-    if "label" in kinds:
-        k = NEIGHBOURS["label"]
-        if not class_folders:
-            notes["label"] = f"not run: {why_labels}"
-        elif sum(lab is not None for lab in labels) <= k:
-            notes["label"] = f"not run: needs more than {k} labelled files"
-        else:
-            share, suggested = label_scores(vectors, labels, k, voters)
-            measures["label"] = np.where(clean, share, np.nan)
-            for i in np.flatnonzero(clean & (share >= THRESHOLDS["label"])):
-                found.append(
-                    (
-                        int(i),
-                        "label",
-                        float(share[i]),
-                        f"{round(share[i] * k)} of its {k} nearest files are labelled {suggested[i]!r}, "
-                        f"not {labels[i]!r}",
-                        suggested[i],
                     )
                 )
     order = {k: n for n, k in enumerate(KINDS)}
