@@ -353,6 +353,19 @@ def test_messy_folder_findings_match_the_planted_truth(messy):
     assert len(kept) == len(truth["singles"]) + len(truth["near_groups"])
 
 
+def test_outliers_in_the_messy_folder_are_few_and_not_every_photo_without_a_copy(messy):
+    """The messy folder is flat photos of different kinds, some with five copies and six with
+    none; its folders say when and where ('holiday 2023', 'exports'), not what. The outlier
+    check compares each file with the folder's centre, so copies do not make the six look far
+    (what a nearest-neighbour distance did); the README gives the count."""
+    _, truth, findings, _ = messy
+    labels = findings.checks["labels"]
+    assert labels["class_folders"] is False and "look like dates" in labels["why"]
+    assert "label" in findings.checks["notes"]  # not run, and why
+    flagged = {i["path"] for i in findings.issues if i["kind"] == "outlier"}
+    assert len(flagged) <= 3 and not set(truth["singles"]) <= flagged  # Lite0: 1, Lite2: 3
+
+
 def test_split_csv_is_group_aware(messy):
     _, truth, findings, out = messy
     with open(out / "split.csv", encoding="utf-8", newline="") as f:
@@ -398,6 +411,16 @@ def bundled(tmp_path_factory):
     result = _cli("data", "--out", out, "--quiet")
     assert result.returncode == 0, result.stderr
     return out
+
+
+@pytest.mark.slow
+def test_no_outlier_or_label_issue_on_the_bundled_photos(bundled):
+    """The bundled folder holds train/ and test/ with photos of many kinds and their edited
+    copies: no class folders, so no label check, and no file is far from the folder's centre."""
+    findings = json.loads((bundled / "findings.json").read_text(encoding="utf-8"))
+    assert findings["checks"]["labels"]["class_folders"] is False
+    assert "outlier" not in findings["checks"]["notes"]  # it ran
+    assert [i for i in findings["issues"] if i["kind"] in ("outlier", "label")] == []
 
 
 @pytest.mark.slow

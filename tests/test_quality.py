@@ -23,12 +23,14 @@ from embedkit.quality import (
     THRESHOLDS,
     brightness,
     check_kinds,
+    class_folder_labels,
     contrast,
     detail,
     folder_labels,
     image_issues,
     label_scores,
     laplacian,
+    looks_like_a_date,
     measure,
     measure_image,
     outlier_scores,
@@ -164,18 +166,77 @@ def _clusters(rng, centres=3, per=12, dim=16, spread=0.05):
     return means, points
 
 
-def test_outlier_scores_match_an_independent_computation():
+def _centre_z(vectors, classes, voters):
+    """The outlier rule written out file by file (the oracle): cosine distance to the mean unit
+    vector of the other voters of its class; deviations from each class's median, over the
+    MAD of the voters' deviations pooled (SciPy's, normal-scaled)."""
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    d = np.zeros(len(vectors))
+    for i in range(len(vectors)):
+        others = [j for j in voters if classes[j] == classes[i] and j != i]
+        centre = unit[others].mean(axis=0)
+        d[i] = 1 - unit[i] @ centre / np.linalg.norm(centre)
+    median = {c: np.median([d[j] for j in voters if classes[j] == c]) for c in set(classes)}
+    dev = d - np.array([median[c] for c in classes])
+    return dev / median_abs_deviation(dev[voters], scale="normal"), d
+
+
+def test_outlier_scores_match_the_rule_written_out():
     rng = np.random.default_rng(1)
-    _, points = _clusters(rng)
-    points = np.concatenate([points, rng.normal(size=(1, 16))])  # one point far from all clusters
-    z, d = outlier_scores(points, k=3)
-    nn = NearestNeighbors(n_neighbors=4, metric="cosine").fit(points)
-    dist, _ = nn.kneighbors(points)  # the first neighbour is the point itself
-    np.testing.assert_allclose(d, dist[:, 3], atol=1e-5)
-    expected = (dist[:, 3] - np.median(dist[:, 3])) / median_abs_deviation(dist[:, 3], scale="normal")
-    np.testing.assert_allclose(z, expected, rtol=1e-2, atol=1e-2)  # float32 distances
-    assert int(np.argmax(z)) == len(points) - 1
-    assert z[-1] >= THRESHOLDS["outlier"] > z[:-1].max()
+    _, points = _clusters(rng, centres=2, per=12)
+    points = np.concatenate([points, rng.normal(size=(1, 16))])  # one point far from both clusters
+    classes = ["a"] * 12 + ["b"] * 12 + ["a"]
+    voters = np.array([i for i in range(25) if i != 3])  # row 3 (a hidden picture) shapes nothing
+    z, d = outlier_scores(points, classes, voters)
+    expected_z, expected_d = _centre_z(points, classes, voters)
+    np.testing.assert_allclose(d, expected_d, atol=1e-5)
+    np.testing.assert_allclose(z, expected_z, rtol=1e-3, atol=1e-3)
+    assert int(np.argmax(z)) == 24 and z[24] > 10 * np.delete(z, 24).max()
+    # a row that is not a voter is scored, but moving it changes nobody else's score
+    moved = points.copy()
+    moved[3] = rng.normal(size=16)
+    np.testing.assert_allclose(np.delete(outlier_scores(moved, classes, voters)[0], 3), np.delete(z, 3))
+
+
+def test_outlier_scores_by_hand():
+    # unit vectors at 0, +-10, +-20 and 90 degrees, one class: the others of the 90-degree
+    # vector are symmetric about (1, 0), so its centre is (1, 0) and its distance 1 - cos 90 = 1;
+    # the 0-degree vector's centre is the mean of +-10, +-20 and 90 degrees
+    deg = np.radians([0.0, 10.0, -10.0, 20.0, -20.0, 90.0])
+    points = np.stack([np.cos(deg), np.sin(deg)], axis=1)
+    _, d = outlier_scores(points, min_files=6)
+    assert d[5] == pytest.approx(1.0, abs=1e-6)
+    sx, sy = 2 * np.cos(deg[1]) + 2 * np.cos(deg[3]), 1.0
+    assert d[0] == pytest.approx(1 - sx / np.hypot(sx, sy), abs=1e-6)
+    assert np.isnan(outlier_scores(points, min_files=7)[0]).all()  # too few files to score
+    classes = ["x", "x", "x", "x", "x", None]  # a file in no class is not scored
+    assert np.isnan(outlier_scores(points, classes, min_files=5)[0][5])
+
+
+def test_a_file_filed_in_the_wrong_class_is_far_from_its_class_centre_only():
+    rng = np.random.default_rng(4)
+    means, points = _clusters(rng, centres=3, per=10)
+    classes = ["a"] * 10 + ["b"] * 10 + ["c"] * 10
+    classes[5] = "b"  # an a-picture in b's folder
+    z, _ = outlier_scores(points, classes)
+    assert int(np.argmax(z)) == 5 and z[5] >= THRESHOLDS["outlier"] > np.delete(z, 5).max()
+    assert outlier_scores(points)[0].max() < THRESHOLDS["outlier"]  # one folder of three kinds: nothing far
+
+
+def test_copies_do_not_make_a_photo_without_copies_an_outlier():
+    """The rule's distance is to a centre, not to the nearest file: a folder where some photos
+    have five copies and others none flags none of them (a nearest-neighbour distance would
+    be 0 for every copy and far for every photo without one)."""
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(1, 32))
+    pictures = base + 0.6 * rng.normal(size=(8, 32))  # eight photos of one kind
+    copies = np.repeat(pictures[:4], 5, axis=0) + 1e-3 * rng.normal(size=(20, 32))
+    vectors = np.concatenate([copies, pictures[4:]])
+    z, _ = outlier_scores(vectors)
+    assert z.max() < THRESHOLDS["outlier"]
+    nn = NearestNeighbors(n_neighbors=2, metric="cosine").fit(vectors)
+    first = nn.kneighbors(vectors)[0][:, 1]  # the nearest-file distance, for contrast
+    assert first[20:].min() > 100 * first[:20].max()
 
 
 def test_label_scores_find_a_file_in_the_wrong_folder():
@@ -207,6 +268,44 @@ def test_folder_labels():
         None,
         "a",
     ]
+
+
+def test_folder_names_that_are_dates_are_not_classes():
+    dated = ["2019", "2020-07-14", "holiday 2023", "07.2019", "001", "2019_06 Paris"]
+    classes = ["cat", "Golden retriever", "b52", "café ☕", "class_3", "x-ray"]
+    assert [looks_like_a_date(name) for name in dated] == [True] * len(dated)
+    assert [looks_like_a_date(name) for name in classes] == [False] * len(classes)
+
+
+def _files(counts: dict[str, int]) -> list[str]:
+    return [f"{folder}/f{i}.jpg" for folder, n in counts.items() for i in range(n)]
+
+
+def test_class_folders_need_two_folders_of_k_plus_one_files_without_dates_or_nesting():
+    # class folders (k = 3): two or more, each with >= 4 files directly inside; splits are looked through
+    paths = _files({"cat": 4, "dog": 5}) + ["loose.jpg"]
+    labels, used, why = class_folder_labels(paths, k=3)
+    assert used and labels == ["cat"] * 4 + ["dog"] * 5 + [None] and "2 class folders" in why
+    labels, used, _ = class_folder_labels(_files({"train/cat": 2, "test/cat": 2, "train/dog": 4}), k=3)
+    assert used and labels == ["cat"] * 4 + ["dog"] * 4  # a label's files count over the splits
+    # not class folders: each case says why, and no file gets a label
+    for counts, reason in (
+        ({"vacation": 9}, "1 top-level folder"),
+        ({"2019": 6, "2020": 6}, "look like dates"),
+        ({"holiday 2023": 5, "exports": 5}, "'holiday 2023'"),
+        ({"cat": 4, "dog": 3}, "fewer than 4 files: 'dog'"),
+        ({"cat": 4, "dog": 4, "dog/puppies": 4}, "folders inside"),
+    ):
+        labels, used, why = class_folder_labels(_files(counts), k=3)
+        assert not used and set(labels) == {None} and reason in why, (counts, why)
+    # the same files with k = 2 (3 files suffice) are class folders
+    assert class_folder_labels(_files({"cat": 4, "dog": 3}), k=2)[1]
+    # asked for: every folder is a label, or none is
+    labels, used, _ = class_folder_labels(_files({"2019": 6, "2020": 6}), k=3, rule="folders")
+    assert used and labels == ["2019"] * 6 + ["2020"] * 6
+    assert class_folder_labels(_files({"cat": 4, "dog": 4}), rule="none")[:2] == ([None] * 8, False)
+    with pytest.raises(ValueError, match="unknown label rule 'classes'"):
+        class_folder_labels([], rule="classes")
 
 
 def test_check_kinds():
@@ -316,6 +415,8 @@ def test_cli_writes_issues_and_a_report_section_per_kind(tmp_path):
     findings = json.loads((out / "findings.json").read_text(encoding="utf-8"))
     issues = findings["issues"]
     assert findings["checks"]["kinds"] == list(KINDS)
+    assert findings["checks"]["labels"]["class_folders"] is True  # cat/ and coffee/, 10 and 5 files
+    assert "2 class folders" in findings["checks"]["labels"]["why"]
     for issue in issues:
         assert set(issue) >= {"path", "kind", "score", "reason"} and issue["reason"]
     found = {(i["path"], i["kind"]) for i in issues}
@@ -381,6 +482,40 @@ def test_cli_writes_issues_and_a_report_section_per_kind(tmp_path):
     assert not (tmp_path / "o2").exists()
 
 
+def _curate_cli(folder, out, *extra):
+    run = subprocess.run(
+        [sys.executable, "-m", "embedkit", "curate", str(folder), "--out", str(out), "--quiet", *extra],
+        cwd=REPO,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stderr
+    return json.loads((out / "findings.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.slow
+def test_cli_runs_the_label_check_only_on_class_folders(tmp_path):
+    """The same files in ``2019/`` and ``2020/`` instead of ``cat/`` and ``coffee/``: folders of
+    when, not of what, so no label check, and findings.json says why; ``--labels folders``
+    runs it anyway and the coffee view in 2019/ is flagged with 2020 suggested."""
+    folder = tmp_path / "photos"
+    _plant_folder(folder)
+    (folder / "cat").rename(folder / "2019")
+    (folder / "coffee").rename(folder / "2020")
+    findings = _curate_cli(folder, tmp_path / "auto", "--checks", "outlier,label")
+    labels = findings["checks"]["labels"]
+    assert labels["rule"] == "auto" and labels["class_folders"] is False
+    assert "look like dates" in labels["why"] and "'2019'" in labels["why"]
+    assert findings["checks"]["notes"]["label"].startswith("not run: the folders do not look like class")
+    assert not [i for i in findings["issues"] if i["kind"] == "label"]
+    forced = _curate_cli(folder, tmp_path / "forced", "--checks", "label", "--labels", "folders")
+    assert forced["checks"]["labels"]["class_folders"] is True and "label" not in forced["checks"]["notes"]
+    flagged = {i["path"]: i["suggested_label"] for i in forced["issues"] if i["kind"] == "label"}
+    assert flagged.get("2019/stray-coffee.jpg") == "2020"
+
+
 def test_worst_first_within_a_kind():
     """``curate``'s ordering: by kind, then worst first (lower scores first where lower is worse)."""
     from embedkit.curate import _quality_checks
@@ -397,21 +532,46 @@ def test_worst_first_within_a_kind():
     np.testing.assert_allclose(out["measures"]["dark"], [30, 5, 50, 200])
 
 
-def test_outliers_are_looked_for_among_distinct_pictures():
-    """Copies make a file's k-th neighbour distance 0: counted file by file, every photo that has
-    no copies would look far. One file per near-duplicate group is what is compared."""
+def test_curate_reports_an_outlier_in_its_class_folder_unless_something_explains_it():
+    """Through ``curate``'s checks step: a vector far from its class folder is an outlier, with
+    its z-score in the reason; a far file that is also dark is reported as dark only; a cat
+    filed under dog is far from dog's centre too, but reported as a label issue only (its
+    neighbours say where it belongs); a flat folder is one class."""
     from embedkit.curate import _quality_checks
 
-    rng = np.random.default_rng(3)
-    pictures = rng.normal(size=(8, 32))
-    copies = np.repeat(pictures[:4], 5, axis=0) + 1e-3 * rng.normal(size=(20, 32))  # re-encoded copies
-    vectors = np.concatenate([copies, pictures[4:]]).astype(np.float32)
-    representative = np.concatenate([np.repeat(np.arange(0, 20, 5), 5), np.arange(20, 24)])
-    paths = [f"p{i:02d}.jpg" for i in range(len(vectors))]
-    measured = [None] * len(vectors)
-    file_by_file = _quality_checks(paths, measured, vectors, ("outlier",))
-    assert {i["path"] for i in file_by_file["issues"]} == set(paths[20:])  # the four without copies
-    distinct = _quality_checks(paths, measured, vectors, ("outlier",), representative)
-    assert distinct["issues"] == []
-    scored = np.flatnonzero(~np.isnan(distinct["measures"]["outlier"]))
-    assert scored.tolist() == [0, 5, 10, 15, 20, 21, 22, 23]
+    rng = np.random.default_rng(5)
+    means, points = _clusters(rng, centres=2, per=8, spread=0.1)
+    far = rng.normal(size=(2, 16))
+    stray = means[0] + 0.1 * rng.normal(size=(1, 16))  # a cat
+    vectors = np.concatenate([points, far, stray]).astype(np.float32)
+    # the far file sits in the folder of the cluster it is nearer to, so its neighbours agree
+    # with its label and only its distance is odd
+    voters = np.concatenate([points, stray])
+    voter_labels = ["cat"] * 8 + ["dog"] * 9
+    _, idx = NearestNeighbors(n_neighbors=3, metric="cosine").fit(voters).kneighbors(far[:1])
+    near = max(("cat", "dog"), key=[voter_labels[j] for j in idx[0]].count)
+    paths = [f"cat/{i}.jpg" for i in range(8)] + [f"dog/{i}.jpg" for i in range(8)]
+    paths += [f"{near}/screenshot.jpg", "dog/night.jpg", "dog/stray-cat.jpg"]
+    photo = measure_image(_photo())
+    dark = measure_image(Image.fromarray((np.asarray(_photo(), dtype=np.float32) * 0.1).astype(np.uint8)))
+    measured = [photo] * 17 + [dark, photo]
+    out = _quality_checks(paths, measured, vectors, KINDS)
+    kinds_of = {}
+    for issue in out["issues"]:
+        kinds_of.setdefault(issue["path"], set()).add(issue["kind"])
+    assert kinds_of == {
+        f"{near}/screenshot.jpg": {"outlier"},
+        "dog/night.jpg": {"dark"},
+        "dog/stray-cat.jpg": {"label"},
+    }
+    classes = [p.split("/")[0] for p in paths]
+    z, _ = outlier_scores(vectors, classes, np.array([i for i in range(19) if i != 17]))
+    assert z[18] >= THRESHOLDS["outlier"]  # the stray cat is far from dog's centre
+    outlier = next(i for i in out["issues"] if i["kind"] == "outlier")
+    assert "class folder" in outlier["reason"] and f"{outlier['score']:.1f}" in outlier["reason"]
+    assert outlier["score"] == pytest.approx(z[16], rel=1e-4)
+    assert out["checks"]["labels"]["class_folders"] is True
+    flat = _quality_checks([p.replace("/", "-") for p in paths], measured, vectors, ("outlier", "label"))
+    assert flat["checks"]["labels"]["class_folders"] is False
+    assert "not run" in flat["checks"]["notes"]["label"]
+    np.testing.assert_allclose(flat["measures"]["outlier"], outlier_scores(vectors)[0])  # one class

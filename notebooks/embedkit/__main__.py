@@ -70,6 +70,15 @@ def _parser() -> argparse.ArgumentParser:
         help="issues to look for, separated by commas: dark, bright, blurry, low_information, "
         "odd_aspect, tiny, grayscale, outlier, label; 'all' (default) or 'none'",
     )
+    curate.add_argument(
+        "--labels",
+        choices=("auto", "folders", "none"),
+        default="auto",
+        help="which folders are labels for the label check: 'auto' (default) only folders that look "
+        "like class folders (at least 2, each with at least 4 files directly inside, no folder inside, "
+        "no name that looks like a date), 'folders' every top-level folder (below train/, test/, ...), "
+        "'none' none",
+    )
     curate.add_argument("--quiet", action="store_true", help="no progress bars, no warnings and no summary")
     curate.add_argument("--verbose", action="store_true", help="also print where the time went, step by step")
     return parser
@@ -157,6 +166,7 @@ def _curate(args: argparse.Namespace) -> int:
             exclude=[out],
             checks=args.checks,
             precision=precision,
+            labels=args.labels,
         )
         writing = time.perf_counter()
         written = write_outputs(findings, out, export=args.export)

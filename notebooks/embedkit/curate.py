@@ -94,14 +94,16 @@ from .folders import (
 from .images import ImageLoadError, load_rgb
 from .pairs import connected_groups
 from .quality import (
+    EXPLAINED_BY,
     HIDES_CONTENT,
     HIGHER_IS_WORSE,
     IMAGE_KINDS,
     KINDS,
     NEIGHBOURS,
+    OUTLIER_MIN_FILES,
     THRESHOLDS,
     check_kinds,
-    folder_labels,
+    class_folder_labels,
     image_issues,
     label_scores,
     measure_image,
@@ -496,16 +498,21 @@ def _quality_checks(
     vectors: np.ndarray,
     kinds: Sequence[str],
     representative: np.ndarray | None = None,
+    label_rule: str = "auto",
 ) -> dict[str, Any]:
     """The issues of :mod:`embedkit.quality` for the readable files, as :class:`Findings` fields.
 
-    Image checks use the measures taken while decoding (``measured``, one per path); the
-    outlier and label checks use the embeddings and leave out files whose picture hides its
-    content (:data:`~embedkit.quality.HIDES_CONTENT`), which are nobody's neighbour there.
-    Outliers are looked for among distinct pictures: one file per near-duplicate group
-    (``representative[i]`` is the kept file of ``i``'s group, ``i`` itself for a file in no
-    group), so a folder of copies does not make every photo without one look far; the label
-    check leaves out outliers.
+    Image checks use the measures taken while decoding (``measured``, one per path). Folders
+    are labels only when they look like class folders
+    (:func:`~embedkit.quality.class_folder_labels` with ``label_rule``); ``checks["labels"]``
+    says whether they did and why. The outlier check scores every file against the centre of
+    its class folder, or of the whole folder when there are no class folders
+    (:func:`~embedkit.quality.outlier_scores`); files whose picture hides its content
+    (:data:`~embedkit.quality.HIDES_CONTENT`) shape no centre and are left out of the label
+    check, and an outlier is not reported where a dark, flat, blurry or tiny picture or the
+    label check explains it (a file in the wrong class folder is far from that folder's centre).
+    ``representative[i]`` is the kept file of ``i``'s near-duplicate group (``i`` itself for a
+    file in no group): an outlier's reason says how many copies it has.
     """
     n = len(paths)
     representative = np.arange(n) if representative is None else np.asarray(representative)
@@ -522,43 +529,19 @@ def _quality_checks(
         if kind in HIDES_CONTENT:
             clean[i] = False
     voters = np.flatnonzero(clean)
-    labels = folder_labels(paths)
-    if "outlier" in kinds:
-        k = NEIGHBOURS["outlier"]
-        distinct = np.flatnonzero(clean & (representative == np.arange(n)))
-        copies = np.bincount(representative, minlength=n) - 1
-        if len(distinct) <= k + 1:
-            notes["outlier"] = f"not run: needs more than {k + 1} distinct pictures without an image issue"
-        else:
-            z, _ = outlier_scores(vectors, k, distinct)
-            measures["outlier"] = np.full(n, np.nan)
-            measures["outlier"][distinct] = z[distinct]
-            for i in distinct[z[distinct] >= THRESHOLDS["outlier"]]:
-                with_copies = ""
-                if copies[i]:
-                    with_copies = f" (it has {copies[i]} near {'copy' if copies[i] == 1 else 'copies'})"
-                found.append(
-                    (
-                        int(i),
-                        "outlier",
-                        float(z[i]),
-                        f"far from every other picture{with_copies}: robust z-score {z[i]:.1f} of the "
-                        f"distance to its {k}th nearest (an outlier from {THRESHOLDS['outlier']:.1f})",
-                        None,
-                    )
-                )
-                clean[representative == i] = False
+    labels, class_folders, why_labels = class_folder_labels(paths, NEIGHBOURS["label"], label_rule)
+    wrong_folder = np.zeros(0, dtype=np.int64)
     if "label" in kinds:
         k = NEIGHBOURS["label"]
-        named = {lab for lab in labels if lab is not None}
-        if len(named) < 2:
-            notes["label"] = "not run: the files carry fewer than two labels (no class folders)"
+        if not class_folders:
+            notes["label"] = f"not run: {why_labels}"
         elif sum(lab is not None for lab in labels) <= k:
             notes["label"] = f"not run: needs more than {k} labelled files"
         else:
             share, suggested = label_scores(vectors, labels, k, voters)
             measures["label"] = np.where(clean, share, np.nan)
-            for i in np.flatnonzero(clean & (share >= THRESHOLDS["label"])):
+            wrong_folder = np.flatnonzero(clean & (share >= THRESHOLDS["label"]))
+            for i in wrong_folder:
                 found.append(
                     (
                         int(i),
@@ -567,6 +550,34 @@ def _quality_checks(
                         f"{round(share[i] * k)} of its {k} nearest files are labelled {suggested[i]!r}, "
                         f"not {labels[i]!r}",
                         suggested[i],
+                    )
+                )
+    if "outlier" in kinds:
+        z, _ = outlier_scores(vectors, labels if class_folders else None, voters)
+        if np.isnan(z).all():
+            where = "class folder" if class_folders else "folder"
+            notes["outlier"] = f"not run: no {where} holds {OUTLIER_MIN_FILES} files without an image issue"
+        else:
+            measures["outlier"] = z
+            copies = np.bincount(representative, minlength=n) - 1
+            causes = {i for i, kind, *_ in found if kind in EXPLAINED_BY["outlier"]}
+            causes |= set(wrong_folder.tolist())  # far from its folder: it belongs to another
+            centre = "its class folder's" if class_folders else "the folder's"
+            with np.errstate(invalid="ignore"):
+                far = np.flatnonzero(z >= THRESHOLDS["outlier"])
+            for i in (int(i) for i in far if i not in causes):
+                with_copies = ""
+                if copies[representative[i]]:
+                    c = copies[representative[i]]
+                    with_copies = f" (with {c} near {'copy' if c == 1 else 'copies'})"
+                found.append(
+                    (
+                        i,
+                        "outlier",
+                        float(z[i]),
+                        f"far from {centre} other pictures{with_copies}: robust z-score {z[i]:.1f} of "
+                        f"the distance to their centre (an outlier from {THRESHOLDS['outlier']:.1f})",
+                        None,
                     )
                 )
     order = {k: n for n, k in enumerate(KINDS)}
@@ -582,6 +593,7 @@ def _quality_checks(
         "thresholds": {k: THRESHOLDS[k] for k in kinds},
         "neighbours": {k: NEIGHBOURS[k] for k in kinds if k in NEIGHBOURS},
         "notes": notes,
+        "labels": {"rule": label_rule, "class_folders": class_folders, "why": why_labels},
     }
     return {"issues": issues, "checks": checks, "measures": measures, "labels": labels}
 
@@ -597,6 +609,7 @@ def curate(
     exclude: Sequence[str | os.PathLike] = (),
     checks: str | Sequence[str] | None = None,
     precision: str | None = None,
+    labels: str = "auto",
 ) -> Findings:
     """Find unreadable files, exact and near duplicates, groups, leaks, a clean split and
     image-quality, outlier and label issues.
@@ -617,6 +630,10 @@ def curate(
         checks: the issue kinds to look for (:func:`~embedkit.quality.check_kinds`):
             ``None`` or ``"all"`` (default) for every kind, ``"none"``, or names such as
             ``"dark,blurry,label"``.
+        labels: which folders are labels for the label (and outlier) checks: ``"auto"``
+            (default) only folders that look like class folders
+            (:func:`~embedkit.quality.class_folder_labels`), ``"folders"`` every top-level
+            folder (below a split folder), ``"none"`` none.
         precision: what the network runs in (:func:`~embedkit.embeddings.embed_images`'s
             ``precision``; default ``$EMBEDKIT_PRECISION``, else ``"float32"``; ``"auto"``, the
             command's default, runs bfloat16 only where the CPU or GPU has it natively and the
@@ -626,9 +643,11 @@ def curate(
     Raises:
         FolderError: the folder is missing, unreadable, or holds no image files.
         ValueError: ``threshold`` is not in [-1, 1], the backbone has none calibrated, or
-            ``checks`` names an unknown kind.
+            ``checks`` names an unknown kind, or ``labels`` an unknown rule.
     """
     kinds = check_kinds(checks)
+    label_rule = labels
+    class_folder_labels([], rule=label_rule)  # an unknown rule is refused before any work
     root = Path(folder)
     seconds: dict[str, float] = {}
     start = time.perf_counter()
@@ -728,7 +747,7 @@ def curate(
     representative = np.arange(n)
     for g in groups:
         representative[g] = g[0]  # the kept file of each group
-    quality = _quality_checks(paths, [measured[i] for i in rows], vectors, kinds, representative)
+    quality = _quality_checks(paths, [measured[i] for i in rows], vectors, kinds, representative, label_rule)
     seconds["quality checks"] = time.perf_counter() - start
     seconds["image measures (summed over threads)"] = sum(
         m["seconds"] for i in rows if (m := measured[i]) is not None

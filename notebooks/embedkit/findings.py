@@ -68,12 +68,15 @@ class Findings:
         issues: image-quality, outlier and label issues (:mod:`embedkit.quality`),
             ``{"path", "kind", "score", "reason"}`` (and ``"suggested_label"`` for ``label``),
             by kind in :data:`~embedkit.quality.KINDS` order, worst first within a kind.
-        checks: what ran: ``{"kinds", "thresholds", "neighbours", "notes"}``, ``notes``
-            saying why a selected check could not run (no labels, too few files).
+        checks: what ran: ``{"kinds", "thresholds", "neighbours", "notes", "labels"}``, ``notes``
+            saying why a selected check could not run (no class folders, too few files),
+            ``labels`` whether the folders were taken as class folders and why
+            (``{"rule", "class_folders", "why"}``).
         measures: ``{kind: (len(paths),) float64}``, every file's score for each check that
             ran (``nan`` where a file was not scored), so any threshold can be tried afterwards.
-        labels: the label of each of ``paths`` from its folders
-            (:func:`~embedkit.quality.folder_labels`), ``None`` for a file without one.
+        labels: the label of each of ``paths`` from its class folder
+            (:func:`~embedkit.quality.class_folder_labels`), ``None`` for a file without one
+            (every file, when the folders do not look like class folders).
         precision: what the network ran in (``"float32"``, ``"bfloat16"`` or ``"float16"``).
     """
 
