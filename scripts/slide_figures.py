@@ -309,9 +309,10 @@ def gallery_look_alikes() -> bytes:
 
 
 def rgba_twins() -> bytes:
-    """Lesson 02's fair test: the two cut-outs with the most transparent pixels, each with a twin
-    that hides the coins photo under them, as the naive conversion and as ``to_rgb`` show them, with
-    the twins' cosine under each conversion."""
+    """Lesson 02's fair test: the two cut-outs whose naive twins differ most (the lowest cosine
+    under the naive conversion, as the lesson's figure chooses them), each with a twin that hides
+    the coins photo under its transparent pixels, as the naive conversion and as ``to_rgb`` show
+    them, with the twins' cosine under each conversion."""
     from PIL import Image
 
     from embedkit.embeddings import embed_images
@@ -329,8 +330,9 @@ def rgba_twins() -> bytes:
         transparent = pixels[..., 3] == 0
         pixels[transparent, :3] = np.asarray(hidden.resize(black.size))[transparent]
         twin = Image.fromarray(pixels, mode="RGBA")
-        shown.append((transparent.mean(), cut.group, black, twin))
-    shown = sorted(shown, key=lambda x: -x[0])[:2]
+        naive = embed_images([black.convert("RGB"), twin.convert("RGB")], backbone, progress=False).vectors
+        shown.append((cosine_similarity(*naive), cut.group, black, twin))
+    shown = sorted(shown, key=lambda x: x[0])[:2]
     fig, axes = plt.subplots(2, 4, figsize=(WIDTH_IN, HEIGHT_IN), layout="constrained")
     for row, (_, group, black, twin) in zip(axes, shown, strict=True):
         for k, (name, convert) in enumerate((("naive", lambda im: im.convert("RGB")), ("to_rgb", to_rgb))):
