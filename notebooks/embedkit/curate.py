@@ -53,9 +53,8 @@ Memory, apart from the ``(n, dim)`` float32 embedding matrix, one decoded image 
 worker thread and a few batches of network inputs, does not grow with the number of pairs:
 the pair search scores at most ``S = max(PAIR_BLOCK_SIMILARITIES, 16 n)`` similarities at a
 time, joins a block's pairs into group labels (``O(n)``) and drops them, so at most the pairs
-of one block are held,
-about 130 bytes per similarity of the block in the worst case where every one is a pair
-(measured: a 130 MiB peak rise for 10,000 files whose 50 million pairs all pass, against
+of one block are held, about 130 bytes per similarity of the block in the worst case where
+every one is a pair (measured: a 130 MiB peak rise for 10,000 files whose 50 million pairs all pass, against
 4 GB holding them all; ``benchmarks/bench_curate_memory.py``). A group is checked pairwise
 only up to :data:`LINKAGE_MAX_MEMBERS` files (~100 MB); the histogram of similarities
 uses at most :data:`HISTOGRAM_MAX_FILES` files; 16-bit images are converted without a
