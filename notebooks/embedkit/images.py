@@ -368,7 +368,8 @@ def _oriented_rgb(image: Image.Image, background: tuple[int, int, int]) -> Image
     ImageOps.exif_transpose(image, in_place=True)  # no copy of 12 MP when nothing turns
     if image.mode == "RGB" and "transparency" not in image.info and hasattr(image, "_new"):
         # Opened here and ours alone, so to_rgb's copy (12 MP: 36 MB) is not needed: a plain
-        # Image around the same pixels, without the file's name and format.
+        # Image around the same pixels, without the file's name and format (Pillow never maps
+        # an RGB file into memory, so they are not the file's own bytes).
         return image._new(image.im)
     return to_rgb(image, background)
 
