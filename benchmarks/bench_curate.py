@@ -1,6 +1,6 @@
 """The whole ``python -m embedkit curate`` on a folder of about 1,000 photos and edited copies.
 
-    python benchmarks/bench_curate.py [--per-file 4] [--repeats 2] [--fastdup-python PATH]
+    python benchmarks/bench_curate.py [--per-file 4] [--repeats 2] [--big 6] [--fastdup-python PATH]
 
 The folder: the bundled images (their ``train/`` and ``test/`` splits) and ``per_file``
 edited copies of each (:func:`embedkit.variants.make_variants`: crops, flips, brightness,
@@ -16,6 +16,18 @@ the sides taking turns repeat by repeat, with other processes' CPU use recorded:
   a Python that has it installed (it is not one of the course's requirements).
 
 It prints the time and memory ratios and what the two precisions found differently.
+
+First, what one file costs to decode, on one thread (CPU time, so others' load lengthens it
+less than the wall clock), on the bundled images and on ``--big`` 12-megapixel JPEGs made
+from bundled photos enlarged (smooth, so they decode faster than real photos of that size):
+
+- ``embed_images``' input: the reduced decode (DCT scaling) and the network's preprocessing;
+- a full decode, and a full decode with the pixel hash;
+- before one decode: the full decode with its hash, then ``embed_images``' reduced decode;
+- ``curate``'s one decode: the full decode, its hash, and the network's input box-reduced
+  from the same pixels (:func:`~embedkit.images.load_rgb_and_reduced`);
+- the naive one decode: the network's preprocessing run on the full-size picture.
+
 Nothing here is a pass/fail test.
 """
 
@@ -29,9 +41,23 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from machine import Repeat, best, contention_note, describe, flag, interleaved, ratio, table, timed
+from machine import (
+    Repeat,
+    best,
+    contention_note,
+    cpu_sample,
+    describe,
+    flag,
+    interleaved,
+    others_cores,
+    ratio,
+    table,
+    timed,
+)
+from PIL import Image
 
 from embedkit.dataset import load_manifest
 from embedkit.variants import make_variants
@@ -60,6 +86,80 @@ def make_folder(root: Path, per_file: int) -> int:
         shutil.move(row.file, target)
     shutil.rmtree(scratch)
     return sum(1 for p in root.rglob("*") if p.is_file())
+
+
+def make_big_jpegs(folder: Path, count: int) -> list[str]:
+    """``count`` 4032x3024 JPEGs (quality 90): bundled photos enlarged to 12 megapixels."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = load_manifest().query("transformation == 'original'")["file"].tolist()[:count]
+    made = []
+    for i, source in enumerate(sources):
+        with Image.open(source) as photo:
+            big = photo.convert("RGB").resize((4032, 3024), Image.Resampling.BICUBIC)
+        big.save(folder / f"big_{i:02d}.jpg", quality=90)
+        made.append(str(folder / f"big_{i:02d}.jpg"))
+    return made
+
+
+def thread_timed(fn) -> Repeat:
+    """Run ``fn`` once; the CPU time this thread used, and others' CPU use meanwhile."""
+    before = cpu_sample()
+    start = time.thread_time()
+    fn()
+    return Repeat(time.thread_time() - start, others_cores(before, cpu_sample()))
+
+
+def decoding_costs(files: dict[str, list[str]], repeats: int) -> None:
+    """One-thread CPU ms per file of each way to decode it, and the ratios, per set of files."""
+    import torch
+
+    from embedkit.backbones import load_backbone
+    from embedkit.curate import _DecodeOnce
+    from embedkit.duplicates import pixel_hash
+    from embedkit.embeddings import ModelInput, resize_target
+    from embedkit.images import load_rgb
+
+    torch.set_num_threads(1)  # the preprocessing's tensor operations stay on this thread
+    net = load_backbone(device="cpu")
+    reduced = ModelInput(net.preprocess, resize_target(net))
+    once = _DecodeOnce(net.preprocess, resize_target(net), measure=False)
+    ways = {
+        "embed_images' input (reduced decode)": reduced,
+        "reduced decode alone": lambda f: load_rgb(f, min_side=resize_target(net)),
+        "full decode": load_rgb,
+        "full decode + pixel hash": lambda f: pixel_hash(load_rgb(f)),
+        "before: full decode + hash, then reduced decode": lambda f: (pixel_hash(load_rgb(f)), reduced(f)),
+        "one decode: full + hash + input reduced from it": once,
+        "naive one decode: input from the full-size picture": lambda f: (
+            pixel_hash(picture := load_rgb(f)),
+            net.preprocess(picture),
+        ),
+    }
+    before = "before: full decode + hash, then reduced decode"
+    print(f"\ndecoding, one thread, CPU ms per file ({net.name}, short side kept {resize_target(net)} px):")
+    for label, paths in files.items():
+
+        def every(way, paths=paths):
+            return lambda: [way(f) for f in paths]
+
+        runs = interleaved(
+            {k: every(way) for k, way in ways.items()}, repeats=repeats, warmup=1, timer=thread_timed
+        )
+        print(f"{label} ({len(paths)} files): {contention_note(runs)}")
+        rows = []
+        for name in ways:
+            seconds, contended = best(runs[name])
+            to_before, c = ratio(runs[name], runs[before])
+            rows.append(
+                (name, flag(f"{1e3 * seconds / len(paths):.1f}", contended), flag(f"{to_before:.2f}", c))
+            )
+        print(table(rows, ("way", "ms per file", "time / before")))
+        full, c = ratio(runs["full decode"], runs["reduced decode alone"])
+        once, c_once = ratio(runs["one decode: full + hash + input reduced from it"], runs[before])
+        print(
+            f"full decode / reduced decode: {flag(f'{full:.2f}', c)}; "
+            f"one decode / before: {flag(f'{once:.2f}', c_once)}"
+        )
 
 
 class Side:
@@ -116,6 +216,8 @@ def main() -> None:
     parser.add_argument("--per-file", type=int, default=4, help="edited copies per bundled image")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--fastdup-python", default=None, help="a Python with fastdup installed")
+    parser.add_argument("--big", type=int, default=6, help="12-megapixel JPEGs for the decoding costs")
+    parser.add_argument("--decoding-only", action="store_true", help="measure the decoding costs only")
     parser.add_argument("--backbone", default=None, help="network (default: the course's default)")
     parser.add_argument(
         "--fast",
@@ -128,6 +230,12 @@ def main() -> None:
     print(describe())
     print(f"load average at the start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     work = Path(tempfile.mkdtemp(prefix="bench_curate_"))
+    bundled = [str(f) for f in load_manifest()["file"]]
+    big = make_big_jpegs(work / "big", args.big)
+    decoding_costs({"bundled images": bundled, "12 MP JPEGs": big}, max(2, args.repeats))
+    if args.decoding_only:
+        shutil.rmtree(work, ignore_errors=True)
+        return
     folder = work / "photos"
     n = make_folder(folder, args.per_file)
     print(f"folder: {n} files ({args.per_file} edited copies of each bundled image)")

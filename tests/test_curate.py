@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from itertools import combinations
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -244,8 +245,10 @@ MEMORY_SCRIPT = PEAK_KIB_SOURCE + textwrap.dedent(
     import numpy as np
     from PIL import Image
 
+    import torch
+
     import embedkit.curate as curate_module
-    from embedkit.embeddings import Embeddings
+    from embedkit import embeddings
 
     folder, n, dim = Path(sys.argv[1]), int(sys.argv[2]), 32
 
@@ -260,12 +263,17 @@ MEMORY_SCRIPT = PEAK_KIB_SOURCE + textwrap.dedent(
     copies = vectors[1::10].shape[0]
     vectors[1::10] = vectors[0::10][:copies] + 0.05 * rng.standard_normal((copies, dim)).astype(np.float32)
 
-    def embed(paths, net, batch_size=None, progress=True, precision=None):  # no network: rows by file number
-        return Embeddings(vectors[[int(Path(p).stem) for p in paths]], list(paths))
-
-    curate_module.embed_images = embed
+    # No network: each file's decoded pixels name its number, and its row is the planted vector.
+    number = {pixels[i].tobytes(): i for i in range(n)}
+    embeddings.forward_batch = lambda net, batch, precision: vectors[batch.numpy()]
     curate_module._resolve_backbone = lambda _: types.SimpleNamespace(
-        name="fake", near_duplicate_threshold=0.9, batch_size=8, device="cpu"
+        name="fake",
+        near_duplicate_threshold=0.9,
+        batch_size=8,
+        device=torch.device("cpu"),
+        dim=dim,
+        input_size=2,  # decoded at full size: a short side of 4 px
+        preprocess=lambda picture: torch.tensor(number[picture.tobytes()]),
     )
     curate_module.near_duplicate_pairs = functools.partial(
         curate_module.near_duplicate_pairs, chunk_size=256
@@ -316,6 +324,43 @@ def test_installed_tool_runs_outside_the_repository(tmp_path):
         pytest.skip("embedkit is not installed (pip install -e . from the repository root)")
     assert done.returncode == 0, done.stderr
     assert "FOLDER" in done.stdout and "--threshold" in done.stdout
+
+
+# --------------------------------------------------------------------------- one decode per file
+
+
+def test_curate_decodes_each_file_once_and_gets_embed_images_vectors(
+    backbone, manifest, tmp_path, monkeypatch
+):
+    from PIL import Image
+
+    from embedkit import images
+    from embedkit.embeddings import embed_images
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rows = manifest[manifest["split"] == "train"].head(5)
+    for row in rows.itertuples():
+        (folder / Path(row.path).name).write_bytes(Path(row.file).read_bytes())
+    # a 12-megapixel JPEG: embed_images decodes it by DCT scaling, curate reduces its full decode
+    big = Image.open(rows.iloc[0].file).convert("RGB").resize((4032, 3024), Image.Resampling.BICUBIC)
+    big.save(folder / "big.jpg", quality=90)
+    opened = []
+    real_open = images.Image.open
+    monkeypatch.setattr(
+        images.Image, "open", lambda fp, *a, **k: opened.append(str(fp)) or real_open(fp, *a, **k)
+    )
+    findings = curate(folder, backbone, progress=False, checks="none")
+    monkeypatch.undo()
+    files = sorted(str(p) for p in folder.iterdir())
+    assert sorted(opened) == files  # each file opened (and decoded) once
+    reference = embed_images([str(folder / p) for p in findings.paths], backbone, progress=False)
+    unit = findings.vectors / np.linalg.norm(findings.vectors, axis=1, keepdims=True)
+    ref = reference.vectors / np.linalg.norm(reference.vectors, axis=1, keepdims=True)
+    cosine = dict(zip(findings.paths, (unit * ref).sum(1), strict=True))
+    assert min(c for p, c in cosine.items() if p != "big.jpg") > 0.99999  # the same pixels
+    assert cosine["big.jpg"] > 0.99, cosine  # block averages instead of DCT scaling
+    assert findings.pixels[findings.paths.index("big.jpg")] == 4032 * 3024  # hashed at full size
 
 
 # --------------------------------------------------------------------------- end to end

@@ -13,9 +13,11 @@ import os
 import shutil
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -370,6 +372,50 @@ def test_avif_heic_16_bit_and_panorama_files_are_used_or_reported(hostile):
         assert "phone.avif" in {u["path"] for u in findings["unreadable"]}  # reported, not ignored
     assert "scan16.png" in readable and "panorama.png" in readable, findings["unreadable"]
     assert "phone.heic" in readable or "HEIC" in _reason(findings, "phone.heic")  # never ignored
+
+
+# --------------------------------------------------------------------------- broken files, decoded once
+
+
+@pytest.mark.slow
+def test_broken_files_are_named_with_their_reason_and_the_rest_is_curated(tmp_path):
+    folder = _photos(tmp_path / "photos")
+    data = (folder / PHOTOS[0]).read_bytes()
+    (folder / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "bomb.png").write_bytes(_bomb_png(30_000, 30_000))  # 900 Mpx in ~110 kB
+    os.mkfifo(folder / "pipe.jpg")
+    Image.new("RGB", (6000, 20), (90, 140, 200)).save(folder / "strip.png")  # decodes; no network input
+    # a 12-megapixel copy: hashed at full size, embedded from the same decode, reduced
+    Image.open(folder / PHOTOS[0]).resize((4032, 3024), Image.Resampling.BICUBIC).save(
+        folder / "big.jpg", quality=90
+    )
+    before = _tree(folder)
+    out = tmp_path / "out"
+    result = _cli(folder, "--out", out, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert b"Traceback" not in result.stderr and b"5 unreadable" in result.stdout
+    findings = json.loads((out / "findings.json").read_text(encoding="utf-8"))
+    assert _reason(findings, "truncated.jpg").startswith("truncated JPEG file")
+    assert _reason(findings, "empty.jpg") == "empty file (0 bytes)"
+    assert "decompression bomb" in _reason(findings, "bomb.png")
+    assert "named pipe" in _reason(findings, "pipe.jpg")
+    assert _reason(findings, "strip.png").startswith("extreme aspect ratio: 6000x20")
+    assert any({PHOTOS[0], "big.jpg"} <= set(g) for g in findings["near_groups"]), findings["near_groups"]
+    assert "big.jpg" in findings["keep"] and PHOTOS[0] not in findings["keep"]  # the most pixels
+    assert _tree(folder) == before
+
+
+def _bomb_png(width: int, height: int) -> bytes:
+    """A valid bilevel PNG of the given size, all zeros: tiny on disk, huge in memory."""
+    row = b"\x00" + bytes((width + 7) // 8)
+    raw = zlib.compress(row * height, 9)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
 
 
 # --------------------------------------------------------------------------- unreadable subfolder

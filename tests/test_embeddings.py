@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from embedkit.embeddings import (
     default_batch_size,
     default_precision,
     embed_images,
+    embed_prepared,
     forward_batch,
     precision_fidelity,
     resize_target,
@@ -178,6 +180,32 @@ def test_any_exception_in_a_decode_worker_is_reported_for_its_file(backbone, fil
         ("<image 2>", "image has no pixels (0x0)"),
         ("<image 3>", "RecursionError: deep"),
     ]
+
+
+def test_embed_prepared_keeps_what_prepare_returns_beside_each_row(backbone, files, tmp_path):
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    items = [files[0], str(tmp_path / "empty.jpg"), files[1], files[2]]
+
+    def prepare(path):
+        picture = load_rgb(path)
+        if path == files[1]:
+            raise RuntimeError("no room")
+        return backbone.preprocess(picture), picture.size
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the caller reports failures: nothing is warned
+        done = embed_prepared(items, backbone, prepare, batch_size=2, progress=False)
+    assert done.rows == [0, 3] and done.embeddings.paths == [files[0], files[2]]
+    assert done.extras == [load_rgb(files[0]).size, load_rgb(files[2]).size]
+    assert done.embeddings.failed == [
+        (items[1], "empty file (0 bytes)"),
+        (files[1], "RuntimeError: no room"),
+    ]
+    reference = embed_images([files[0], files[2]], backbone, batch_size=2, progress=False)
+    np.testing.assert_array_equal(done.embeddings.vectors, reference.vectors)  # the same batches
+    assert done.forward_seconds > 0
+    with pytest.raises(TypeError, match="list of files"):
+        embed_prepared(files[0], backbone, prepare)
 
 
 STRIPS_SCRIPT = (

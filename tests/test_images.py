@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from embedkit.images import ImageLoadError, as_rgb, expand_paths, load_rgb, scan_images, to_rgb
+from embedkit.images import (
+    ImageLoadError,
+    as_rgb,
+    expand_paths,
+    load_rgb,
+    load_rgb_and_reduced,
+    scan_images,
+    to_rgb,
+)
 
 RED, GREEN, WHITE, BLACK = (220, 20, 30), (20, 200, 40), (255, 255, 255), (0, 0, 0)
 
@@ -367,6 +375,69 @@ def test_other_formats_are_box_reduced_keeping_min_side(tmp_path):
     assert _mean_difference(load_rgb(tmp_path / "scan.png"), fast) < 2.0
     small = load_rgb(tmp_path / "scan.png", min_side=500)
     assert small.size == (1200, 700)  # 700 // 500 = 1: nothing to gain
+
+
+def _same_pixels(a: Image.Image, b: Image.Image) -> bool:
+    return a.mode == b.mode and a.size == b.size and a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "exif"),
+    [
+        ("scan.png", (1200, 700), False),  # box-reduced by 2 either way
+        ("small.jpg", (500, 300), False),  # short side under 2 x 256: no DCT scaling
+        ("cmyk.jpg", (300, 200), False),
+        ("cutout.png", (600, 600), False),
+        ("phone.jpg", (2016, 1512), True),  # DCT scaling by 4 for the reduced decode
+        ("odd.jpg", (1031, 777), False),  # DCT scaling by 2, partial blocks at the edges
+    ],
+)
+def test_one_decode_gives_every_pixel_and_the_network_picture(tmp_path, name, size, exif):
+    path = tmp_path / name
+    photo = _photo(*size)
+    params = {"quality": 90} if name.endswith(".jpg") else {}
+    if exif:
+        params["exif"] = Image.Exif()
+        params["exif"][0x0112] = 6  # stored landscape, shown portrait
+    if name.startswith("cmyk"):
+        photo = photo.convert("CMYK")
+    if name.startswith("cutout"):
+        photo = photo.convert("RGBA")
+        photo.putalpha(Image.new("L", size, 0).resize(size))
+        photo.paste(Image.new("RGBA", (200, 200), (*RED, 255)), (200, 200))
+    photo.save(path, **params)
+    full, reduced = load_rgb_and_reduced(path, 256)
+    assert _same_pixels(full, load_rgb(path))  # what pixel hashes need: every pixel, as before
+    assert full.mode == reduced.mode == "RGB"
+    fast = load_rgb(path, min_side=256)
+    assert reduced.size == fast.size
+    if name in ("phone.jpg", "odd.jpg"):
+        # block averages after colour conversion instead of DCT scaling: the same picture
+        difference = np.abs(np.asarray(reduced, dtype=float) - np.asarray(fast, dtype=float))
+        assert difference.mean() < 1.5 and np.percentile(difference, 99) < 8, difference.mean()
+        assert not _same_pixels(reduced, fast)  # the check above compares two different decodes
+    else:
+        assert _same_pixels(reduced, fast)  # no DCT scaling: exactly what load_rgb(min_side) gives
+
+
+def test_one_decode_refuses_what_load_rgb_refuses_with_the_same_reason(tmp_path):
+    _photo(300, 200).save(tmp_path / "good.jpg", quality=90)
+    data = (tmp_path / "good.jpg").read_bytes()
+    (tmp_path / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "notes.png").write_text("not a picture", encoding="utf-8")
+    Image.new("L", (6000, 100), 128).save(tmp_path / "strip.png")
+    os.mkfifo(tmp_path / "pipe.jpg")
+    for name in ("truncated.jpg", "empty.jpg", "notes.png", "strip.png", "pipe.jpg", "missing.jpg"):
+        with pytest.raises(ImageLoadError) as expected:
+            load_rgb(tmp_path / name, min_side=256, max_aspect_ratio=20)
+        with pytest.raises(ImageLoadError) as got:
+            load_rgb_and_reduced(tmp_path / name, 256, max_aspect_ratio=20)
+        assert (got.value.path, got.value.reason) == (expected.value.path, expected.value.reason)
+    with pytest.raises(ImageLoadError, match="decompression bomb"):
+        load_rgb_and_reduced(tmp_path / "good.jpg", 256, max_pixels=1000)
+    with pytest.raises(ValueError, match="min_side"):
+        load_rgb_and_reduced(tmp_path / "good.jpg", None)
 
 
 @pytest.mark.parametrize("size", [(60_000, 1), (1, 40_000), (2_100, 100)])

@@ -14,11 +14,19 @@ The steps, each reusing the package's tested pieces:
    folders, and a file reached again through a folder link counts once, under its first
    name (the others listed under ``skipped``); a link to a file is a name of its own (an
    exact copy, as the lessons treat it). Dangling links and link loops are reported as such.
-2. **inspect**: each file is decoded once (:func:`~embedkit.images.load_rgb`, which reads
-   the header first, so a big file that is not an image is refused without being read)
-   and its pixels hashed (:func:`~embedkit.duplicates.pixel_hash`). A file that cannot be
+2. **inspect**: each file is decoded once (:func:`~embedkit.images.load_rgb_and_reduced`,
+   which reads the header first, so a big file that is not an image is refused without being
+   read), its every pixel hashed (:func:`~embedkit.duplicates.pixel_hash`) and measured
+   (step 8), and the network's input made from the same pixels, box-reduced to the picture
+   :func:`~embedkit.embeddings.embed_images` would decode for it. A file that cannot be
    decoded is listed with the reason; whatever goes wrong with one file, the run goes on.
-3. **embed**: :func:`~embedkit.embeddings.embed_images`.
+3. **embed**: the inputs go through the network in batches as they are decoded
+   (:func:`~embedkit.embeddings.embed_prepared`, the machinery of ``embed_images``), so a
+   folder's full-size pictures are never all held: one per decoding thread at a time. The
+   vectors are ``embed_images``' own wherever it decodes every pixel too (formats other than
+   JPEG, JPEGs under twice the network's resize target); for larger JPEGs, which it decodes
+   by DCT scaling, the same blocks are averaged after colour conversion instead
+   (``tests/test_curate.py`` checks both).
 4. **pairs and groups**: files with equal pixel hashes (byte copies included) and every
    pair at or above the backbone's calibrated threshold
    (:func:`~embedkit.similarity.near_duplicate_pairs`), found block by block and joined
@@ -41,12 +49,12 @@ The steps, each reusing the package's tested pieces:
    embeddings, outliers and files whose neighbours carry another label (the label is the
    file's folder); each with a score and a one-line reason. ``checks=`` selects the kinds.
 
-Memory, apart from the ``(n, dim)`` float32 embedding matrix and one decoded image per
-worker thread, does not grow with the number of pairs: the pair search scores at most
-``S = max(PAIR_BLOCK_SIMILARITIES, 16 n)`` similarities at a time, joins a block's pairs
-into group labels (``O(n)``) and drops them, so at most the pairs of one block are held,
-about 130 bytes per similarity of the block in the worst case where every one is a pair
-(measured: a 130 MiB peak rise for 10,000 files whose 50 million pairs all pass, against
+Memory, apart from the ``(n, dim)`` float32 embedding matrix, one decoded image per
+worker thread and a few batches of network inputs, does not grow with the number of pairs:
+the pair search scores at most ``S = max(PAIR_BLOCK_SIMILARITIES, 16 n)`` similarities at a
+time, joins a block's pairs into group labels (``O(n)``) and drops them, so at most the pairs
+of one block are held, about 130 bytes per similarity of the block in the worst case where
+every one is a pair (measured: a 130 MiB peak rise for 10,000 files whose 50 million pairs all pass, against
 4 GB holding them all; ``benchmarks/bench_curate_memory.py``). A group is checked pairwise
 only up to :data:`LINKAGE_MAX_MEMBERS` files (~100 MB); the histogram of similarities
 uses at most :data:`HISTOGRAM_MAX_FILES` files; 16-bit images are converted without a
@@ -67,8 +75,8 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +86,7 @@ from scipy.spatial.distance import squareform
 
 from .backbones import Backbone, load_backbone
 from .duplicates import exact_duplicate_groups, pixel_hash
-from .embeddings import embed_images, progress_bar, resolve_precision
+from .embeddings import Prepared, embed_images, embed_prepared, resize_target, resolve_precision
 from .findings import Findings, _printable
 from .folders import (
     IMAGE_SUFFIXES,
@@ -91,7 +99,7 @@ from .folders import (
     printable_name,
     scan_folder,
 )
-from .images import ImageLoadError, load_rgb
+from .images import MAX_ASPECT_RATIO, load_rgb_and_reduced
 from .pairs import connected_groups
 from .quality import (
     EXPLAINED_BY,
@@ -150,49 +158,85 @@ LINKAGE_MAX_MEMBERS = 3000
 PAIR_BLOCK_SIMILARITIES = 1 << 20
 
 
-# --------------------------------------------------------------------------- step 2: inspect
+# --------------------------------------------------------------------------- steps 2 and 3: inspect and embed
 
 
-def _inspect(path: Path, measure: bool = False) -> tuple[str, int, str, dict[str, float] | None]:
-    """``(pixel hash, width × height, "", measures)`` or ``("", 0, reason, None)``; never raises.
+@dataclass(frozen=True)
+class _Inspected:
+    """What one decode of a file gives besides the network's input."""
 
-    The header is read before any pixel (and no file is hashed byte by byte), so a big
-    file that is not an image is refused after its first bytes. With ``measure``, the
-    image-quality measures (:func:`~embedkit.quality.measure_image`) are taken from the
-    same decoded pixels, with the seconds they took under ``"seconds"``.
+    pixel_hash: str
+    pixels: int
+    measures: dict[str, float] | None
+    seconds: dict[str, float]
+
+
+@dataclass(frozen=True)
+class _DecodeOnce:
+    """A file -> ``(network input, _Inspected)``, from one decode; raises what decoding raises.
+
+    The file is decoded once (:func:`~embedkit.images.load_rgb_and_reduced`, which reads the
+    header first, so a big file that is not an image is refused after its first bytes): every
+    pixel is hashed (:func:`~embedkit.duplicates.pixel_hash`) and, with ``measure``, measured
+    (:func:`~embedkit.quality.measure_image`; a file that cannot be measured is still used), and
+    the network's input is made from the same pixels reduced, the picture ``embed_images`` would
+    decode for it.
     """
-    try:
-        image = load_rgb(path)
+
+    preprocess: Callable
+    min_side: int
+    measure: bool
+    max_aspect_ratio: float = MAX_ASPECT_RATIO
+
+    def __call__(self, path: str) -> tuple[Any, _Inspected]:
+        start = time.perf_counter()
+        full, reduced = load_rgb_and_reduced(path, self.min_side, max_aspect_ratio=self.max_aspect_ratio)
+        decoded = time.perf_counter()
+        digest = pixel_hash(full)
+        hashed = time.perf_counter()
         measures = None
-        if measure:
-            start = time.perf_counter()
+        if self.measure:
             with contextlib.suppress(Exception):  # a file that cannot be measured is still usable
-                measures = measure_image(image)
-                measures["seconds"] = time.perf_counter() - start
-        return pixel_hash(image), image.width * image.height, "", measures
-    except ImageLoadError as exc:
-        return "", 0, exc.reason, None
-    except MemoryError:
-        return "", 0, "not enough memory to decode the image", None
-    except Exception as exc:  # noqa: BLE001 - one bad file must never end the run; say what happened
-        return "", 0, f"{type(exc).__name__}: {exc}", None
+                measures = measure_image(full)
+                measures["seconds"] = time.perf_counter() - hashed
+        measured = time.perf_counter()
+        pixels = full.width * full.height
+        del full  # the thread holds one full-size picture at a time
+        tensor = self.preprocess(reduced)
+        seconds = {
+            "decode": decoded - start,
+            "pixel hash": hashed - decoded,
+            "network input": time.perf_counter() - measured,
+        }
+        return tensor, _Inspected(digest, pixels, measures, seconds)
 
 
-def _inspect_all(
-    paths: list[Path], workers: int, progress: bool, measure: bool = False
-) -> list[tuple[str, int, str, dict[str, float] | None]]:
-    """:func:`_inspect` every file on ``workers`` threads, in order; Ctrl-C cancels what is queued."""
-    bar = progress_bar(len(paths), progress, "hashing and decoding")
-    pool = ThreadPoolExecutor(max_workers=workers)
-    results = []
-    try:
-        for result in pool.map(lambda p: _inspect(p, measure), paths):
-            results.append(result)
-            bar.update(1)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        bar.close()
-    return results
+def _inspect_and_embed(
+    paths: list[Path],
+    net: Backbone,
+    batch_size: int | None,
+    progress: bool,
+    workers: int,
+    precision: str,
+    measure: bool,
+) -> Prepared:
+    """Decode each file once on ``workers`` threads (:class:`_DecodeOnce`) and embed it, in batches.
+
+    Memory holds a few batches of network inputs and one full-size picture per thread, whatever
+    the number of files. A file that cannot be decoded or embedded is in ``embeddings.failed``
+    with the reason; whatever goes wrong with one file, the run goes on.
+    """
+    prepare = _DecodeOnce(net.preprocess, resize_target(net), measure)
+    return embed_prepared(
+        [str(p) for p in paths],
+        net,
+        prepare,
+        batch_size=batch_size,
+        progress=progress,
+        workers=workers,
+        precision=precision,
+        desc="decoding, hashing and embedding",
+    )
 
 
 # --------------------------------------------------------------------------- step 4: pairs
@@ -463,19 +507,6 @@ def _calibrated_threshold(
     return float(cal.threshold), {"kind": "calibrated on this folder", "summary": str(cal), **cal.to_dict()}
 
 
-def _embed(
-    good: list[Path], net: Backbone, batch_size: int | None, progress: bool, precision: str | None = None
-) -> tuple[list[int], np.ndarray, list[tuple[str, str]]]:
-    """Rows of ``good`` that embedded, their ``(len(rows), dim)`` vectors, and the failures."""
-    embedded = embed_images(
-        [str(p) for p in good], net, batch_size=batch_size, progress=progress, precision=precision
-    )
-    row_of = {p: i for i, p in enumerate(embedded.paths)}
-    rows = [i for i, p in enumerate(good) if str(p) in row_of]
-    vectors = embedded.vectors[[row_of[str(good[i])] for i in rows]] if rows else embedded.vectors
-    return rows, vectors, list(embedded.failed)
-
-
 def _leaks(near_groups: list[list[str]]) -> list[dict[str, dict[str, list[str]]]]:
     """Each group whose files lie in two or more top-level subfolders, by subfolder."""
     leaks = []
@@ -625,7 +656,9 @@ def curate(
             ``Findings.threshold_source`` says how it was obtained.
         batch_size: images per forward pass (default: the backbone's device default).
         progress: progress bars in Jupyter or on a terminal (never in logs).
-        workers: threads that hash and decode (default: CPU cores, at most 8).
+        workers: threads that decode, hash and prepare the network's input (default: CPU
+            cores, at most 8); they take turns with the network where its threads fill the
+            cores, as in :func:`~embedkit.embeddings.embed_images`.
         exclude: folders never scanned, whatever name reaches them (an output folder).
         checks: the issue kinds to look for (:func:`~embedkit.quality.check_kinds`):
             ``None`` or ``"all"`` (default) for every kind, ``"none"``, or names such as
@@ -664,25 +697,24 @@ def curate(
 
     start = time.perf_counter()
     measure = any(k in IMAGE_KINDS for k in kinds)
-    results = _inspect_all(scan.files, workers or min(8, os.cpu_count() or 1), progress, measure)
-    unreadable = [{"path": _rel(p, root), "reason": r} for p, r in scan.problems]
-    unreadable += [
-        {"path": _rel(p, root), "reason": r} for p, (_, _, r, _) in zip(scan.files, results, strict=True) if r
-    ]
-    decoded = [(p, pix, size) for p, (pix, size, r, _) in zip(scan.files, results, strict=True) if not r]
-    measured = [m for (_, _, r, m) in results if not r]
-    seconds["hash and decode"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    good = [p for p, _, _ in decoded]
     runs_in = resolve_precision(precision, net.name, net.device)
     batch_size = batch_size or getattr(net, "batch_size", None)
-    rows, vectors, failed = _embed(good, net, batch_size, progress, runs_in)
-    unreadable += [{"path": _rel(Path(name), root), "reason": reason} for name, reason in failed]
-    good = [good[i] for i in rows]
-    pixel_hashes = [decoded[i][1] for i in rows]
-    pixel_arr = np.asarray([decoded[i][2] for i in rows], dtype=np.int64)
-    seconds["embed"] = time.perf_counter() - start
+    workers = workers or min(8, os.cpu_count() or 1)
+    done = _inspect_and_embed(scan.files, net, batch_size, progress, workers, runs_in, measure)
+    unreadable = [{"path": _rel(p, root), "reason": r} for p, r in scan.problems]
+    unreadable += [{"path": _rel(Path(name), root), "reason": r} for name, r in done.embeddings.failed]
+    good = [scan.files[i] for i in done.rows]
+    vectors = done.embeddings.vectors
+    pixel_hashes = [x.pixel_hash for x in done.extras]
+    pixel_arr = np.asarray([x.pixels for x in done.extras], dtype=np.int64)
+    measured = [x.measures for x in done.extras]
+    rows = range(len(good))  # measured[i] belongs to good[i]
+    # Decoding and the forward passes take turns (or overlap, beside a GPU): the forward passes'
+    # wall time is "embed", the rest of the step's "hash and decode".
+    seconds["hash and decode"] = time.perf_counter() - start - done.forward_seconds
+    seconds["embed"] = done.forward_seconds
+    for part in ("decode", "pixel hash", "network input"):  # the decoding threads' share of it
+        seconds[f"{part} (summed over threads)"] = sum(x.seconds[part] for x in done.extras)
 
     if threshold is None:
         start = time.perf_counter()

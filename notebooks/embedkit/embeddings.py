@@ -14,6 +14,9 @@ target (JPEG's DCT scaling, box reduction for other formats): a 12-megapixel pho
 photo costs several times less than a full decode. Images too elongated for a network
 (a 60000x1 strip) are refused by name before anything is resized, and whatever a
 decoder raises for one file is reported for that file while the batch goes on.
+``embed_prepared`` runs the same machinery with a caller's own preparation of each file, for
+a caller that needs more than the vector from the one decode (``curate``: the pixel hash and
+the image measures).
 
 Precision: ``precision="float32"`` (the default, unless ``$EMBEDKIT_PRECISION`` says
 otherwise) is reproducible: the same vectors on every CPU, in the precision the thresholds
@@ -34,15 +37,17 @@ import json
 import os
 import sys
 import tempfile
+import time
 import warnings
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import cache, partial
 from numbers import Integral
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -62,11 +67,13 @@ __all__ = [
     "EmbeddingsFileError",
     "ModelInput",
     "PrecisionFidelity",
+    "Prepared",
     "bfloat16_supported",
     "decode_one",
     "default_batch_size",
     "default_precision",
     "embed_images",
+    "embed_prepared",
     "forward_batch",
     "precision_fidelity",
     "resolve_precision",
@@ -657,22 +664,32 @@ def _decoded_in_order(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _batches(stream: Iterator, batch_size: int, failed: list, bar) -> Iterator[tuple[list, list]]:
-    """Group decoded items into ``(names, tensors)`` batches; failures go to ``failed``."""
+def _batches(
+    stream: Iterator, batch_size: int, failed: list, bar
+) -> Iterator[tuple[list[int], list[str], list[torch.Tensor], list]]:
+    """Group decoded items into ``(indices, names, tensors, extras)`` batches; failures go to ``failed``.
+
+    An item's output is a tensor, or a ``(tensor, extra)`` pair from a caller's ``prepare``.
+    """
+    indices: list[int] = []
     names: list[str] = []
     tensors: list[torch.Tensor] = []
-    for name, tensor, reason in stream:
+    extras: list = []
+    for index, (name, output, reason) in enumerate(stream):
         bar.update(1)
-        if tensor is None:
+        if output is None:
             failed.append((name, reason))
             continue
+        tensor, extra = output if isinstance(output, tuple) else (output, None)
+        indices.append(index)
         names.append(name)
         tensors.append(tensor)
+        extras.append(extra)
         if len(tensors) == batch_size:
-            yield names, tensors
-            names, tensors = [], []
+            yield indices, names, tensors, extras
+            indices, names, tensors, extras = [], [], [], []
     if tensors:
-        yield names, tensors
+        yield indices, names, tensors, extras
 
 
 def _warn_failures(failed: list[tuple[str, str]], total: int) -> None:
@@ -724,22 +741,94 @@ def embed_images(
             ``batch_size=2.5``, ``background="white"``, an unknown ``precision``).
     """
     items = _input_items(images_or_paths)
-    batch_size = _positive_int(backbone.batch_size if batch_size is None else batch_size, "batch_size")
-    workers, take_turns = _schedule(backbone.device, workers)
     transform = ModelInput(
         backbone.preprocess, resize_target(backbone), check_background(background), max_aspect_ratio
     )
+    desc = f"embedding with {backbone.name}"
+    result = _embed_items(items, backbone, transform, batch_size, progress, workers, precision, desc)
+    _warn_failures(result.embeddings.failed, len(items))
+    return result.embeddings
+
+
+class Prepared(NamedTuple):
+    """What :func:`embed_prepared` returns.
+
+    Attributes:
+        embeddings: the vectors, with the name of each row and the items that failed.
+        rows: for each row, the position of its item in the input.
+        extras: for each row, what ``prepare`` returned beside the tensor.
+        forward_seconds: wall time spent in the network's forward passes.
+    """
+
+    embeddings: Embeddings
+    rows: list[int]
+    extras: list
+    forward_seconds: float
+
+
+def embed_prepared(
+    items: Sequence,
+    backbone: Backbone,
+    prepare: Callable[[Any], tuple[torch.Tensor, Any]],
+    *,
+    batch_size: int | None = None,
+    progress: bool = True,
+    workers: int | None = None,
+    precision: str | None = None,
+    desc: str | None = None,
+) -> Prepared:
+    """:func:`embed_images` with the caller's ``prepare(item) -> (tensor, extra)`` in place of its decoding.
+
+    For a caller that needs more from each file than its vector, from the same decode:
+    ``curate`` hashes every pixel and measures the image while it makes the network's input
+    (:func:`~embedkit.images.load_rgb_and_reduced`), so each file is decoded once. The items
+    are prepared on ``workers`` threads and embedded in batches as :func:`embed_images`
+    does, so memory holds a few batches of tensors and one decoded file per thread, never
+    the whole input. Whatever ``prepare`` raises for an item is that item's reason in
+    ``embeddings.failed`` (an :class:`~embedkit.images.ImageLoadError` gives its own reason);
+    nothing is warned, the caller reports.
+
+    Raises:
+        TypeError, ValueError: as :func:`embed_images`.
+    """
+    if isinstance(items, (str, bytes, os.PathLike, Image.Image)) or not isinstance(items, Iterable):
+        raise TypeError(f"items must be a list of files or images; got {type(items).__name__}")
+    return _embed_items(
+        list(items), backbone, prepare, batch_size, progress, workers, precision, desc or "embedding"
+    )
+
+
+def _embed_items(
+    items: list,
+    backbone: Backbone,
+    transform: Callable,
+    batch_size: int | None,
+    progress: bool,
+    workers: int | None,
+    precision: str | None,
+    desc: str,
+) -> Prepared:
+    """Decode ``items`` with ``transform`` on worker threads and embed them in batches, in input order."""
+    batch_size = _positive_int(backbone.batch_size if batch_size is None else batch_size, "batch_size")
+    workers, take_turns = _schedule(backbone.device, workers)
     runs_in = resolve_precision(precision, backbone.name, backbone.device)
 
-    rows: list[np.ndarray] = []
+    vectors: list[np.ndarray] = []
+    rows: list[int] = []
     paths: list[str] = []
+    extras: list = []
     failed: list[tuple[str, str]] = []
-    with progress_bar(len(items), progress, f"embedding with {backbone.name}") as bar:
+    forward = 0.0
+    with progress_bar(len(items), progress, desc) as bar:
         stream = _decoded_in_order(items, transform, workers, batch_size, take_turns)
         with contextlib.closing(stream):  # a forward pass that raises stops the decoding threads too
-            for names, tensors in _batches(stream, batch_size, failed, bar):
-                rows.append(forward_batch(backbone, torch.stack(tensors), runs_in))
+            for indices, names, tensors, more in _batches(stream, batch_size, failed, bar):
+                start = time.perf_counter()
+                vectors.append(forward_batch(backbone, torch.stack(tensors), runs_in))
+                forward += time.perf_counter() - start
+                rows.extend(indices)
                 paths.extend(names)
-    _warn_failures(failed, len(items))
-    vectors = np.concatenate(rows) if rows else np.zeros((0, backbone.dim), dtype=np.float32)
-    return Embeddings(vectors.astype(np.float32, copy=False), paths, failed, backbone.name)
+                extras.extend(more)
+    matrix = np.concatenate(vectors) if vectors else np.zeros((0, backbone.dim), dtype=np.float32)
+    embedded = Embeddings(matrix.astype(np.float32, copy=False), paths, failed, backbone.name)
+    return Prepared(embedded, rows, extras, forward)

@@ -14,6 +14,8 @@ A network sees a few hundred pixels, so ``load_rgb(..., min_side=256)`` decodes 
 or 1/8 size directly, other formats are box-reduced after decoding, and the short
 side always stays at least ``min_side`` (the network's resize target), so what the
 network sees does not change. Hashing pixels needs every pixel and keeps the default.
+A caller that needs both from one decode (``curate`` hashes and embeds every file) uses
+``load_rgb_and_reduced``: every pixel, and the reduced picture box-reduced from them.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from .folders import IMAGE_SUFFIXES, file_kind, link_problem, scan_folder
 
@@ -46,6 +48,7 @@ __all__ = [
     "check_max_pixels",
     "expand_paths",
     "load_rgb",
+    "load_rgb_and_reduced",
     "load_rgb_bytes",
     "scan_images",
     "to_rgb",
@@ -350,6 +353,27 @@ def _reason_from(exc: Exception, path: Path | bytes, fmt: str | None) -> str:
     return f"corrupt {kind} data ({type(exc).__name__}: {text})"
 
 
+def _draft_scale(image: Image.Image, min_side: int | None) -> int:
+    """The factor (1, 2, 4 or 8) that ``image.draft("RGB", (min_side, min_side))`` would decode an
+    opened, not yet loaded ``image`` smaller by: Pillow's own rule, 1 for any format but JPEG."""
+    if min_side is None or not isinstance(image, JpegImagePlugin.JpegImageFile) or len(image.tile) != 1:
+        return 1
+    fits = min(image.size[0] // min_side, image.size[1] // min_side)
+    return next((s for s in (8, 4, 2) if fits >= s), 1)
+
+
+def _oriented_rgb(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """Load an opened file, orient it, make it RGB (no copy when it already is RGB)."""
+    image.load()
+    ImageOps.exif_transpose(image, in_place=True)  # no copy of 12 MP when nothing turns
+    if image.mode == "RGB" and "transparency" not in image.info and hasattr(image, "_new"):
+        # Opened here and ours alone, so to_rgb's copy (12 MP: 36 MB) is not needed: a plain
+        # Image around the same pixels, without the file's name and format (Pillow never maps
+        # an RGB file into memory, so they are not the file's own bytes).
+        return image._new(image.im)
+    return to_rgb(image, background)
+
+
 def _decode(image: Image.Image, background: tuple[int, int, int], min_side: int | None) -> Image.Image:
     """Decode an opened file (at reduced size where allowed), orient it, make it RGB."""
     if min_side is not None:
@@ -357,9 +381,17 @@ def _decode(image: Image.Image, background: tuple[int, int, int], min_side: int 
         # min_side (a square request, so it holds before and after EXIF rotation).
         # Other formats ignore draft and are box-reduced after decoding.
         image.draft("RGB", (min_side, min_side))
-    image.load()
-    ImageOps.exif_transpose(image, in_place=True)  # no copy of 12 MP when nothing turns
-    return _shrink(to_rgb(image, background), min_side)
+    return _shrink(_oriented_rgb(image, background), min_side)
+
+
+def _decode_both(
+    image: Image.Image, background: tuple[int, int, int], min_side: int
+) -> tuple[Image.Image, Image.Image]:
+    """Decode an opened file once: every pixel, and the picture :func:`_decode` would give for
+    ``min_side``, box-reduced from those pixels by the factor DCT scaling would have used."""
+    scale = _draft_scale(image, min_side)
+    full = _oriented_rgb(image, background)
+    return full, _shrink(full.reduce(scale) if scale > 1 else full, min_side)
 
 
 def load_rgb(
@@ -401,6 +433,43 @@ def load_rgb(
     max_aspect_ratio = _check_aspect_ratio(max_aspect_ratio)
     _check_file(p)
     return _open_checked(p, p, p, background, max_pixels, min_side, max_aspect_ratio)
+
+
+def load_rgb_and_reduced(
+    path: str | os.PathLike,
+    min_side: int,
+    background: tuple[int, int, int] = (255, 255, 255),
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    *,
+    max_aspect_ratio: float | None = None,
+) -> tuple[Image.Image, Image.Image]:
+    """Decode a file once into two pictures: every pixel, and a reduced one for a network.
+
+    ``full`` is what ``load_rgb(path)`` returns (what a pixel hash needs). ``reduced`` is the
+    picture ``load_rgb(path, min_side=min_side)`` gives, made from the same pixels: box-reduced
+    by the factor JPEG's DCT scaling would have decoded at (1/2, 1/4 or 1/8 of each side), then
+    by the integer factor that keeps the short side at least ``min_side``. It has the same size
+    as that picture, and the same pixels wherever no DCT scaling applies (formats other than JPEG,
+    JPEGs whose short side is under ``2 * min_side``); for larger JPEGs it averages each block
+    after colour conversion instead of before, a difference of a few levels per pixel.
+    Reducing 12 megapixels costs about what decoding them reduced does, so both pictures cost
+    one full decode (``benchmarks/bench_curate.py`` measures it).
+
+    The arguments, the checks made before any pixel is decoded (size, ``max_aspect_ratio``
+    with ``min_side``) and the errors are those of :func:`load_rgb`.
+
+    Returns:
+        ``(full, reduced)``, both ``"RGB"``; the file is closed.
+    """
+    p = Path(path)
+    background = check_background(background)
+    max_pixels = check_max_pixels(max_pixels)
+    min_side = _check_min_side(min_side)
+    if min_side is None:
+        raise ValueError("min_side must be a positive integer number of pixels; got None")
+    max_aspect_ratio = _check_aspect_ratio(max_aspect_ratio)
+    _check_file(p)
+    return _open_checked(p, p, p, background, max_pixels, min_side, max_aspect_ratio, _decode_both)
 
 
 def as_rgb(
@@ -464,11 +533,13 @@ def load_rgb_bytes(
 
 
 def _open_checked(
-    source, name, raw: Path | bytes, background, max_pixels: int, min_side, max_aspect_ratio
-) -> Image.Image:
-    """Open ``source`` (a path or a byte stream), refuse it by size before decoding, decode it as RGB;
-    whatever goes wrong becomes an :class:`ImageLoadError` for ``name`` with a reason read from
-    ``raw`` (the file, or its bytes)."""
+    source, name, raw: Path | bytes, background, max_pixels: int, min_side, max_aspect_ratio, decode=None
+):
+    """Open ``source`` (a path or a byte stream), refuse it by size before decoding, decode it as RGB
+    (with ``decode(image, background, min_side)``, by default :func:`_decode`); whatever goes wrong
+    becomes an :class:`ImageLoadError` for ``name`` with a reason read from ``raw`` (the file, or its
+    bytes)."""
+    decode = decode or _decode
     _allow_in_pillow(max_pixels)
     fmt = None
     try:
@@ -480,7 +551,7 @@ def _open_checked(
                 problem = _size_problem(image.size, max_pixels, max_aspect_ratio, min_side)
                 if problem:
                     raise ImageLoadError(name, problem)
-                return _decode(image, background, min_side)
+                return decode(image, background, min_side)
     except ImageLoadError:
         raise
     except Exception as exc:  # noqa: BLE001 - whatever a decoder raises becomes a reason
