@@ -1,10 +1,13 @@
-"""Shared test set-up: the backbone the lessons use, loaded once, and the bundled manifest.
+"""Shared test set-up: the backbone the lessons use, loaded once, the bundled manifest, and a
+decompression-bomb PNG for the tests of broken input.
 
 ``embedkit`` is imported as installed (``pip install -e .``, part of requirements-dev.txt);
 scripts and benchmark helpers by name (pyproject.toml's ``pythonpath``). No test changes ``sys.path``.
 """
 
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -56,3 +59,15 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A valid bilevel PNG of the given size, all zeros: tiny on disk, huge in memory."""
+    row = b"\x00" + bytes((width + 7) // 8)
+    raw = zlib.compress(row * height, 9)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")

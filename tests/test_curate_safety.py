@@ -13,18 +13,16 @@ import os
 import shutil
 import signal
 import stat
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO
+from conftest import REPO, bomb_png
 from embedkit.curate import _pairs_and_groups, _propose_split, printable_name
 from embedkit.images import load_rgb
 from embedkit.pairs import connected_groups
@@ -383,7 +381,7 @@ def test_broken_files_are_named_with_their_reason_and_the_rest_is_curated(tmp_pa
     data = (folder / PHOTOS[0]).read_bytes()
     (folder / "truncated.jpg").write_bytes(data[: len(data) // 2])
     (folder / "empty.jpg").write_bytes(b"")
-    (folder / "bomb.png").write_bytes(_bomb_png(30_000, 30_000))  # 900 Mpx in ~110 kB
+    (folder / "bomb.png").write_bytes(bomb_png(30_000, 30_000))  # 900 Mpx in ~110 kB
     os.mkfifo(folder / "pipe.jpg")
     Image.new("RGB", (6000, 20), (90, 140, 200)).save(folder / "strip.png")  # decodes; no network input
     # a 12-megapixel copy: hashed at full size, embedded from the same decode, reduced
@@ -404,18 +402,6 @@ def test_broken_files_are_named_with_their_reason_and_the_rest_is_curated(tmp_pa
     assert any({PHOTOS[0], "big.jpg"} <= set(g) for g in findings["near_groups"]), findings["near_groups"]
     assert "big.jpg" in findings["keep"] and PHOTOS[0] not in findings["keep"]  # the most pixels
     assert _tree(folder) == before
-
-
-def _bomb_png(width: int, height: int) -> bytes:
-    """A valid bilevel PNG of the given size, all zeros: tiny on disk, huge in memory."""
-    row = b"\x00" + bytes((width + 7) // 8)
-    raw = zlib.compress(row * height, 9)
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
 
 
 # --------------------------------------------------------------------------- unreadable subfolder

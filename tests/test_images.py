@@ -2,14 +2,13 @@
 
 import io
 import os
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import bomb_png
 from embedkit.images import (
     ImageLoadError,
     as_rgb,
@@ -209,20 +208,8 @@ def test_missing_file_and_folder(tmp_path):
         load_rgb(tmp_path)
 
 
-def _bomb_png(width: int, height: int) -> bytes:
-    """A valid bilevel PNG of the given size, all zeros: tiny on disk, huge in memory."""
-    row = b"\x00" + bytes((width + 7) // 8)
-    raw = zlib.compress(row * height, 9)
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
-
-
 def test_decompression_bomb_is_refused_before_decoding(tmp_path):
-    (tmp_path / "bomb.png").write_bytes(_bomb_png(30_000, 30_000))  # 900 Mpx in ~110 kB
+    (tmp_path / "bomb.png").write_bytes(bomb_png(30_000, 30_000))  # 900 Mpx in ~110 kB
     assert (tmp_path / "bomb.png").stat().st_size < 200_000
     with pytest.raises(ImageLoadError, match="too large.*decompression bomb"):
         load_rgb(tmp_path / "bomb.png")
