@@ -14,6 +14,7 @@ from embedkit.evaluation import (
     Scores,
     choose_threshold,
     cross_validate_threshold,
+    f_beta_by_threshold,
     group_folds,
     score_pairs,
     scores_by_kind,
@@ -404,3 +405,18 @@ def test_curve_ari_equals_sklearn_including_trivial_groupings(seed):
     for t, ari in curve["ari"].items():
         expected = adjusted_rand_score(groups, connected_groups(n, pairs[scores >= t]))
         assert ari == pytest.approx(expected)
+
+
+def test_f_beta_by_threshold_matches_sklearn_and_weights_recall():
+    curve = pd.DataFrame({"tp": [100, 90, 70, 0], "fp": [200, 15, 2, 0]}, index=[0.4, 0.5, 0.6, 0.7])
+    curve["fn"] = 100 - curve["tp"]
+    for beta in (0.5, 1, 2):
+        f = f_beta_by_threshold(curve, beta)
+        for t, row in curve.iterrows():
+            p = row["tp"] / (row["tp"] + row["fp"]) if row["tp"] + row["fp"] else 0.0
+            r = row["tp"] / (row["tp"] + row["fn"])
+            want = 0.0 if p == 0 or r == 0 else (1 + beta**2) * p * r / (beta**2 * p + r)
+            assert f[t] == pytest.approx(want)
+    assert f_beta_by_threshold(curve, 1).idxmax() == 0.5
+    assert f_beta_by_threshold(curve, 2).idxmax() < f_beta_by_threshold(curve, 0.5).idxmax()
+    assert f_beta_by_threshold(curve, 2)[0.7] == 0.0

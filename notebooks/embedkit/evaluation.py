@@ -41,6 +41,7 @@ __all__ = [
     "ThresholdChoice",
     "choose_threshold",
     "cross_validate_threshold",
+    "f_beta_by_threshold",
     "group_folds",
     "score_pairs",
     "scores_by_kind",
@@ -642,6 +643,18 @@ def cross_validate_threshold(
             }
         )
     return pd.DataFrame(rows)
+
+
+def f_beta_by_threshold(curve: pd.DataFrame, beta: float) -> pd.Series:
+    """F-beta at every threshold of a :func:`threshold_curve` table, from its pair counts.
+
+    ``F_beta = (1 + beta²)·tp / ((1 + beta²)·tp + beta²·fn + fp)``: recall weighs ``beta`` times
+    as much as precision. A threshold with no true pair found (``tp == 0``) scores 0.
+    """
+    b2 = float(beta) ** 2
+    tp, fp, fn = (curve[c].astype(float) for c in ("tp", "fp", "fn"))
+    den = (1 + b2) * tp + b2 * fn + fp
+    return ((1 + b2) * tp / den.where(den > 0)).fillna(0.0).rename(f"f{beta:g}")
 
 
 def summarise_cross_validation(
