@@ -12,7 +12,7 @@ Each measurement runs in a fresh process and reports how far its peak resident m
   every one of the ``files²/2`` pairs passes the threshold. The whole pair list joined at
   once (:func:`~embedkit.similarity.near_duplicate_pairs` then
   :func:`~embedkit.pairs.connected_groups`, as before) against the blockwise search of
-  :func:`embedkit.curate._pairs_and_groups`, which joins each block's pairs and drops them.
+  :func:`embedkit.grouping.search_groups`, which joins each block's pairs and drops them.
 
 Both sides of each comparison run in the same invocation, one after the other; the ratio
 is the number to read (absolute megabytes depend on the allocator and the libraries).
@@ -31,7 +31,7 @@ PRELUDE = """
 import resource, sys
 import numpy as np
 from PIL import Image
-import embedkit.curate, embedkit.images
+import embedkit.grouping, embedkit.images
 from embedkit.pairs import connected_groups
 from embedkit.similarity import near_duplicate_pairs
 
@@ -73,7 +73,7 @@ CASES = {
         rng = np.random.default_rng(0)
         vectors = (1.0 + 0.01 * rng.standard_normal((n, 64))).astype(np.float32)
         before = peak_kib()
-        labels, _ = embedkit.curate._pairs_and_groups(vectors, 0.9, np.arange(n))
+        labels, _ = embedkit.grouping.search_groups(vectors, 0.9, np.arange(n))
         print(peak_kib() - before, n * (n - 1) // 2, len(np.unique(labels)))
     """,
 }

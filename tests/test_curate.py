@@ -22,7 +22,6 @@ from embedkit.curate import (
     _propose_split,
     _similarity_histogram,
     curate,
-    guarded_groups,
     list_image_files,
     write_outputs,
 )
@@ -91,31 +90,6 @@ def test_folder_errors_say_what_is_wrong(tmp_path, kind):
 
 
 # --------------------------------------------------------------------------- grouping guard and split
-
-
-def _unit(angles_deg):
-    a = np.radians(angles_deg)
-    return np.stack([np.cos(a), np.sin(a)], axis=1).astype(np.float32)
-
-
-def test_chain_is_flagged_and_cut_by_average_similarity():
-    # Angles 0, 30, 60 degrees: cos 30 = 0.866 links neighbours at threshold 0.8, but the
-    # ends are cos 60 = 0.5 apart. A fourth vector at 5 degrees makes 0 and 5 one tight pair.
-    vectors = _unit([0, 5, 30, 60])
-    edges = np.array([[0, 1], [1, 2], [0, 2], [2, 3]])
-    groups, review = guarded_groups(4, edges, vectors, threshold=0.8)
-    assert len(review) == 1
-    assert review[0]["min_similarity"] == pytest.approx(0.5, abs=1e-6)
-    assert set(review[0]["weakest_pair"]) == {0, 3}
-    # average linkage: {0,1} (cos 5 = 0.996), then 2 joins at mean(cos 30, cos 25) = 0.886;
-    # 3 would join at mean(cos 60, cos 55, cos 30) = 0.646 < 0.8, so it stays alone.
-    assert sorted(map(sorted, (g.tolist() for g in groups))) == [[0, 1, 2]]
-
-
-def test_coherent_group_is_not_flagged():
-    vectors = _unit([0, 10, 20])
-    groups, review = guarded_groups(3, np.array([[0, 1], [1, 2]]), vectors, threshold=0.9)
-    assert review == [] and [g.tolist() for g in groups] == [[0, 1, 2]]
 
 
 def test_proposed_split_keeps_groups_together():
@@ -248,7 +222,7 @@ MEMORY_SCRIPT = PEAK_KIB_SOURCE + textwrap.dedent(
     import torch
 
     import embedkit.curate as curate_module
-    from embedkit import embeddings
+    from embedkit import embeddings, grouping
 
     folder, n, dim = Path(sys.argv[1]), int(sys.argv[2]), 32
 
@@ -275,9 +249,7 @@ MEMORY_SCRIPT = PEAK_KIB_SOURCE + textwrap.dedent(
         input_size=2,  # decoded at full size: a short side of 4 px
         preprocess=lambda picture: torch.tensor(number[picture.tobytes()]),
     )
-    curate_module.near_duplicate_pairs = functools.partial(
-        curate_module.near_duplicate_pairs, chunk_size=256
-    )
+    grouping.near_duplicate_pairs = functools.partial(grouping.near_duplicate_pairs, chunk_size=256)
     before = peak_kib()
     findings = curate_module.curate(folder, progress=False)
     after = peak_kib()

@@ -23,10 +23,8 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, bomb_png
-from embedkit.curate import _pairs_and_groups, _propose_split, printable_name
+from embedkit.curate import _propose_split, printable_name
 from embedkit.images import load_rgb
-from embedkit.pairs import connected_groups
-from embedkit.similarity import near_duplicate_pairs
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO / "notebooks"), "EMBEDKIT_BACKBONE": "efficientnet_lite0"}
 PHOTOS = [
@@ -468,33 +466,6 @@ def test_bad_arguments_fail_first_with_one_line(tmp_path, args, words):
 
 
 # --------------------------------------------------------------------------- memory
-
-
-def test_pairs_are_joined_block_by_block_as_if_all_were_held():
-    # Oracle: every pair at once (near_duplicate_pairs) joined by connected_groups, and the
-    # borderline pairs picked from the full list; the blockwise search, forced into blocks of
-    # 3 rows, must give the same groups and the same borderline pairs.
-    rng = np.random.default_rng(3)
-    base = rng.standard_normal((12, 6)).astype(np.float32)
-    vectors = np.concatenate([base, base[:8] + 0.3 * rng.standard_normal((8, 6)).astype(np.float32)])
-    exact_of = np.arange(len(vectors))
-    vectors[19] = vectors[18]  # 18 and 19 are pixel-identical copies
-    exact_of[19] = 18
-    threshold = 0.8
-    labels, borderline = _pairs_and_groups(vectors, threshold, exact_of, block=3 * len(vectors))
-    pairs, scores = near_duplicate_pairs(vectors, threshold=threshold - 0.1)
-    strong = pairs[scores >= threshold]
-    expected = connected_groups(len(vectors), np.concatenate([strong, [[18, 19]]]))
-    assert (labels == expected).all()
-    reps = np.sort(exact_of[pairs], axis=1)
-    seen, distinct = set(), []
-    for (a, b), (i, j), s in zip(reps.tolist(), pairs.tolist(), scores.tolist(), strict=True):
-        if a != b and (a, b) not in seen:
-            seen.add((a, b))
-            distinct.append((i, j, s))
-    below = [p for p in distinct if p[2] < threshold][:6][::-1]
-    above = [p for p in distinct if p[2] >= threshold][::-1][:6][::-1]
-    assert [(a, b) for a, b, _ in borderline] == [(a, b) for a, b, _ in below + above]
 
 
 def test_16_bit_images_convert_exactly(tmp_path):

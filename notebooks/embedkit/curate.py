@@ -27,18 +27,18 @@ The steps, each reusing the package's tested pieces:
    JPEG, JPEGs under twice the network's resize target); for larger JPEGs, which it decodes
    by DCT scaling, the same blocks are averaged after colour conversion instead
    (``tests/test_curate.py`` checks both).
-4. **pairs and groups**: files with equal pixel hashes (byte copies included) and every
-   pair at or above the backbone's calibrated threshold
-   (:func:`~embedkit.similarity.near_duplicate_pairs`), found block by block and joined
-   into connected groups as each block is scored, so the pairs are never all held at once.
-5. **guard against chaining**: joining by chains is single linkage: one false pair merges
-   two whole photo groups. So a connected group whose members are not all pairwise at or
-   above the threshold is listed under ``review`` and cut with average linkage at the same
-   threshold (a file stays in a group only while its *average* similarity to the group
-   reaches the threshold), the standard remedy for chaining. Nothing is merged silently
-   and nothing is split silently.
-6. **leaks**: a group whose files lie in two or more top-level subfolders (``train/``,
-   ``test/``, ``val/``, ...).
+4. **pairs and groups** (:func:`~embedkit.grouping.search_groups`): files with equal pixel
+   hashes (byte copies included) and every pair at or above the backbone's calibrated
+   threshold (:func:`~embedkit.similarity.near_duplicate_pairs`), found block by block and
+   joined into connected groups as each block is scored, so the pairs are never all held at once.
+5. **guard against chaining** (:func:`~embedkit.grouping.cut_chains`): joining by chains is
+   single linkage: one false pair merges two whole photo groups. So a connected group whose
+   members are not all pairwise at or above the threshold is listed under ``review`` and cut
+   with average linkage at the same threshold (a file stays in a group only while its
+   *average* similarity to the group reaches the threshold), the standard remedy for chaining.
+   Nothing is merged silently and nothing is split silently.
+6. **leaks** (:func:`~embedkit.splits.folder_leaks`): a group whose files lie in two or more
+   top-level subfolders (``train/``, ``test/``, ``val/``, ...).
 7. **keep and split**: one file per group (the one with most pixels) plus every ungrouped
    readable file; a group-aware split (:func:`~embedkit.splits.group_aware_split` when the
    folder has split subfolders, otherwise a seeded 80/20 ``GroupShuffleSplit``). A folder
@@ -56,7 +56,7 @@ time, joins a block's pairs into group labels (``O(n)``) and drops them, so at m
 of one block are held, about 130 bytes per similarity of the block in the worst case where
 every one is a pair (measured: a 130 MiB peak rise for 10,000 files whose 50 million pairs all pass, against
 4 GB holding them all; ``benchmarks/bench_curate_memory.py``). A group is checked pairwise
-only up to :data:`LINKAGE_MAX_MEMBERS` files (~100 MB); the histogram of similarities
+only up to :data:`~embedkit.grouping.LINKAGE_MAX_MEMBERS` files (~100 MB); the histogram of similarities
 uses at most :data:`HISTOGRAM_MAX_FILES` files; 16-bit images are converted without a
 float64 copy (:func:`~embedkit.images.load_rgb`).
 
@@ -81,8 +81,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import squareform
 
 from .backbones import Backbone, load_backbone
 from .duplicates import exact_duplicate_groups, pixel_hash
@@ -99,8 +97,16 @@ from .folders import (
     printable_name,
     scan_folder,
 )
+from .grouping import (
+    BORDERLINE_MARGIN,
+    BORDERLINE_PER_SIDE,
+    LINKAGE_MAX_MEMBERS,
+    PAIR_BLOCK_SIMILARITIES,
+    cut_chains,
+    guarded_groups,
+    search_groups,
+)
 from .images import MAX_ASPECT_RATIO, load_rgb_and_reduced
-from .pairs import connected_groups
 from .quality import (
     EXPLAINED_BY,
     HIDES_CONTENT,
@@ -117,8 +123,8 @@ from .quality import (
     measure_image,
     outlier_scores,
 )
-from .similarity import cosine_similarity, near_duplicate_pairs
-from .splits import group_aware_split
+from .similarity import cosine_similarity
+from .splits import folder_leaks, group_aware_split
 
 __all__ = [
     "BORDERLINE_MARGIN",
@@ -143,19 +149,9 @@ __all__ = [
     "write_outputs",
 ]
 
-#: Borderline pairs are looked for this far below the threshold.
-BORDERLINE_MARGIN = 0.10
-#: Borderline pairs shown on each side of the threshold (just below, just above).
-BORDERLINE_PER_SIDE = 6
 #: The similarity histogram uses every pair of at most this many files (a seeded sample
 #: of them in larger folders), so it costs at most ~8 million dot products.
 HISTOGRAM_MAX_FILES = 4000
-#: Connected groups larger than this are not cut by average linkage (its cost grows with
-#: the square of the group's size); they are flagged for review as they are.
-LINKAGE_MAX_MEMBERS = 3000
-#: The pair search scores at most ``max(PAIR_BLOCK_SIMILARITIES, 16 n)`` similarities at a
-#: time for ``n`` files, whatever the number of pairs found.
-PAIR_BLOCK_SIMILARITIES = 1 << 20
 
 
 # --------------------------------------------------------------------------- steps 2 and 3: inspect and embed
@@ -237,185 +233,6 @@ def _inspect_and_embed(
         precision=precision,
         desc="decoding, hashing and embedding",
     )
-
-
-# --------------------------------------------------------------------------- step 4: pairs
-
-
-def _join(labels: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    """Group labels after joining ``pairs`` to the groups ``labels`` already holds (O(n + pairs)).
-
-    Each file is tied to its group's first file, so the components of the ties and the new
-    pairs are the old groups merged along the pairs: the pairs never need to be kept.
-    """
-    if len(pairs) == 0:
-        return labels
-    n = len(labels)
-    _, first = np.unique(labels, return_index=True)  # connected_groups numbers from 0, in order
-    ties = np.stack([np.arange(n), first[labels]], axis=1)
-    return connected_groups(n, np.concatenate([ties, pairs]))
-
-
-def _nearest(scores: np.ndarray, reps: np.ndarray, side: np.ndarray, key: np.ndarray) -> np.ndarray:
-    """Rows of ``side`` with the smallest ``key``, one per pair of photos, at most BORDERLINE_PER_SIDE.
-
-    Looks at the best ``m`` candidates only, doubling ``m`` while copies of the same pair of
-    photos leave fewer than enough distinct ones: the work stays small whatever the block size.
-    """
-    candidates = np.flatnonzero(side)
-    m = 4 * BORDERLINE_PER_SIDE
-    while True:
-        if len(candidates) > m:
-            best = candidates[np.argpartition(key[candidates], m)[:m]]
-        else:
-            best = candidates
-        best = np.sort(best)  # by position: score descending, then i, then j
-        _, first = np.unique(reps[best], axis=0, return_index=True)  # the first of each pair of photos
-        distinct = best[first]
-        chosen = distinct[np.argsort(key[distinct], kind="stable")][:BORDERLINE_PER_SIDE]
-        if len(chosen) == BORDERLINE_PER_SIDE or len(best) == len(candidates):
-            return chosen
-        m *= 2
-
-
-def _best_borderline(
-    pairs: np.ndarray, scores: np.ndarray, threshold: float, exact_of: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs nearest the threshold on each side, one per pair of photos, by descending score.
-
-    Pixel-identical copies stand for one file: of the pairs between the same two photos the
-    highest scoring (then the first) is kept, and pairs within one photo are dropped.
-    """
-    order = np.lexsort((pairs[:, 1], pairs[:, 0], -scores))
-    pairs, scores = pairs[order], scores[order]
-    reps = np.sort(exact_of[pairs], axis=1)
-    apart = reps[:, 0] != reps[:, 1]
-    position = np.arange(len(scores))
-    below = _nearest(scores, reps, apart & (scores < threshold), position)  # highest below first
-    above = _nearest(scores, reps, apart & (scores >= threshold), -position)  # lowest above first
-    chosen = np.sort(np.concatenate([above, below]))
-    return pairs[chosen], scores[chosen]
-
-
-def _pairs_and_groups(
-    vectors: np.ndarray,
-    threshold: float,
-    exact_of: np.ndarray,
-    block: int | None = None,
-) -> tuple[np.ndarray, list[tuple[int, int, float]]]:
-    """Group labels of every file and the borderline pairs, from one blockwise search.
-
-    Rows are scored against the rows after them ``max(block, 16 n) // n`` at a time, at the
-    borderline margin below ``threshold``; the pairs at or above ``threshold`` join groups
-    (:func:`_join`) as soon as enough are waiting, and only the few pairs nearest the
-    threshold are carried from block to block. Pixel-identical files (``exact_of``, the
-    first file of each file's exact group) are joined before any search.
-
-    Returns:
-        ``((n,) int64 labels as connected_groups numbers them, [(a, b, score), ...])``, the
-        borderline pairs below the threshold (ascending) then above it (descending).
-    """
-    n = len(vectors)
-    labels = _join(np.arange(n), np.stack([np.arange(n), exact_of], axis=1)[exact_of != np.arange(n)])
-    if n < 2:
-        return labels, []
-    low = max(-1.0, threshold - BORDERLINE_MARGIN)
-    rows = max(1, max(block or PAIR_BLOCK_SIMILARITIES, 16 * n) // n)
-    waiting: list[np.ndarray] = []
-    n_waiting = 0
-    near_pairs, near_scores = np.empty((0, 2), np.int64), np.empty(0, np.float32)
-    for start in range(0, n, rows):
-        stop = min(start + rows, n)
-        pairs, scores = near_duplicate_pairs(vectors[start:stop], vectors[start:], threshold=low)
-        later = pairs[:, 1] > pairs[:, 0]  # each pair once, never a file with itself
-        pairs, scores = pairs[later] + start, scores[later]
-        strong = pairs[scores >= threshold]
-        strong = strong[labels[strong[:, 0]] != labels[strong[:, 1]]]  # pairs that join two groups
-        if len(strong):
-            waiting.append(strong)
-            n_waiting += len(strong)
-        if n_waiting >= n:  # joining costs O(n): do it once at least n pairs wait
-            labels, waiting, n_waiting = _join(labels, np.concatenate(waiting)), [], 0
-        near_pairs, near_scores = _best_borderline(
-            np.concatenate([near_pairs, pairs]), np.concatenate([near_scores, scores]), threshold, exact_of
-        )
-        del pairs, scores, strong
-    if waiting:
-        labels = _join(labels, np.concatenate(waiting))
-    below = [k for k in range(len(near_scores)) if near_scores[k] < threshold][::-1]
-    above = [k for k in range(len(near_scores)) if near_scores[k] >= threshold]
-    chosen = below + above
-    return labels, [(int(near_pairs[k, 0]), int(near_pairs[k, 1]), float(near_scores[k])) for k in chosen]
-
-
-# --------------------------------------------------------------------------- step 5: guard against chaining
-
-
-def guarded_groups(
-    n: int, edges: np.ndarray, vectors: np.ndarray, threshold: float
-) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
-    """Connected groups of ``edges``, each cut by average linkage when not all pairs are similar.
-
-    Returns the groups (arrays of rows, two or more each) and one review entry per group that
-    was cut: its members, its lowest pairwise cosine, its weakest pair and the parts it was cut
-    into. ``curate()`` groups files this way; lessons 06 and 07 check their own guard against it.
-    """
-    return _cut_chains(connected_groups(n, edges), vectors, threshold)
-
-
-def _cut_chains(
-    labels: np.ndarray, vectors: np.ndarray, threshold: float
-) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
-    """The groups of ``labels``, each cut by average linkage when not all pairs are similar.
-
-    Returns:
-        ``(groups, review)``: member index arrays of the final groups of two or more, and
-        one entry per connected group whose lowest pairwise cosine is below ``threshold``
-        (as indices; :func:`curate` turns them into paths).
-    """
-    order = np.argsort(labels, kind="stable")
-    bounds = np.flatnonzero(np.diff(labels[order])) + 1
-    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
-    groups: list[np.ndarray] = []
-    review: list[dict[str, Any]] = []
-    for members in np.split(order, bounds):
-        if len(members) < 2:
-            continue
-        if len(members) > LINKAGE_MAX_MEMBERS:
-            groups.append(members)
-            review.append(
-                {
-                    "members": members,
-                    "min_similarity": float("nan"),
-                    "weakest_pair": None,
-                    "parts": [members],
-                    "note": "too large to check pairwise",
-                }
-            )
-            continue
-        sims = np.clip(unit[members] @ unit[members].T, -1.0, 1.0)
-        iu = np.triu_indices(len(members), k=1)
-        weakest = int(np.argmin(sims[iu]))
-        low = float(sims[iu][weakest])
-        if low >= threshold:
-            groups.append(members)
-            continue
-        distance = 1.0 - sims
-        np.fill_diagonal(distance, 0.0)
-        tree = linkage(squareform(distance.clip(min=0.0), checks=False), method="average")
-        cut = fcluster(tree, t=1.0 - threshold, criterion="distance")
-        parts = [members[cut == c] for c in np.unique(cut)]
-        groups.extend(p for p in parts if len(p) > 1)
-        review.append(
-            {
-                "members": members,
-                "min_similarity": low,
-                "weakest_pair": (int(members[iu[0][weakest]]), int(members[iu[1][weakest]])),
-                "parts": parts,
-                "note": "" if len(parts) == 1 else f"split into {len(parts)} by average similarity",
-            }
-        )
-    return groups, review
 
 
 # --------------------------------------------------------------------------- helpers
@@ -505,19 +322,6 @@ def _calibrated_threshold(
             "note": note,
         }
     return float(cal.threshold), {"kind": "calibrated on this folder", "summary": str(cal), **cal.to_dict()}
-
-
-def _leaks(near_groups: list[list[str]]) -> list[dict[str, dict[str, list[str]]]]:
-    """Each group whose files lie in two or more top-level subfolders, by subfolder."""
-    leaks = []
-    for members in near_groups:
-        by_split: dict[str, list[str]] = {}
-        for p in members:
-            if "/" in p:
-                by_split.setdefault(p.split("/")[0], []).append(p)
-        if len(by_split) >= 2:
-            leaks.append({"splits": dict(sorted(by_split.items()))})
-    return leaks
 
 
 # ---------------------------------------------------------------------- step 8: quality, outliers, labels
@@ -679,77 +483,189 @@ def curate(
             ``checks`` names an unknown kind, or ``labels`` an unknown rule.
     """
     kinds = check_kinds(checks)
-    label_rule = labels
-    class_folder_labels([], rule=label_rule)  # an unknown rule is refused before any work
+    class_folder_labels([], rule=labels)  # an unknown rule is refused before any work
     root = Path(folder)
-    seconds: dict[str, float] = {}
-    start = time.perf_counter()
-    scan = scan_folder(root, exclude)
-    if not scan.files and not scan.problems:
-        endings = ", ".join(sorted(IMAGE_SUFFIXES))
-        raise FolderError(f"folder {str(root)!r} holds no image files (looked for {endings}, any case)")
-    seconds["scan"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    net = _resolve_backbone(backbone)
-    given, threshold = threshold, _check_threshold(net, threshold)
-    seconds["load backbone"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    measure = any(k in IMAGE_KINDS for k in kinds)
+    clock = _Stopwatch()
+    with clock("scan"):
+        scan = scan_folder(root, exclude)
+        if not scan.files and not scan.problems:
+            endings = ", ".join(sorted(IMAGE_SUFFIXES))
+            raise FolderError(f"folder {str(root)!r} holds no image files (looked for {endings}, any case)")
+    with clock("load backbone"):
+        net = _resolve_backbone(backbone)
+        given, threshold = threshold, _check_threshold(net, threshold)
     runs_in = resolve_precision(precision, net.name, net.device)
-    batch_size = batch_size or getattr(net, "batch_size", None)
     workers = workers or min(8, os.cpu_count() or 1)
-    done = _inspect_and_embed(scan.files, net, batch_size, progress, workers, runs_in, measure)
-    unreadable = [{"path": _rel(p, root), "reason": r} for p, r in scan.problems]
-    unreadable += [{"path": _rel(Path(name), root), "reason": r} for name, r in done.embeddings.failed]
-    good = [scan.files[i] for i in done.rows]
-    vectors = done.embeddings.vectors
-    pixel_hashes = [x.pixel_hash for x in done.extras]
-    pixel_arr = np.asarray([x.pixels for x in done.extras], dtype=np.int64)
-    measured = [x.measures for x in done.extras]
-    rows = range(len(good))  # measured[i] belongs to good[i]
-    # Decoding and the forward passes take turns (or overlap, beside a GPU): the forward passes'
-    # wall time is "embed", the rest of the step's "hash and decode".
-    seconds["hash and decode"] = time.perf_counter() - start - done.forward_seconds
-    seconds["embed"] = done.forward_seconds
-    for part in ("decode", "pixel hash", "network input"):  # the decoding threads' share of it
-        seconds[f"{part} (summed over threads)"] = sum(x.seconds[part] for x in done.extras)
-
+    with clock("hash and decode"):
+        seen = _inspect(scan, root, net, batch_size, progress, workers, runs_in, kinds)
+    clock.split_off("hash and decode", "embed", seen.forward_seconds)
+    clock.seconds.update(seen.thread_seconds)
     if threshold is None:
-        start = time.perf_counter()
-        threshold, source = _calibrated_threshold(good, vectors, net, workers, runs_in)
-        seconds["calibrate threshold"] = time.perf_counter() - start
+        with clock("calibrate threshold"):
+            threshold, source = _calibrated_threshold(seen.files, seen.vectors, net, workers, runs_in)
     else:
         source = _threshold_source(net, given)
+    with clock("search"):
+        found = _find_groups(seen, threshold)
+    with clock("group and split"):
+        grouped = _group_fields(seen, found, threshold)
+        proposed, split_note = _propose_split(found.group, seen.splits)
+    with clock("histogram"):
+        counts, bins, hist_files = _histogram(seen.vectors)
+    with clock("quality checks"):
+        quality = _quality_checks(
+            seen.paths, seen.measured, seen.vectors, kinds, found.representative, labels
+        )
+    clock.seconds["image measures (summed over threads)"] = sum(m["seconds"] for m in seen.measured if m)
+    return Findings(
+        folder=root,
+        files=len(scan.files) + len(scan.problems),
+        unreadable=seen.unreadable,
+        skipped=seen.skipped,
+        **grouped,
+        threshold=threshold,
+        threshold_source=source,
+        backbone=net.name,
+        paths=seen.paths,
+        splits=seen.splits,
+        vectors=seen.vectors,
+        group=found.group,
+        proposed_split=proposed,
+        pixels=seen.pixels,
+        histogram=(counts, bins),
+        histogram_files=hist_files,
+        seconds=clock.seconds,
+        split_note=split_note,
+        **quality,
+        precision=runs_in,
+    )
 
-    start = time.perf_counter()
-    n = len(good)
-    paths = [_rel(p, root) for p in good]
-    splits = [p.split("/")[0] if "/" in p else "" for p in paths]
-    exact = exact_duplicate_groups(pixel_hashes)
+
+class _Stopwatch:
+    """Wall seconds per step, in the order the steps ran: ``with clock("scan"): ...``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, step: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - start
+
+    def split_off(self, step: str, part: str, seconds: float) -> None:
+        """Count ``seconds`` of ``step`` under ``part`` instead (time that overlapped, measured inside)."""
+        self.seconds[step] -= seconds
+        self.seconds[part] = seconds
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """Steps 2 and 3: what one decode and one forward pass of every readable file give."""
+
+    files: list[Path]  # the readable files, in scan order
+    paths: list[str]  # the same, relative to the folder, "/"-separated
+    splits: list[str]  # each file's top-level folder ("" at the top level)
+    vectors: np.ndarray
+    pixel_hashes: list[str]
+    pixels: np.ndarray  # width × height of each picture
+    measured: list[dict[str, float] | None]  # quality measures, where taken
+    unreadable: list[dict[str, str]]  # every file found that could not be used, with why
+    skipped: list[dict[str, str]]  # names not read, with why (a file reached again through a link)
+    forward_seconds: float  # wall time of the forward passes
+    thread_seconds: dict[str, float]  # the decoding threads' time by part, summed over threads
+
+
+def _by_path(entry: dict[str, str]) -> str:
+    return entry["path"]
+
+
+def _inspect(
+    scan: Scan,
+    root: Path,
+    net: Backbone,
+    batch_size: int | None,
+    progress: bool,
+    workers: int,
+    precision: str,
+    kinds: Sequence[str],
+) -> _Seen:
+    done = _inspect_and_embed(
+        scan.files,
+        net,
+        batch_size or getattr(net, "batch_size", None),
+        progress,
+        workers,
+        precision,
+        measure=any(k in IMAGE_KINDS for k in kinds),
+    )
+    unreadable = [{"path": _rel(p, root), "reason": r} for p, r in scan.problems]
+    unreadable += [{"path": _rel(Path(name), root), "reason": r} for name, r in done.embeddings.failed]
+    files = [scan.files[i] for i in done.rows]
+    paths = [_rel(p, root) for p in files]
+    return _Seen(
+        files=files,
+        paths=paths,
+        splits=[p.split("/")[0] if "/" in p else "" for p in paths],
+        vectors=done.embeddings.vectors,
+        pixel_hashes=[x.pixel_hash for x in done.extras],
+        pixels=np.asarray([x.pixels for x in done.extras], dtype=np.int64),
+        measured=[x.measures for x in done.extras],
+        unreadable=sorted(unreadable, key=_by_path),
+        skipped=sorted(({"path": _rel(p, root), "reason": r} for p, r in scan.skipped), key=_by_path),
+        forward_seconds=done.forward_seconds,
+        thread_seconds={
+            f"{part} (summed over threads)": sum(x.seconds[part] for x in done.extras)
+            for part in ("decode", "pixel hash", "network input")
+        },
+    )
+
+
+@dataclass(frozen=True)
+class _Found:
+    """Steps 4 and 5, as row numbers: exact groups, guarded near-duplicate groups, borderline pairs.
+
+    Members of each group are ranked: the largest picture first, then the shorter and
+    alphabetically first path, which is the file kept; groups are ordered by that file's path.
+    """
+
+    exact: list[list[int]]
+    groups: list[np.ndarray]
+    review: list[dict[str, Any]]
+    borderline: list[tuple[int, int, float]]
+    group: np.ndarray  # each file's group number, -1 for none
+    representative: np.ndarray  # each file's kept file (itself when in no group)
+
+
+def _find_groups(seen: _Seen, threshold: float) -> _Found:
+    n = len(seen.paths)
+
+    def rank(i: int) -> tuple:
+        return (-int(seen.pixels[i]), len(seen.paths[i]), seen.paths[i])
+
+    exact = exact_duplicate_groups(seen.pixel_hashes)
     exact_of = np.arange(n)
     for g in exact:
         exact_of[g] = g[0]
-    labels, borderline_idx = _pairs_and_groups(vectors, threshold, exact_of)
-    seconds["search"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    groups, review_idx = _cut_chains(labels, vectors, threshold) if n else ([], [])
-
-    # Largest picture first, then the shorter and alphabetically first path.
-    def rank(i: int) -> tuple:
-        return (-int(pixel_arr[i]), len(paths[i]), paths[i])
-
-    groups = [np.array(sorted(g.tolist(), key=rank)) for g in groups]
-    groups.sort(key=lambda g: paths[g[0]])
+    labels, borderline = search_groups(seen.vectors, threshold, exact_of)
+    groups, review = cut_chains(labels, seen.vectors, threshold) if n else ([], [])
+    groups = sorted((np.array(sorted(g.tolist(), key=rank)) for g in groups), key=lambda g: seen.paths[g[0]])
     group = np.full(n, -1, dtype=np.int64)
+    representative = np.arange(n)
     for k, g in enumerate(groups):
         group[g] = k
-    near_groups = [[paths[i] for i in g] for g in groups]
-    near_scores = [[round(cosine_similarity(vectors[g[0]], vectors[i]), 4) for i in g] for g in groups]
-    exact_groups = sorted(([paths[i] for i in sorted(g, key=rank)] for g in exact), key=lambda g: g[0])
-    keep = sorted([g[0] for g in near_groups] + [paths[i] for i in np.flatnonzero(group < 0)])
+        representative[g] = g[0]
+    exact = sorted((sorted(g, key=rank) for g in exact), key=lambda g: seen.paths[g[0]])
+    return _Found(exact, groups, review, borderline, group, representative)
+
+
+def _group_fields(seen: _Seen, found: _Found, threshold: float) -> dict[str, Any]:
+    """Steps 4 to 7 as :class:`Findings` fields, by path: groups, review, borderline pairs, leaks,
+    the files kept."""
+    paths, vectors = seen.paths, seen.vectors
+    near_groups = [[paths[i] for i in g] for g in found.groups]
     review = [
         {
             "paths": sorted(paths[i] for i in entry["members"]),
@@ -758,63 +674,36 @@ def curate(
             "parts": sorted(sorted(paths[i] for i in part) for part in entry["parts"]),
             "note": entry["note"],
         }
-        for entry in review_idx
+        for entry in found.review
     ]
-    review.sort(key=lambda r: r["paths"][0])
-    proposed, split_note = _propose_split(group, splits)
-    seconds["group and split"] = time.perf_counter() - start
+    return {
+        "exact_groups": [[paths[i] for i in g] for g in found.exact],
+        "near_groups": near_groups,
+        "near_scores": [
+            [round(cosine_similarity(vectors[g[0]], vectors[i]), 4) for i in g] for g in found.groups
+        ],
+        "borderline": [
+            {
+                "a": paths[i],
+                "b": paths[j],
+                "score": round(x, 4),
+                "side": "above" if x >= threshold else "below",
+            }
+            for i, j, x in found.borderline
+        ],
+        "leaks": folder_leaks(near_groups),
+        "keep": sorted([g[0] for g in near_groups] + [paths[i] for i in np.flatnonzero(found.group < 0)]),
+        "review": sorted(review, key=lambda r: r["paths"][0]),
+    }
 
-    start = time.perf_counter()
+
+def _histogram(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Counts of pairwise cosines in 200 bins over [-1, 1], the bins' edges and the files used."""
     bins = np.linspace(-1.0, 1.0, 201)
-    counts, hist_files = (
-        _similarity_histogram(vectors, HISTOGRAM_MAX_FILES, bins) if n > 1 else (np.zeros(200, np.int64), n)
-    )
-    borderline = [
-        {"a": paths[a], "b": paths[b], "score": round(s, 4), "side": "above" if s >= threshold else "below"}
-        for a, b, s in borderline_idx
-    ]
-    seconds["histogram"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    representative = np.arange(n)
-    for g in groups:
-        representative[g] = g[0]  # the kept file of each group
-    quality = _quality_checks(paths, [measured[i] for i in rows], vectors, kinds, representative, label_rule)
-    seconds["quality checks"] = time.perf_counter() - start
-    seconds["image measures (summed over threads)"] = sum(
-        m["seconds"] for i in rows if (m := measured[i]) is not None
-    )
-
-    return Findings(
-        folder=root,
-        files=len(scan.files) + len(scan.problems),
-        unreadable=sorted(unreadable, key=lambda u: u["path"]),
-        exact_groups=exact_groups,
-        near_groups=near_groups,
-        near_scores=near_scores,
-        leaks=_leaks(near_groups),
-        keep=keep,
-        review=review,
-        borderline=borderline,
-        threshold=threshold,
-        threshold_source=source,
-        backbone=net.name,
-        paths=paths,
-        splits=splits,
-        vectors=vectors,
-        group=group,
-        proposed_split=proposed,
-        pixels=pixel_arr,
-        histogram=(counts, bins),
-        histogram_files=hist_files,
-        seconds=seconds,
-        skipped=sorted(
-            ({"path": _rel(p, root), "reason": r} for p, r in scan.skipped), key=lambda s: s["path"]
-        ),
-        split_note=split_note,
-        **quality,
-        precision=runs_in,
-    )
+    if len(vectors) < 2:
+        return np.zeros(200, np.int64), bins, len(vectors)
+    counts, used = _similarity_histogram(vectors, HISTOGRAM_MAX_FILES, bins)
+    return counts, bins, used
 
 
 def _propose_split(

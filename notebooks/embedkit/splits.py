@@ -2,6 +2,8 @@
 
 - :func:`leak_report` lists test items that have a duplicate in train: the leaks
   that inflate test scores.
+- :func:`folder_leaks` lists the duplicate groups whose files lie in two or more
+  top-level folders (``train/``, ``test/``, ``val/``, ...): the leaks of a folder on disk.
 - :func:`group_aware_split` moves whole duplicate groups to one side, moving as few
   items as possible.
 """
@@ -17,7 +19,7 @@ import pandas as pd
 
 from .pairs import as_pairs, group_codes
 
-__all__ = ["group_aware_split", "leak_report"]
+__all__ = ["folder_leaks", "group_aware_split", "leak_report"]
 
 
 def leak_report(
@@ -75,6 +77,29 @@ def leak_report(
     )
     report["n_matches"] = report["train_matches"].map(len).astype(np.int64)
     return report[["test_path", "train_matches", "n_matches"]].reset_index(drop=True)
+
+
+def folder_leaks(groups: Sequence[Sequence[str]]) -> list[dict[str, dict[str, list[str]]]]:
+    """The groups whose files lie in two or more top-level folders, with their files by folder.
+
+    Args:
+        groups: duplicate groups of ``/``-separated paths relative to the folder curated
+            (``"train/cat/1.jpg"``); a file at the top level (no ``/``) belongs to no split.
+
+    Returns:
+        One ``{"splits": {folder: [paths in it], ...}}`` per leaking group, in the order of
+        ``groups``, the folders sorted. Any two splits count (``val`` with ``test`` too): a
+        file seen while choosing or tuning a model should not be scored on again.
+    """
+    leaks = []
+    for members in groups:
+        by_split: dict[str, list[str]] = {}
+        for path in members:
+            if "/" in path:
+                by_split.setdefault(path.split("/")[0], []).append(path)
+        if len(by_split) >= 2:
+            leaks.append({"splits": dict(sorted(by_split.items()))})
+    return leaks
 
 
 def group_aware_split(groups: Any, splits: Sequence[str], *, train: str = "train") -> np.ndarray:
