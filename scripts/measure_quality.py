@@ -612,44 +612,41 @@ def evaluate_outliers(choice, choice_truth, held, held_truth) -> tuple[float, li
     return rows[0][1], rows
 
 
-def run_part(part: str, folder: Path, seed: int, cache: Path | None = None):
-    """Build the part and curate it; with ``cache``, reuse (or store) the pickled result."""
+def _cached_curate(folder: Path, build, stored: Path | None):
+    """``(findings, truth)``: ``build()`` the folder and curate it, or what ``stored`` holds."""
     import pickle
 
-    stored = cache / f"{part}.pickle" if cache else None
-    if stored is not None and stored.exists():  # embeddings reused, image measures taken again
+    if stored is not None and stored.exists():
         with open(stored, "rb") as f:
-            findings, truth = pickle.load(f)
+            return pickle.load(f)
+    truth = build()
+    findings = curate(folder, progress=False)
+    if stored is not None:
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        with open(stored, "wb") as f:
+            pickle.dump((findings, truth), f)
+    return findings, truth
+
+
+def run_part(part: str, folder: Path, seed: int, cache: Path | None = None):
+    """Build the part and curate it; with ``cache``, reuse (or store) the pickled result
+    (its embeddings; the image measures are taken again, so a change to them is measured)."""
+    stored = cache / f"{part}.pickle" if cache else None
+    reused = stored is not None and stored.exists()
+    findings, truth = _cached_curate(folder, lambda: build_part(folder, part, seed=seed), stored)
+    if reused:
         from embedkit.images import load_rgb
 
         rows = [measure_image(load_rgb(folder / p)) for p in findings.paths]
         findings.measures.update({k: np.array([r[k] for r in rows]) for k in IMAGE_KINDS})
-        return findings, truth
-    truth = build_part(folder, part, seed=seed)
-    findings = curate(folder, progress=False)
-    if stored is not None:
-        stored.parent.mkdir(parents=True, exist_ok=True)
-        with open(stored, "wb") as f:
-            pickle.dump((findings, truth), f)
     return findings, truth
 
 
 def run_outlier_part(part: str, folder: Path, seed: int, cache: Path | None = None):
-    """Build ``part`` of the outlier experiment and curate it (outlier check only); with
-    ``cache``, reuse (or store) the pickled ``(findings, truth)``."""
-    import pickle
-
+    """Build ``part`` of the outlier experiment and curate it; with ``cache``, reuse (or store)
+    the pickled ``(findings, truth)``."""
     stored = cache / f"outlier-{part}.pickle" if cache else None
-    if stored is not None and stored.exists():
-        with open(stored, "rb") as f:
-            return pickle.load(f)
-    truth = build_outlier_part(folder, part, seed=seed)
-    findings = curate(folder, progress=False)
-    if stored is not None:
-        stored.parent.mkdir(parents=True, exist_ok=True)
-        with open(stored, "wb") as f:
-            pickle.dump((findings, truth), f)
-    return findings, truth
+    return _cached_curate(folder, lambda: build_outlier_part(folder, part, seed=seed), stored)
 
 
 def _table(title: str, table: dict, chosen: dict) -> str:
