@@ -56,9 +56,12 @@ figure img{max-width:128px;max-height:128px;display:block;border:1px solid #ccc}
 
 
 def thumbnail_uri(path: str | os.PathLike, size: int = THUMBNAIL_SIZE) -> str:
-    """A ``data:image/jpeg;base64,...`` thumbnail of an image file (a grey square if unreadable)."""
+    """A ``data:image/jpeg;base64,...`` thumbnail of an image file (a grey square if unreadable).
+
+    A JPEG is decoded at reduced scale (its short side still at least ``size``), not in full.
+    """
     try:
-        image = load_rgb(path)
+        image = load_rgb(path, min_side=size)
     except ImageLoadError:
         return _PLACEHOLDER
     image.thumbnail((size, size))
