@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from mpl_toolkits.axes_grid1 import make_axes_locatable
 from PIL import Image
 
 from .images import ImageLoadError, as_rgb
@@ -175,7 +176,8 @@ def similarity_heatmap(
     _same_length(labels, len(matrix), "labels", "rows")
     fig, ax = plt.subplots(figsize=(size, size * 0.85))
     im = ax.imshow(matrix, cmap="viridis", vmin=vmin, vmax=vmax, interpolation="nearest")
-    bar = fig.colorbar(im, ax=ax, shrink=0.8)
+    cax = make_axes_locatable(ax).append_axes("right", size="4%", pad=0.15)  # as tall as the matrix
+    bar = fig.colorbar(im, cax=cax)
     bar.set_label(colorbar_label, fontsize=11)
     ax.set_title(title)
     if labels is not None:
