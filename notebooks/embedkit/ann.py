@@ -233,7 +233,7 @@ def build_ivf(
         vectors: ``(n, d)`` unit rows.
         nlist: k-means cells. A common starting point is a few times ``sqrt(n)``.
         train_size: rows sampled for k-means (default ``min(n, 40 * nlist)``; FAISS
-            wants 30 to 256 per cell).
+            takes 39 to 256 per cell: it warns below 39).
         pq_bytes: compress each vector to this many bytes with product quantisation
             (IVF-PQ; ``d`` must be divisible by it), or ``None`` to store vectors as
             they are (IVF-Flat).
