@@ -675,9 +675,10 @@ def summarise_cross_validation(
         the fraction of folds whose held-out groups got merged. With ``stored``:
         ``folds_at_stored``, the folds whose threshold was at least as strict as
         ``stored``, and ``folds_at_stored_with_merge``, how many of those still merged
-        held-out groups: held-out evidence on the stored value, since those folds chose
-        it (or stricter) without seeing their held-out groups. Counts are ints, the rest
-        plain floats rounded to 3 decimals, ready for JSON.
+        held-out groups. That count is arithmetic, not held-out evidence on the stored
+        value: ``stored`` was chosen on all the data, held-out groups included, so where it
+        sits above every false pair no fold at or above it can merge anything. Counts are
+        ints, the rest plain floats rounded to 3 decimals, ready for JSON.
     """
     summary = {
         "folds": len(table),

@@ -500,9 +500,10 @@ def make_new_edits(
 
     Each copy gets two different edits of :data:`NEW_EDITS`, in random order and with
     random strengths, and is then saved as a JPEG of quality 65-90. The bundled set's
-    copies carry one edit each (JPEG quality 40-60, resizes to 50-75 %, crops keeping
-    68-80 % at fixed anchors, a mirror image, a brightness change, a translucent
-    watermark banner, grayscale); a rotation, a colour and contrast change and an
+    copies carry one edit each (a JPEG re-encode at quality 40-60, resizes to 50-75 %,
+    crops keeping 68-80 % at fixed anchors, a mirror image, a brightness change, a
+    translucent watermark banner, grayscale; all but the re-encode are saved at JPEG
+    quality 92); a rotation, a colour and contrast change and an
     opaque sticker are edits it does not have at all.
 
     Args:
