@@ -91,7 +91,8 @@ def main() -> int:
         finally:
             copy_path.unlink()
         left = unsolved_outputs(nb)
-        correct = sum("Correct" in out.get("text", "") for cell in nb.cells for out in cell.get("outputs", []))
+        outputs = [out for cell in nb.cells for out in cell.get("outputs", [])]
+        correct = sum("Correct" in out.get("text", "") for out in outputs)
         print(f"{path.name}: {correct} checks said Correct; cells still not done: {left or 'none'}")
         failed += bool(left)
     return 1 if failed else 0
