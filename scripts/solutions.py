@@ -15,6 +15,7 @@ copy that still say "Not done yet".
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
 import re
 import sys
@@ -36,12 +37,49 @@ def _solutions(cell) -> list[str]:
     return [code for block in SOLUTION.findall(cell.source) for code in CODE.findall(block)]
 
 
-def solved(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of ``nb`` with each Solution block's code in place of the nearest stub cell above it.
+def _names_bound(statement: ast.stmt) -> set[str]:
+    """The names a top-level statement binds (not those bound inside a function or class body)."""
+    names, todo = set(), [statement]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        todo.extend(ast.iter_child_nodes(node))
+    return names
 
-    Raises ``ValueError`` naming the cell when a Solution has no stub of its own above it (after
-    the previous Solution), or a stub is left without a Solution: the pairing is the lesson's
-    contract, and a broken one would let an exercise go untested.
+
+def _answered(stub: str, solution: str) -> str:
+    """The stub cell as a learner leaves it: each statement the solution rebinds is replaced by the
+    solution; what the cell gives around it (imports, helpers, calls) stays where it was."""
+    given = ast.parse(stub).body
+    written = set().union(*map(_names_bound, ast.parse(solution).body))
+    lines, kept, placed = stub.splitlines(), [], False
+    for statement in given:
+        if _names_bound(statement) & written:
+            if not placed:
+                kept.append(solution.rstrip("\n"))
+                placed = True
+            continue
+        start = statement.lineno - 1
+        while start > 0 and lines[start - 1].lstrip().startswith("@"):  # a decorator line belongs to its def
+            start -= 1
+        kept.append("\n".join(lines[start : statement.end_lineno]))
+    if not placed:
+        kept.append(solution.rstrip("\n"))
+    return "\n\n".join(kept)
+
+
+def solved(nb: nbformat.NotebookNode, my_photo: Path | None = None) -> nbformat.NotebookNode:
+    """A copy of ``nb`` with each Solution block's code written into the nearest stub cell above it.
+
+    The solution replaces the statements of the stub cell that bind the names it binds; the rest of
+    the cell stays. ``my_photo``, where given, is the photo an exercise asks the learner to bring
+    (``MY_PHOTO = ...``). Raises ``ValueError`` naming the cells when a Solution has no stub of its
+    own above it (after the previous Solution), or a stub is left without a Solution: the pairing is
+    the lessons' contract, and a broken one would let an exercise go untested.
     """
     nb = copy.deepcopy(nb)
     stubs: list[int] = []
@@ -51,7 +89,10 @@ def solved(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         for code in _solutions(cell):
             if not stubs:
                 raise ValueError(f"cell {i}: a Solution with no stub cell above it")
-            nb.cells[stubs.pop()].source = code.rstrip("\n")
+            if my_photo is not None:
+                code = re.sub(r"^MY_PHOTO = .*$", f"MY_PHOTO = {str(my_photo)!r}", code, flags=re.M)
+            stub = nb.cells[stubs.pop()]
+            stub.source = _answered(stub.source, code)
             if stubs:
                 raise ValueError(f"cells {stubs}: stubs with no Solution before the next exercise's")
     if stubs:
@@ -71,6 +112,17 @@ def unsolved_outputs(nb: nbformat.NotebookNode) -> list[int]:
     return found
 
 
+def make_my_photo(dest: Path) -> Path:
+    """A photo none of the bundled files is (a bundled photo turned and mirrored), for the exercise
+    that asks the learner for a photo of their own."""
+    from PIL import Image, ImageOps
+
+    first = Path(__file__).resolve().parents[1] / "data" / "test" / "astronaut-helmet_original.jpg"
+    with Image.open(first) as image:
+        ImageOps.mirror(image.convert("RGB").rotate(90, expand=True)).save(dest, quality=90)
+    return dest
+
+
 def main() -> int:
     sys.path.insert(0, str(Path(__file__).parent))
     from execute_lessons import BUILD, executed
@@ -81,7 +133,8 @@ def main() -> int:
     failed = 0
     for path in (p.resolve() for p in args.notebooks):
         copy_path = path.with_name(f".solved_{path.name}")  # beside the lesson: it runs where the lesson runs
-        nbformat.write(solved(nbformat.read(path, as_version=4)), copy_path)
+        photo = make_my_photo(BUILD / "my_photo.jpg")
+        nbformat.write(solved(nbformat.read(path, as_version=4), my_photo=photo), copy_path)
         try:
             nb = executed(copy_path, cache=BUILD / "solved")
         except RuntimeError as err:
