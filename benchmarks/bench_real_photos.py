@@ -37,14 +37,12 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import torch
 from machine import best, contention_note, describe, flag, interleaved, ratio, table
 from PIL import Image
 
-from embedkit import embeddings
 from embedkit.backbones import load_backbone
 from embedkit.embeddings import embed_images, resize_target
 from embedkit.images import load_rgb
@@ -126,13 +124,7 @@ def measure_decoding(files: list[str], preprocess, target: int, full_sample: int
 
 def decoding_ahead(files: list[str], backbone) -> None:
     """``embed_images`` made to decode ahead while the network runs, as it does on a GPU."""
-    schedule = embeddings._schedule  # the same decoding threads, never waiting for the network
-
-    def ahead(device, workers):
-        return schedule(device, workers)[0], False
-
-    with mock.patch.object(embeddings, "_schedule", ahead):
-        embed_images(files, backbone, progress=False)
+    embed_images(files, backbone, progress=False, decode_ahead=True)  # the same threads, never waiting
 
 
 def load_note(cores: int) -> str:

