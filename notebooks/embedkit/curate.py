@@ -84,7 +84,7 @@ import numpy as np
 
 from .backbones import Backbone, load_backbone
 from .duplicates import exact_duplicate_groups, pixel_hash
-from .embeddings import Prepared, embed_images, embed_prepared, resize_target, resolve_precision
+from .embeddings import embed_images, embed_prepared, resize_target, resolve_precision
 from .findings import Findings, _printable
 from .folders import (
     IMAGE_SUFFIXES,
@@ -205,34 +205,6 @@ class _DecodeOnce:
             "network input": time.perf_counter() - measured,
         }
         return tensor, _Inspected(digest, pixels, measures, seconds)
-
-
-def _inspect_and_embed(
-    paths: list[Path],
-    net: Backbone,
-    batch_size: int | None,
-    progress: bool,
-    workers: int,
-    precision: str,
-    measure: bool,
-) -> Prepared:
-    """Decode each file once on ``workers`` threads (:class:`_DecodeOnce`) and embed it, in batches.
-
-    Memory holds a few batches of network inputs and one full-size picture per thread, whatever
-    the number of files. A file that cannot be decoded or embedded is in ``embeddings.failed``
-    with the reason; whatever goes wrong with one file, the run goes on.
-    """
-    prepare = _DecodeOnce(net.preprocess, resize_target(net), measure)
-    return embed_prepared(
-        [str(p) for p in paths],
-        net,
-        prepare,
-        batch_size=batch_size,
-        progress=progress,
-        workers=workers,
-        precision=precision,
-        desc="decoding, hashing and embedding",
-    )
 
 
 # --------------------------------------------------------------------------- helpers
@@ -592,14 +564,23 @@ def _inspect(
     precision: str,
     kinds: Sequence[str],
 ) -> _Seen:
-    done = _inspect_and_embed(
-        scan.files,
+    """Steps 1 to 3: decode each file once on ``workers`` threads (:class:`_DecodeOnce`), hash and
+    measure its pixels, and embed it, in batches.
+
+    Memory holds a few batches of network inputs and one full-size picture per thread, whatever
+    the number of files. A file that cannot be decoded or embedded is listed with its reason in
+    ``unreadable``; whatever goes wrong with one file, the run goes on.
+    """
+    prepare = _DecodeOnce(net.preprocess, resize_target(net), measure=any(k in IMAGE_KINDS for k in kinds))
+    done = embed_prepared(
+        [str(p) for p in scan.files],
         net,
-        batch_size or getattr(net, "batch_size", None),
-        progress,
-        workers,
-        precision,
-        measure=any(k in IMAGE_KINDS for k in kinds),
+        prepare,
+        batch_size=batch_size or getattr(net, "batch_size", None),
+        progress=progress,
+        workers=workers,
+        precision=precision,
+        desc="decoding, hashing and embedding",
     )
     unreadable = [{"path": _rel(p, root), "reason": r} for p, r in scan.problems]
     unreadable += [{"path": _rel(Path(name), root), "reason": r} for name, r in done.embeddings.failed]
