@@ -145,8 +145,8 @@ def main() -> int:
             copy_path.unlink()
         left = unsolved_outputs(nb)
         outputs = [out for cell in nb.cells for out in cell.get("outputs", [])]
-        correct = sum("Correct" in out.get("text", "") for out in outputs)
-        print(f"{path.name}: {correct} checks said Correct; cells still not done: {left or 'none'}")
+        correct = sum("correct" in out.get("text", "").lower() for out in outputs)
+        print(f"{path.name}: {correct} outputs say correct; cells still not done: {left or 'none'}")
         failed += bool(left)
     return 1 if failed else 0
 
