@@ -26,7 +26,7 @@ import nbformat
 STUB = re.compile(r"#\s*your (code|function) here")
 SOLUTION = re.compile(r"<summary>\s*Solution\s*</summary>(.*?)</details>", re.S)
 CODE = re.compile(r"```python\n(.*?)```", re.S)
-NOT_DONE = "Not done yet"
+NOT_DONE = re.compile(r"not done yet", re.I)
 
 __all__ = ["solved", "unsolved_outputs"]
 
@@ -106,7 +106,7 @@ def unsolved_outputs(nb: nbformat.NotebookNode) -> list[int]:
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []):
             text = out.get("text", "") or "".join(out.get("data", {}).get("text/plain", ""))
-            if NOT_DONE in text:
+            if NOT_DONE.search(text):
                 found.append(i)
                 break
     return found

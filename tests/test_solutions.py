@@ -98,6 +98,8 @@ def test_every_exercise_of_every_lesson_has_its_answer(path):
 
 
 def test_a_cell_that_says_not_done_is_found():
-    nb = _lesson(("code", "1"), ("code", "2"))
+    nb = _lesson(("code", "1"), ("code", "2"), ("code", "3"))
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="Not done yet: ...\n")]
-    assert solutions.unsolved_outputs(nb) == [1]
+    later = "ok\nexercise 2 not done yet\n"
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text=later)]
+    assert solutions.unsolved_outputs(nb) == [1, 2]
