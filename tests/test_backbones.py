@@ -289,9 +289,18 @@ def test_strict_mode_catches_a_batch_that_skipped_as_input(monkeypatch):
     x = torch.zeros(2, 3, 224, 224)
     monkeypatch.setenv("EMBEDKIT_STRICT_INPUT", "1")  # the tests' switch gives the same
     assert backbones.strict_input_default()
+    # A preprocessed picture: PILToTensor gives it channels-last strides already, so its layout
+    # cannot tell whether it went through as_input.
+    picture = backbone.preprocess(Image.new("RGB", (300, 200), "teal")).unsqueeze(0)
+    assert picture.is_contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         assert backbone.model(backbone.as_input(x)).shape == (2, 1280)
-        with pytest.raises(ValueError, match="did not go through backbone.as_input"):
-            backbone.model(x)
-        with pytest.raises(ValueError, match="did not go through backbone.as_input"):
-            backbone.classifier(x)
+        assert backbone.model(backbone.as_input(picture)).shape == (1, 1280)
+        for batch in (x, picture, picture.clone()):
+            with pytest.raises(ValueError, match="did not go through backbone.as_input"):
+                backbone.model(batch)
+            with pytest.raises(ValueError, match="did not go through backbone.as_input"):
+                backbone.classifier(batch)
+    lenient = load_backbone("efficientnet_lite0", device="cpu", strict_input=False)
+    with torch.inference_mode():
+        assert lenient.model(picture.clone()).shape == (1, 1280)  # without strict_input, it works on a CPU

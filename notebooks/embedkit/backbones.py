@@ -76,6 +76,10 @@ ENV_VAR = "EMBEDKIT_BACKBONE"
 #: ``Backbone.as_input`` on a CPU (the course's tests set it to catch such calls,
 #: which would crash on a GPU).
 STRICT_INPUT_VAR = "EMBEDKIT_STRICT_INPUT"
+#: Set on the tensors :meth:`Backbone.as_input` returns. A batch's memory layout cannot tell
+#: whether it went through ``as_input``: a picture made by ``PILToTensor`` already has the
+#: channels-last strides ``as_input`` would give it.
+_AS_INPUT_MARK = "_embedkit_as_input"
 #: The network used when the requested one's weights cannot be reached.
 STANDIN_NAME = "efficientnet_lite0"
 _DEFAULT_NAME = "resnet18"
@@ -411,8 +415,16 @@ class Backbone:
     calibration: Calibration | None = None
 
     def as_input(self, batch: torch.Tensor) -> torch.Tensor:
-        """A preprocessed ``(n, 3, s, s)`` batch on the model's device, in its memory layout."""
-        return batch.to(self.device).contiguous(memory_format=self.memory_format)
+        """A preprocessed ``(n, 3, s, s)`` batch on the model's device, in its memory layout.
+
+        The tensor returned is marked as having come through here, which a network loaded
+        with ``strict_input`` checks (:func:`make_backbone`).
+        """
+        x = batch.to(self.device).contiguous(memory_format=self.memory_format)
+        if x is batch:  # already in place: mark a new view of it, never the caller's own tensor
+            x = batch.view_as(batch)
+        setattr(x, _AS_INPUT_MARK, True)
+        return x
 
     def __repr__(self) -> str:
         standin = f", stand-in for {self.requested}" if self.is_standin else ""
@@ -484,7 +496,7 @@ def _pretrained(net: Network, allow_download: bool, timeout_s: float) -> tuple[n
     return model, net.weights.describe(path)
 
 
-def _input_guard(device: torch.device, memory_format: torch.memory_format, strict: bool) -> Callable:
+def _input_guard(device: torch.device, strict: bool) -> Callable:
     """A forward pre-hook that names the fix when a batch is not where the model is."""
 
     def check(module: nn.Module, args: tuple) -> None:
@@ -496,7 +508,7 @@ def _input_guard(device: torch.device, memory_format: torch.memory_format, stric
                 f"the batch is on {x.device} but the model is on {device}; pass it through "
                 "backbone.as_input(batch) (or use embed_images), which puts it where the model is"
             )
-        if strict and x.dim() == 4 and not x.is_contiguous(memory_format=memory_format):
+        if strict and x.dim() == 4 and not getattr(x, _AS_INPUT_MARK, False):
             raise ValueError(
                 f"the batch did not go through backbone.as_input ({STRICT_INPUT_VAR} is set): "
                 "on a GPU this call would fail; use backbone.model(backbone.as_input(batch))"
@@ -536,7 +548,7 @@ def make_backbone(
     model.eval().to(device, memory_format=memory_format)
     strict = strict_input_default() if strict_input is None else strict_input
     for network_module in (model, classifier):
-        network_module.register_forward_pre_hook(_input_guard(device, memory_format, strict))
+        network_module.register_forward_pre_hook(_input_guard(device, strict))
     try:
         cal = calibration(net.name)
     except KeyError as exc:

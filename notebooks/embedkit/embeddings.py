@@ -466,7 +466,7 @@ def forward_batch(backbone: Backbone, batch: torch.Tensor, precision: str = "flo
             out = backbone.model(x)
         elif device.type == "cpu":
             dtype = _DTYPES[precision]
-            out = _half_model(backbone.model, dtype)(x.to(dtype))
+            out = _half_model(backbone.model, dtype)(backbone.as_input(x.to(dtype)))
         else:
             with torch.autocast(device.type, dtype=_DTYPES[precision]):
                 out = backbone.model(x)
