@@ -510,7 +510,8 @@ def _input_guard(device: torch.device, strict: bool) -> Callable:
             )
         if strict and x.dim() == 4 and not getattr(x, _AS_INPUT_MARK, False):
             raise ValueError(
-                f"the batch did not go through backbone.as_input ({STRICT_INPUT_VAR} is set): "
+                "the batch did not go through backbone.as_input "
+                f"(strict input: strict_input=True or {STRICT_INPUT_VAR}=1): "
                 "on a GPU this call would fail; use backbone.model(backbone.as_input(batch))"
             )
 
