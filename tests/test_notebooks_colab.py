@@ -279,6 +279,8 @@ def test_lesson_runs_as_in_colab(path, colab):
         ) from None
     finally:
         nbformat.write(nb, content.parent / path.name)  # the executed lesson, for a look after a failure
+        if km.has_kernel:  # nbclient leaves a kernel it was handed running: stop it, and its memory with it
+            km.shutdown_kernel(now=True)
 
     for i, cell in enumerate(nb.cells):
         if "raises-exception" in cell.metadata.get("tags", []):  # nbval's rule: a cell marked so must raise
