@@ -131,9 +131,10 @@ def main() -> int:
     parser.add_argument("notebooks", nargs="+", type=Path, metavar="NOTEBOOK")
     args = parser.parse_args()
     failed = 0
+    BUILD.mkdir(parents=True, exist_ok=True)  # a fresh clone has no build/ yet
+    photo = make_my_photo(BUILD / "my_photo.jpg")
     for path in (p.resolve() for p in args.notebooks):
         copy_path = path.with_name(f".solved_{path.name}")  # beside the lesson: it runs where the lesson runs
-        photo = make_my_photo(BUILD / "my_photo.jpg")
         nbformat.write(solved(nbformat.read(path, as_version=4), my_photo=photo), copy_path)
         try:
             nb = executed(copy_path, cache=BUILD / "solved")
