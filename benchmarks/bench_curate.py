@@ -232,7 +232,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench_curate_"))
     bundled = [str(f) for f in load_manifest()["file"]]
     big = make_big_jpegs(work / "big", args.big)
-    decoding_costs({"bundled images": bundled, "12 MP JPEGs": big}, max(2, args.repeats))
+    sets = {"bundled images": bundled, "12 MP JPEGs": big}
+    decoding_costs({name: files for name, files in sets.items() if files}, max(2, args.repeats))
     if args.decoding_only:
         shutil.rmtree(work, ignore_errors=True)
         return

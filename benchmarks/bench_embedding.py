@@ -11,8 +11,9 @@ repeat (see ``machine.py``); a number computed only from contended repeats is ma
   the best clean one is what the network's ``cpu_batch_size`` should be;
 - precision: float32 against ``torch.autocast("cpu", dtype=torch.bfloat16)`` and against
   bfloat16 weights and activations (what ``embed_images`` runs in bfloat16; where the CPU
-  has native bfloat16), with its fidelity on the bundled images: the lowest cosine
-  between an image's bfloat16 and float32 embedding, and the near-duplicate pairs at the
+  has native bfloat16), with and without the batch norms folded into the convolutions,
+  with its fidelity on the bundled images: the lowest cosine between an image's bfloat16
+  and float32 embedding, and the near-duplicate pairs at the
   network's calibrated threshold that change; with ``--compile``, ``torch.compile`` of the
   bfloat16 model too: its start-up and the number of images after which it has paid for it;
 - pipeline: ``embed_images`` from file paths (decode, preprocess, forward) against the bare
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import os
 
 import numpy as np
@@ -78,15 +80,25 @@ def precision_context(precision: str):
 def forward(backbone: Backbone, tensors: torch.Tensor, batch_size: int, precision: str = "float32"):
     """A function that embeds ``tensors`` (ready input) in batches; returns ``(n, dim)`` float32.
 
-    ``precision``: ``"float32"``, ``"autocast"`` (bfloat16 autocast) or ``"bfloat16"``
-    (bfloat16 weights and activations, as ``embed_images`` runs it).
+    ``precision``: ``"float32"``, ``"autocast"`` (bfloat16 autocast), ``"bfloat16"``
+    (bfloat16 weights and activations, batch norms folded into the convolutions, as
+    ``embed_images`` runs it) or ``"bfloat16 unfolded"`` (the same without the folding).
     """
+    unfolded = None
+    if precision == "bfloat16 unfolded":
+        with torch.no_grad():
+            unfolded = copy.deepcopy(backbone.model).to(torch.bfloat16)
 
     def run() -> torch.Tensor:
         if precision == "bfloat16":
             return torch.cat(
                 [torch.from_numpy(forward_batch(backbone, b, "bfloat16")) for b in tensors.split(batch_size)]
             )
+        if unfolded is not None:
+            with torch.inference_mode():
+                return torch.cat(
+                    [unfolded(backbone.as_input(b.to(torch.bfloat16))).float() for b in tensors.split(batch_size)]
+                )
         out = []
         with torch.inference_mode(), precision_context(precision):
             for batch in tensors.split(batch_size):
@@ -183,6 +195,7 @@ def bench(
     setup = None
     if native:
         sides["autocast"] = forward(backbone, tensors, batch_size, "autocast")
+        sides["bf16 unfolded"] = forward(backbone, tensors, batch_size, "bfloat16 unfolded")
         sides["bf16"] = forward(backbone, tensors, batch_size, "bfloat16")
         sides["pipeline auto"] = pipeline_auto
         if compile_too:
@@ -229,7 +242,8 @@ def bench(
     if native:
         labels = {
             "autocast": "forward bfloat16 autocast",
-            "bf16": "forward bfloat16 weights (embed_images)",
+            "bf16 unfolded": "forward bfloat16 weights, batch norms kept",
+            "bf16": "forward bfloat16 weights, batch norms folded (embed_images)",
             "compiled": "forward bfloat16 weights, torch.compile",
             "pipeline auto": "embed_images pipeline, precision auto",
         }

@@ -27,6 +27,7 @@ from embedkit.embeddings import (
     default_precision,
     embed_images,
     embed_prepared,
+    fold_batch_norms,
     forward_batch,
     precision_fidelity,
     resize_target,
@@ -567,6 +568,82 @@ def test_bfloat16_runs_on_a_copy_that_follows_the_weights():
         tiny.model[0].weight.mul_(-1)  # the weights change in place: the copy is made again
     flipped = forward_batch(tiny, x, "bfloat16")
     assert _cosines(flipped, tiny.model(x).detach().numpy()).min() > 0.99
+
+
+def _random_statistics(model: torch.nn.Module) -> torch.nn.Module:
+    """Give every batch norm statistics and an affine part far from the identity, so a wrong fold shows."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_()
+                m.running_var.uniform_(0.25, 4.0)
+                m.weight.normal_()
+                m.bias.normal_()
+    return model.eval()
+
+
+def _batch_norms(model: torch.nn.Module) -> int:
+    return sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+
+
+class _SkipFromConv(torch.nn.Module):
+    """conv -> bn, and the conv's raw output also added back: folding would change that sum."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn = torch.nn.Conv2d(3, 3, 3, padding=1), torch.nn.BatchNorm2d(3)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return self.bn(y) + y
+
+
+class _SharedNorm(torch.nn.Module):
+    """One batch norm after two convolutions: no single convolution can absorb it."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.bn = torch.nn.Conv2d(3, 4, 1), torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        return self.bn(self.a(x)) + self.bn(self.b(x))
+
+
+def test_folding_batch_norms_keeps_the_float32_output_and_the_model():
+    from torchvision import models
+
+    x = torch.randn(2, 3, 64, 64)
+    for model, expected in (
+        (_random_statistics(models.resnet18()), 20),  # every batch norm follows a convolution
+        (_random_statistics(_tiny_backbone().model), 1),
+        (
+            _random_statistics(
+                torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.BatchNorm2d(4))
+            ),
+            0,  # after a ReLU, not a convolution
+        ),
+        (_random_statistics(_SkipFromConv()), 0),
+        (_random_statistics(_SharedNorm()), 0),
+    ):
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        with torch.no_grad():
+            reference = model(x)
+            folded, count = fold_batch_norms(model, x)
+            got = folded(x)
+        assert count == expected
+        assert _batch_norms(folded) == _batch_norms(model) - expected
+        torch.testing.assert_close(got, reference, rtol=1e-4, atol=1e-4 * float(reference.abs().max()))
+        assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # untouched
+        assert folded is not model
+
+
+def test_bfloat16_runs_on_the_folded_copy():
+    tiny = _tiny_backbone()
+    forward_batch(tiny, torch.randn(2, 3, 16, 16), "bfloat16")
+    (half,) = embeddings_mod._HALF_MODELS[tiny.model].values()
+    assert _batch_norms(half) == 0 and _batch_norms(tiny.model) == 1
+    assert all(p.dtype == torch.bfloat16 for p in half.parameters())
 
 
 @pytest.mark.slow

@@ -54,6 +54,7 @@ import torch
 from PIL import Image
 from threadpoolctl import ThreadpoolController
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from .backbones import Backbone
 from .images import MAX_ASPECT_RATIO, ImageLoadError, as_rgb, check_background, expand_paths
@@ -69,6 +70,7 @@ __all__ = [
     "PrecisionFidelity",
     "Prepared",
     "bfloat16_supported",
+    "fold_batch_norms",
     "decode_one",
     "default_batch_size",
     "default_precision",
@@ -434,14 +436,76 @@ def _state_key(model: nn.Module, dtype: torch.dtype) -> tuple:
     return (dtype, tuple((id(t), _version(t), t.device.type) for t in tensors))
 
 
-def _half_model(model: nn.Module, dtype: torch.dtype) -> nn.Module:
-    """``model`` with its weights in ``dtype``: a copy kept beside it (half its size), so the
-    float32 model stays as it was; made again when the model's weights change."""
+def fold_batch_norms(model: nn.Module, example: torch.Tensor) -> tuple[nn.Module, int]:
+    """A copy of ``model`` with each ``BatchNorm2d`` that normalises a ``Conv2d``'s output folded
+    into that convolution, and how many were folded.
+
+    In eval mode a batch norm is a fixed scale and shift per channel, so ``bn(conv(x))`` is one
+    convolution with scaled weights and a bias: folding saves a pass over every activation,
+    which is most of a batch norm's cost in a half type on a CPU. Which batch norm follows which
+    convolution is read from one forward pass of ``example`` (a batch norm whose input is the
+    very tensor a convolution returned). The folded copy is kept only when its output on
+    ``example`` matches the model's within float32 rounding: a convolution output also used
+    elsewhere (by a skip connection, say) would change, and then an unfolded copy is returned,
+    with 0. ``model`` itself is never changed.
+    """
+    produced: dict[int, tuple[nn.Module, weakref.ref]] = {}  # no activation kept alive
+    calls: dict[nn.Module, int] = {}
+    pairs: list[tuple[nn.Module, nn.Module]] = []
+
+    def after_conv(conv, args, out):
+        calls[conv] = calls.get(conv, 0) + 1
+        produced[id(out)] = (conv, weakref.ref(out))
+
+    def before_norm(norm, args):
+        calls[norm] = calls.get(norm, 0) + 1
+        conv, out = produced.get(id(args[0]), (None, lambda: None))
+        if out() is args[0]:
+            pairs.append((conv, norm))
+
+    hooks = []
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            hooks.append(module.register_forward_hook(after_conv))
+        elif isinstance(module, nn.BatchNorm2d) and not module.training and module.running_var is not None:
+            hooks.append(module.register_forward_pre_hook(before_norm))
+    try:
+        with torch.no_grad():
+            expected = model(example)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    name = {module: n for n, module in model.named_modules()}
+    folded = copy.deepcopy(model)
+    count = 0
+    with torch.no_grad():
+        for conv, norm in pairs:
+            if calls[conv] != 1 or calls[norm] != 1:  # a module used twice cannot be folded for one use
+                continue
+            into = folded.get_submodule(name[conv])
+            into.weight, into.bias = fuse_conv_bn_weights(
+                into.weight, into.bias, norm.running_mean, norm.running_var, norm.eps, norm.weight, norm.bias
+            )
+            parent, _, attribute = name[norm].rpartition(".")
+            setattr(folded.get_submodule(parent), attribute, nn.Identity())
+            count += 1
+        if count:
+            got = folded(example)
+            scale = float(expected.abs().max()) or 1.0
+            if got.shape != expected.shape or float((got - expected).abs().max()) > 1e-4 * scale:
+                return copy.deepcopy(model), 0
+    return folded, count
+
+
+def _half_model(model: nn.Module, dtype: torch.dtype, example: torch.Tensor) -> nn.Module:
+    """``model`` with its batch norms folded (:func:`fold_batch_norms`, checked on the float32
+    batch ``example``) and its weights in ``dtype``: a copy kept beside it (half its size), so
+    the float32 model stays as it was; made again when the model's weights change."""
     key = _state_key(model, dtype)
     cached = _HALF_MODELS.get(model, {})
     if key not in cached:
         with torch.inference_mode(False), torch.no_grad():
-            half = copy.deepcopy(model).to(dtype)
+            half = fold_batch_norms(model, example)[0].to(dtype)
         cached = {key: half}  # only the latest state of the weights is kept
         _HALF_MODELS[model] = cached
     return cached[key]
@@ -466,7 +530,7 @@ def forward_batch(backbone: Backbone, batch: torch.Tensor, precision: str = "flo
             out = backbone.model(x)
         elif device.type == "cpu":
             dtype = _DTYPES[precision]
-            out = _half_model(backbone.model, dtype)(backbone.as_input(x.to(dtype)))
+            out = _half_model(backbone.model, dtype, x)(backbone.as_input(x.to(dtype)))
         else:
             with torch.autocast(device.type, dtype=_DTYPES[precision]):
                 out = backbone.model(x)
