@@ -97,7 +97,10 @@ def forward(backbone: Backbone, tensors: torch.Tensor, batch_size: int, precisio
         if unfolded is not None:
             with torch.inference_mode():
                 return torch.cat(
-                    [unfolded(backbone.as_input(b.to(torch.bfloat16))).float() for b in tensors.split(batch_size)]
+                    [
+                        unfolded(backbone.as_input(b.to(torch.bfloat16))).float()
+                        for b in tensors.split(batch_size)
+                    ]
                 )
         out = []
         with torch.inference_mode(), precision_context(precision):
