@@ -101,6 +101,66 @@ def test_torchvision_entries_preprocess_as_their_weights_do(name):
     assert weights_cache_path(name).name == NETWORKS[name].weights.weights.url.rsplit("/", 1)[-1]
 
 
+@pytest.mark.parametrize("size", [(320, 240), (240, 320), (256, 256), (292, 500), (50, 70), (1001, 257)])
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite2"])
+def test_offline_preprocessing_is_torchvisions_bit_for_bit(name, size):
+    """Made without torchvision, the same tensor as torchvision's pipeline of the same steps."""
+    from torchvision import transforms
+
+    mine = NETWORKS[name].preprocess()
+    theirs = transforms.Compose(
+        [
+            transforms.Resize(mine.resize_size, interpolation=transforms.InterpolationMode.BILINEAR),
+            transforms.CenterCrop(mine.crop),
+            transforms.PILToTensor(),
+            transforms.ConvertImageDtype(torch.float32),
+            transforms.Normalize(mine.mean, mine.std),
+        ]
+    )
+    h, w = size[1], size[0]
+    picture = Image.fromarray(np.random.default_rng(w * h).integers(0, 256, (h, w, 3), dtype=np.uint8))
+    got, expected = mine(picture), theirs(picture)
+    assert got.shape == (3, mine.crop, mine.crop) and torch.equal(got, expected)
+    assert got.stride() == expected.stride()  # the same memory layout too
+
+
+def test_torchvision_weights_are_named_as_torchvision_names_them():
+    from torchvision import models
+
+    for name, enum in (
+        ("resnet18", models.ResNet18_Weights.IMAGENET1K_V1),
+        ("resnet50", models.ResNet50_Weights.IMAGENET1K_V2),
+    ):
+        weights = NETWORKS[name].weights
+        assert weights.weights is enum and weights.url == enum.url
+    assert list(backbones.ImagenetCategories()) == models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"]
+
+
+OFFLINE_WITHOUT_TORCHVISION = """
+import sys, warnings
+warnings.simplefilter("ignore")
+import embedkit.curate
+from embedkit.backbones import load_backbone
+backbone = load_backbone(sys.argv[1], device="cpu")
+print("torchvision" in sys.modules)
+print(backbone.categories[281], len(backbone.categories))
+"""
+
+
+def test_an_offline_network_loads_without_torchvision():
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-c", OFFLINE_WITHOUT_TORCHVISION, "efficientnet_lite0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split("\n")[:2] == ["False", "tabby 1000"]  # the class names still come when asked
+
+
 @pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite2"])
 def test_offline_networks_are_genuinely_pretrained(name, manifest):
     """Random weights cannot pass: the cat photo must land in a cat class of the 1000."""
@@ -195,9 +255,8 @@ class _Server:
 
 
 def _point_resnet18_at(monkeypatch, url):
-    weights = NETWORKS["resnet18"].weights
-    fake = type("FakeWeights", (), {"url": url, "__str__": lambda self: "test weights"})()
-    entry = dataclasses.replace(NETWORKS["resnet18"], weights=dataclasses.replace(weights, weights=fake))
+    weights = dataclasses.replace(NETWORKS["resnet18"].weights, url=url)
+    entry = dataclasses.replace(NETWORKS["resnet18"], weights=weights)
     monkeypatch.setitem(NETWORKS, "resnet18", entry)
 
 

@@ -39,14 +39,15 @@ import os
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 from torch import nn
-from torchvision import models, transforms
 
 __all__ = [
     "ENV_VAR",
@@ -59,6 +60,8 @@ __all__ = [
     "Network",
     "PackageWeights",
     "StandInWarning",
+    "ClassificationPreprocess",
+    "ImagenetCategories",
     "TorchvisionWeights",
     "WeightsNotReachable",
     "calibration",
@@ -103,13 +106,27 @@ class StandInWarning(UserWarning):
 
 @dataclass(frozen=True)
 class TorchvisionWeights:
-    """Weights torchvision publishes: read from its cache, else downloaded into it."""
+    """Weights torchvision publishes: read from its cache, else downloaded into it.
 
-    weights: models.WeightsEnum
+    Named, with their address, without importing torchvision (which costs about a second and
+    160 MB): a machine that falls back to an offline network never needs it. A test checks
+    both against torchvision's own entry.
+    """
+
+    name: str  # the attribute path under torchvision.models: "ResNet18_Weights.IMAGENET1K_V1"
+    url: str
+
+    @property
+    def weights(self):
+        """torchvision's entry for these weights (imports torchvision)."""
+        from torchvision import models
+
+        enum, _, member = self.name.partition(".")
+        return getattr(getattr(models, enum), member)
 
     @property
     def file_name(self) -> str:
-        return os.path.basename(self.weights.url)
+        return os.path.basename(self.url)
 
     def cache_path(self) -> Path:
         return Path(torch.hub.get_dir()) / "checkpoints" / self.file_name
@@ -120,14 +137,14 @@ class TorchvisionWeights:
             return path
         if not allow_download:
             raise WeightsNotReachable(f"no checkpoint at {path} and downloading is switched off")
-        _download(self.weights.url, path, timeout_s)
+        _download(self.url, path, timeout_s)
         return path
 
     def describe(self, path: Path) -> str:
-        return f"torchvision {self.weights} from {path}"
+        return f"torchvision {self.name} from {path}"
 
     def how_to_get(self) -> str:
-        return f"download {self.weights.url} and put it at {self.cache_path()}"
+        return f"download {self.url} and put it at {self.cache_path()}"
 
 
 @dataclass(frozen=True)
@@ -188,9 +205,27 @@ def _download(url: str, dest: Path, timeout_s: float) -> None:
 # --------------------------------------------------------------------------- the networks
 
 
+@cache
 def _imagenet_categories() -> list[str]:
     """The 1000 ImageNet-1k class names in the standard order every network here uses."""
-    return list(models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+    return list(NETWORKS["resnet18"].weights.weights.meta["categories"])
+
+
+class ImagenetCategories(Sequence):
+    """The 1000 ImageNet-1k class names (a read-only list), taken from torchvision when first
+    read: importing torchvision costs about a second and 160 MB that embedding never needs."""
+
+    def __getitem__(self, index):
+        return _imagenet_categories()[index]
+
+    def __len__(self) -> int:
+        return len(_imagenet_categories())
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return repr(_imagenet_categories())
 
 
 def _efficientnet_lite(variant: str) -> nn.Module:
@@ -199,20 +234,47 @@ def _efficientnet_lite(variant: str) -> nn.Module:
     return EfficientNet.from_name(variant)
 
 
-def _classification_preprocess(crop: int, resize: int, mean: tuple, std: tuple) -> Callable:
-    """PIL RGB image -> ``(3, crop, crop)`` float tensor: resize the short side, centre-crop, normalise.
+def _torchvision_model(name: str) -> nn.Module:
+    from torchvision import models
 
-    The same steps, on the PIL image, as torchvision's ``weights.transforms()``.
+    return getattr(models, name)()
+
+
+def _torchvision_transforms(weights: str) -> Callable:
+    return TorchvisionWeights(weights, "").weights.transforms()
+
+
+@dataclass(frozen=True)
+class ClassificationPreprocess:
+    """PIL RGB image -> ``(3, crop, crop)`` float tensor: resize the short side (bilinear),
+    centre-crop, scale to [0, 1], normalise.
+
+    The steps of torchvision's ``Compose([Resize(resize), CenterCrop(crop), PILToTensor(),
+    ConvertImageDtype(torch.float32), Normalize(mean, std)])``, operation for operation, so the
+    tensor is identical (a test compares them bit for bit), without importing torchvision.
     """
-    return transforms.Compose(
-        [
-            transforms.Resize(resize, interpolation=transforms.InterpolationMode.BILINEAR),
-            transforms.CenterCrop(crop),
-            transforms.PILToTensor(),
-            transforms.ConvertImageDtype(torch.float32),
-            transforms.Normalize(mean, std),
-        ]
-    )
+
+    crop: int
+    resize_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        w, h = image.size
+        short, long = (w, h) if w <= h else (h, w)
+        if short != self.resize_size:
+            size = (self.resize_size, int(self.resize_size * long / short))
+            image = image.resize(size if w <= h else size[::-1], Image.Resampling.BILINEAR)
+        w, h = image.size
+        if w < self.crop or h < self.crop:  # never after the resize above, which keeps crop + 32
+            raise ValueError(f"a {w}x{h} picture is smaller than the {self.crop}-pixel crop")
+        top, left = int(round((h - self.crop) / 2.0)), int(round((w - self.crop) / 2.0))
+        image = image.crop((left, top, left + self.crop, top + self.crop))
+        pixels = torch.as_tensor(np.array(image, copy=True)).view(self.crop, self.crop, -1).permute(2, 0, 1)
+        x = pixels.to(torch.float32).div_(255)
+        mean = torch.as_tensor(self.mean, dtype=torch.float32).view(-1, 1, 1)
+        std = torch.as_tensor(self.std, dtype=torch.float32).view(-1, 1, 1)
+        return x.sub_(mean).div_(std)
 
 
 @dataclass(frozen=True)
@@ -251,7 +313,7 @@ class Network:
 def _lite_preprocess(size: int) -> Callable[[], Callable]:
     # EfficientNet-Lite was trained on inputs scaled to [-1, 1] (mean 0.5, std 0.5),
     # evaluated on a centre crop after resizing the short side to size + 32.
-    return partial(_classification_preprocess, size, size + 32, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    return partial(ClassificationPreprocess, size, size + 32, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 
 
 #: Every network ``load_backbone`` offers, by name.
@@ -261,24 +323,28 @@ NETWORKS: dict[str, Network] = {
         Network(
             name="resnet18",
             title="ResNet-18",
-            build=models.resnet18,
-            weights=TorchvisionWeights(models.ResNet18_Weights.IMAGENET1K_V1),
+            build=partial(_torchvision_model, "resnet18"),
+            weights=TorchvisionWeights(
+                "ResNet18_Weights.IMAGENET1K_V1", "https://download.pytorch.org/models/resnet18-f37072fd.pth"
+            ),
             head="fc",
             dim=512,
             input_size=224,
             cpu_batch_size=4,
-            preprocess=models.ResNet18_Weights.IMAGENET1K_V1.transforms,
+            preprocess=partial(_torchvision_transforms, "ResNet18_Weights.IMAGENET1K_V1"),
         ),
         Network(
             name="resnet50",
             title="ResNet-50",
-            build=models.resnet50,
-            weights=TorchvisionWeights(models.ResNet50_Weights.IMAGENET1K_V2),
+            build=partial(_torchvision_model, "resnet50"),
+            weights=TorchvisionWeights(
+                "ResNet50_Weights.IMAGENET1K_V2", "https://download.pytorch.org/models/resnet50-11ad3fa6.pth"
+            ),
             head="fc",
             dim=2048,
             input_size=224,
             cpu_batch_size=8,
-            preprocess=models.ResNet50_Weights.IMAGENET1K_V2.transforms,
+            preprocess=partial(_torchvision_transforms, "ResNet50_Weights.IMAGENET1K_V2"),
         ),
         Network(
             name="efficientnet_lite0",
@@ -404,7 +470,7 @@ class Backbone:
     dim: int
     name: str
     requested: str
-    categories: list[str]
+    categories: Sequence[str]
     is_standin: bool
     near_duplicate_threshold: float
     weights: str
@@ -563,7 +629,7 @@ def make_backbone(
         dim=net.dim,
         name=net.name,
         requested=requested,
-        categories=_imagenet_categories(),
+        categories=ImagenetCategories(),
         is_standin=requested != net.name,
         near_duplicate_threshold=cal.threshold if cal else float("nan"),
         weights=weights,
