@@ -143,6 +143,15 @@ def test_thumbnails_give_the_same_answer_as_full_size():
         assert _kinds(big) == _kinds(image)
 
 
+def test_saturation_is_the_hsv_saturation_of_colorsys():
+    import colorsys
+
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(16, 256, (12, 9, 3), dtype=np.uint8)  # every pixel above the floor
+    expected = np.mean([colorsys.rgb_to_hsv(*(p / 255.0))[1] for p in rgb.reshape(-1, 3)])
+    assert saturation(rgb) == pytest.approx(expected, rel=1e-6)
+
+
 def test_darkening_keeps_saturation():
     a = np.asarray(_photo(), dtype=np.float32)
     full, dark = saturation(a.astype(np.uint8)), saturation((a * 0.3).astype(np.uint8))

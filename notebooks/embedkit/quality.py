@@ -216,8 +216,9 @@ def saturation(rgb: np.ndarray, floor: float = 16.0) -> float:
     picture; near-black pixels are divided by ``floor`` instead, so their noise does not count.
     Darkening a picture keeps its saturation."""
     rgb = np.asarray(rgb)
-    top = rgb.max(axis=-1)
-    spread = (top - rgb.min(axis=-1)).astype(np.float32)  # no negative values, any dtype
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]  # channel by channel: max(axis=-1) is ~10x slower
+    top = np.maximum(np.maximum(r, g), b)
+    spread = (top - np.minimum(np.minimum(r, g), b)).astype(np.float32)  # no negative values, any dtype
     return float((spread / np.maximum(top.astype(np.float32), floor)).mean())
 
 
