@@ -240,8 +240,16 @@ def _torchvision_model(name: str) -> nn.Module:
     return getattr(models, name)()
 
 
-def _torchvision_transforms(weights: str) -> Callable:
-    return TorchvisionWeights(weights, "").weights.transforms()
+def _torchvision_transforms(weights: TorchvisionWeights) -> Callable:
+    return weights.weights.transforms()
+
+
+_RESNET18_WEIGHTS = TorchvisionWeights(
+    "ResNet18_Weights.IMAGENET1K_V1", "https://download.pytorch.org/models/resnet18-f37072fd.pth"
+)
+_RESNET50_WEIGHTS = TorchvisionWeights(
+    "ResNet50_Weights.IMAGENET1K_V2", "https://download.pytorch.org/models/resnet50-11ad3fa6.pth"
+)
 
 
 @dataclass(frozen=True)
@@ -324,27 +332,23 @@ NETWORKS: dict[str, Network] = {
             name="resnet18",
             title="ResNet-18",
             build=partial(_torchvision_model, "resnet18"),
-            weights=TorchvisionWeights(
-                "ResNet18_Weights.IMAGENET1K_V1", "https://download.pytorch.org/models/resnet18-f37072fd.pth"
-            ),
+            weights=_RESNET18_WEIGHTS,
             head="fc",
             dim=512,
             input_size=224,
             cpu_batch_size=4,
-            preprocess=partial(_torchvision_transforms, "ResNet18_Weights.IMAGENET1K_V1"),
+            preprocess=partial(_torchvision_transforms, _RESNET18_WEIGHTS),
         ),
         Network(
             name="resnet50",
             title="ResNet-50",
             build=partial(_torchvision_model, "resnet50"),
-            weights=TorchvisionWeights(
-                "ResNet50_Weights.IMAGENET1K_V2", "https://download.pytorch.org/models/resnet50-11ad3fa6.pth"
-            ),
+            weights=_RESNET50_WEIGHTS,
             head="fc",
             dim=2048,
             input_size=224,
             cpu_batch_size=8,
-            preprocess=partial(_torchvision_transforms, "ResNet50_Weights.IMAGENET1K_V2"),
+            preprocess=partial(_torchvision_transforms, _RESNET50_WEIGHTS),
         ),
         Network(
             name="efficientnet_lite0",
