@@ -1,0 +1,96 @@
+"""Self-checks for the lessons' exercises: one module per lesson (``lesson01`` ... ``lesson07``).
+
+A lesson asks the learner to write a function, then calls a check from here in one short cell::
+
+    from embedkit.selfcheck import lesson03
+    cosine = lesson03.check_cosine(cosine)
+
+Each check either prints ``Correct!`` (and returns the learner's function), raises an
+``AssertionError`` that says what is wrong and what to try, or, while the exercise still returns
+``None``, prints "Not done yet" and returns the package's version marked as a stand-in, so every
+later cell still runs. The checks compare against independent oracles (SciPy, scikit-learn,
+cases worked out by hand), and switch the package's and the libraries' own versions off while the
+learner's function runs, so that a call to them is not taken for an answer.
+
+The checks are code a learner may read, but need not: ``tests/test_selfcheck.py`` shows, for each
+check, the right answer passing and plausible wrong answers failing.
+
+This module holds what every lesson's checks share.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import inspect
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+from unittest import mock
+
+__all__ = ["library_names", "switched_off", "stand_in", "is_stand_in", "not_done"]
+
+
+def library_names(function: Callable, libraries: Iterable[str]) -> list[str]:
+    """The names ``function``'s code uses that lead into one of ``libraries`` (top-level package names).
+
+    Followed through: nested functions and lambdas, default values and closures, and every function
+    of the learner's own (defined in the notebook, module ``__main__``) that it calls, so a helper
+    does not hide a library call. Returns the offending names, sorted; empty when none.
+    """
+    libraries = tuple(libraries)
+    seen: list[Callable] = []
+    found: set[str] = set()
+    todo = [function]
+    while todo:
+        f = todo.pop()
+        if f in seen or not inspect.isfunction(f):
+            continue
+        seen.append(f)
+        codes, names = [f.__code__], set()
+        while codes:
+            code = codes.pop()
+            names |= set(code.co_names)
+            codes += [c for c in code.co_consts if inspect.iscode(c)]
+        held = [*(f.__defaults__ or ()), *(f.__kwdefaults__ or {}).values(),
+                *(c.cell_contents for c in f.__closure__ or ())]
+        things = [(name, f.__globals__.get(name, getattr(builtins, name, None))) for name in names]
+        things += [(f"a value {f.__name__} holds", value) for value in held]
+        for name, thing in things:
+            where = thing.__name__ if inspect.ismodule(thing) else getattr(thing, "__module__", "")
+            if any(str(w).split(".")[0] in libraries for w in (name, where)):
+                found.add(name)
+            elif inspect.isfunction(thing) and thing.__module__ == f.__module__:
+                todo.append(thing)
+    return sorted(found)
+
+
+@contextlib.contextmanager
+def switched_off(targets: Iterable[tuple[Any, str]], message: str) -> Iterator[None]:
+    """While the block runs, each ``(module_or_class, attribute)`` raises ``AssertionError(message)``.
+
+    Everything is put back when the block ends, on an error too.
+    """
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(message)
+
+    with contextlib.ExitStack() as stack:
+        for owner, name in targets:
+            stack.enter_context(mock.patch.object(owner, name, refuse))
+        yield
+
+
+def stand_in(function: Callable) -> Callable:
+    """Mark ``function`` as the package's stand-in for an exercise not done yet (see ``is_stand_in``)."""
+    function.stand_in = True
+    return function
+
+
+def is_stand_in(function: Callable) -> bool:
+    """True for a function marked by ``stand_in``: running a check twice does not take it for the learner's."""
+    return getattr(function, "stand_in", False)
+
+
+def not_done(what: str, instead: str) -> None:
+    """Print the line a check prints while an exercise still returns ``None``."""
+    print(f"Not done yet: {what}; the cells below run {instead} in its place")
