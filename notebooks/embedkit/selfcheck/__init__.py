@@ -12,8 +12,8 @@ later cell still runs. The checks compare against independent oracles (SciPy, sc
 cases worked out by hand), and switch the package's and the libraries' own versions off while the
 learner's function runs, so that a call to them is not taken for an answer.
 
-The checks are code a learner may read, but need not: ``tests/test_selfcheck.py`` shows, for each
-check, the right answer passing and plausible wrong answers failing.
+The checks are code a learner may read, but need not: ``tests/test_selfcheck_lessonNN.py`` shows, for
+each check, the right answer passing and plausible wrong answers failing.
 
 This module holds what every lesson's checks share.
 """
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import inspect
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -51,8 +52,11 @@ def library_names(function: Callable, libraries: Iterable[str]) -> list[str]:
             code = codes.pop()
             names |= set(code.co_names)
             codes += [c for c in code.co_consts if inspect.iscode(c)]
-        held = [*(f.__defaults__ or ()), *(f.__kwdefaults__ or {}).values(),
-                *(c.cell_contents for c in f.__closure__ or ())]
+        held = [
+            *(f.__defaults__ or ()),
+            *(f.__kwdefaults__ or {}).values(),
+            *(c.cell_contents for c in f.__closure__ or ()),
+        ]
         things = [(name, f.__globals__.get(name, getattr(builtins, name, None))) for name in names]
         things += [(f"a value {f.__name__} holds", value) for value in held]
         for name, thing in things:
@@ -81,13 +85,21 @@ def switched_off(targets: Iterable[tuple[Any, str]], message: str) -> Iterator[N
 
 
 def stand_in(function: Callable) -> Callable:
-    """Mark ``function`` as the package's stand-in for an exercise not done yet (see ``is_stand_in``)."""
-    function.stand_in = True
-    return function
+    """A copy of ``function`` marked as the package's stand-in for an exercise not done yet.
+
+    The package's own function is wrapped, never marked itself (see ``is_stand_in``).
+    """
+
+    @functools.wraps(function)
+    def standing_in(*args, **kwargs):
+        return function(*args, **kwargs)
+
+    standing_in.stand_in = True
+    return standing_in
 
 
 def is_stand_in(function: Callable) -> bool:
-    """True for a function marked by ``stand_in``: running a check twice does not take it for the learner's."""
+    """True for a function made by ``stand_in``: a check run twice does not take it for the learner's."""
     return getattr(function, "stand_in", False)
 
 
