@@ -291,13 +291,25 @@ def test_all_pairs_wrong_answers_fail(wrong):
 def test_loop_and_matrix(capsys):
     m = 5
     S_loop = np.array([[cosine(a, b) for b in X_SMALL[:m]] for a in X_SMALL[:m]])
-    lesson03.check_loop_and_matrix(S_loop, all_pairs_cosine(X_SMALL), X_SMALL)
-    assert "largest difference" in capsys.readouterr().out
-    raw = X_SMALL.astype(np.float64) @ X_SMALL.T  # forgets to normalise
+    lesson03.check_loop_and_matrix(S_loop, all_pairs_cosine(X_SMALL), X_SMALL, cosine, all_pairs_cosine)
+    out = capsys.readouterr().out
+    assert "largest difference" in out and "Correct!" in out
+    fallback = lesson03.check_all_pairs(stub, X_SMALL, cosine)
+    capsys.readouterr()
+    lesson03.check_loop_and_matrix(S_loop, fallback(X_SMALL), X_SMALL, cosine, fallback)
+    assert _not_done(capsys)
+
+
+def test_loop_and_matrix_wrong_answers_fail():
+    m = 5
+    S_loop = np.array([[cosine(a, b) for b in X_SMALL[:m]] for a in X_SMALL[:m]])
+    raw = X_SMALL.astype(np.float64) @ X_SMALL.T.astype(np.float64)  # forgets to normalise
     with pytest.raises(AssertionError):
-        lesson03.check_loop_and_matrix(S_loop, raw, X_SMALL)
+        lesson03.check_loop_and_matrix(S_loop, raw, X_SMALL, cosine, all_pairs_cosine)
     with pytest.raises(AssertionError):  # a loop over the cosine distance
-        lesson03.check_loop_and_matrix(1 - S_loop, all_pairs_cosine(X_SMALL), X_SMALL)
+        lesson03.check_loop_and_matrix(
+            1 - S_loop, all_pairs_cosine(X_SMALL), X_SMALL, cosine, all_pairs_cosine
+        )
 
 
 # --------------------------------------------------------------------------- top neighbours
