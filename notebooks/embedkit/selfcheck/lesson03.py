@@ -1,0 +1,578 @@
+"""Self-checks of lesson 03, cosine similarity: ``cosine``, ``all_pairs_cosine``, ``top_neighbours``
+and exercises 1 to 3.
+
+Each check is called from one short cell of the lesson; see the package's docstring for how a
+check behaves. The oracles are SciPy, scikit-learn, PyTorch, the course package's own functions
+(run before they are switched off) and cases worked out by hand.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import inspect
+import textwrap
+from collections.abc import Callable
+from typing import Any
+from unittest import mock
+
+import numpy as np
+import scipy.spatial.distance
+import sklearn.metrics.pairwise
+import sklearn.preprocessing
+import torch
+import torch.nn.functional as F
+from scipy.stats import pearsonr
+from sklearn.metrics.pairwise import cosine_similarity as _sklearn_cosine
+from sklearn.neighbors import NearestNeighbors
+
+import embedkit.similarity
+from embedkit.selfcheck import is_stand_in, library_names, not_done, stand_in, switched_off
+from embedkit.similarity import _select_exact, pairwise_cosine, top_k
+from embedkit.similarity import cosine_similarity as _package_cosine
+
+__all__ = [
+    "check_cosine",
+    "check_zero_vector",
+    "check_against_libraries",
+    "check_all_pairs",
+    "check_loop_and_matrix",
+    "check_top_neighbours",
+    "check_angular_distance",
+    "check_pearson",
+    "check_closest_train_test_pair",
+]
+
+#: Each has a cosine of its own: the checks turn a function away that reaches into one of them.
+LIBRARIES = ("scipy", "sklearn", "torch", "embedkit")
+
+#: The libraries' cosines and normalisations, switched off while the learner's function runs.
+LIBRARY_COSINES = [
+    (scipy.spatial.distance, "cosine"),
+    (scipy.spatial.distance, "correlation"),
+    (scipy.spatial.distance, "cdist"),
+    (scipy.spatial.distance, "pdist"),
+    (sklearn.metrics.pairwise, "cosine_similarity"),
+    (sklearn.metrics.pairwise, "cosine_distances"),
+    (sklearn.metrics.pairwise, "paired_cosine_distances"),
+    (sklearn.preprocessing, "normalize"),
+    (torch, "cosine_similarity"),
+    (F, "cosine_similarity"),
+    (F, "normalize"),
+    (embedkit.similarity, "cosine_similarity"),
+    (embedkit.similarity, "pairwise_cosine"),
+]
+
+_NUMPY_ONLY = "write it yourself with NumPy: no library's cosine or normalize"
+_FALLBACK_COSINE = "the package's fallback, embedkit.similarity.cosine_similarity,"
+
+
+@stand_in
+def _fallback_cosine(a, b):
+    """The course package's ``cosine_similarity``, in place of a ``cosine`` not written yet."""
+    return _package_cosine(a, b)
+
+
+@stand_in
+def _fallback_all_pairs_cosine(X):
+    """scikit-learn's ``cosine_similarity``, in place of an ``all_pairs_cosine`` not written yet."""
+    return _sklearn_cosine(np.asarray(X, dtype=np.float64))
+
+
+@stand_in
+def _fallback_top_neighbours(scores_row, k):
+    """The course package's top-k selection (the one ``top_k`` uses), in place of a ``top_neighbours``
+    not written yet."""
+    row = np.asarray(scores_row, dtype=np.float64)
+    return _select_exact(row[None, :], k)[0][0]
+
+
+def _not_written(function: Callable, *probe: Any) -> bool:
+    """True while ``function`` is a stand-in or still returns ``None`` for ``probe``."""
+    return is_stand_in(function) or function(*probe) is None
+
+
+def _oracle_cosine(a, b) -> float:
+    """Cosine similarity by SciPy (one minus its cosine distance)."""
+    return 1 - scipy.spatial.distance.cosine(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+
+
+def _raises_zero_vector(function: Callable, *args: Any) -> None:
+    """``function(*args)`` must raise ``ValueError`` whose message says "zero vector"."""
+    shown = [repr(a.tolist()) if isinstance(a, np.ndarray) else repr(a) for a in args]
+    call = f"{function.__name__}({', '.join(shown)})"
+    try:
+        function(*args)
+    except ValueError as exc:
+        assert "zero vector" in str(exc), f"{call}: say what went wrong, with the words 'zero vector': {exc}"
+    except Exception as exc:
+        raise AssertionError(f"{call} raised {type(exc).__name__}: {exc}; raise ValueError instead") from exc
+    else:
+        raise AssertionError(f"{call} should raise ValueError, not return a number")
+
+
+def _reached(function: Callable) -> tuple[list[Callable], list[Any]]:
+    """The learner's own functions that ``function`` reaches (itself first), followed the way
+    ``library_names`` follows them, and every object their code names or holds."""
+    functions: list[Callable] = []
+    named: list[Any] = []
+    todo = [function]
+    while todo:
+        f = todo.pop()
+        if any(f is g for g in functions) or not inspect.isfunction(f):
+            continue
+        functions.append(f)
+        codes, names = [f.__code__], set()
+        while codes:
+            code = codes.pop()
+            names |= set(code.co_names)
+            codes += [c for c in code.co_consts if inspect.iscode(c)]
+        held = [
+            *(f.__defaults__ or ()),
+            *(f.__kwdefaults__ or {}).values(),
+            *(c.cell_contents for c in f.__closure__ or ()),
+        ]
+        for thing in [f.__globals__.get(name, getattr(builtins, name, None)) for name in names] + held:
+            named.append(thing)
+            if inspect.isfunction(thing) and thing.__module__ == f.__module__:
+                todo.append(thing)
+    return functions, named
+
+
+def _loops_in(function: Callable) -> list[str]:
+    """The Python loops in a function's source: for, while, comprehensions, and calls that loop for you."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):  # no source to read: the other checks still run
+        return []
+    hidden = {"map", "vectorize", "frompyfunc", "fromiter", "apply_along_axis", "product", "starmap"}
+    found = []
+    for node in ast.walk(tree):
+        called = (
+            getattr(node.func, "id", getattr(node.func, "attr", "")) if isinstance(node, ast.Call) else ""
+        )
+        if isinstance(node, ast.For | ast.While):
+            found.append(type(node).__name__.lower())
+        elif isinstance(node, ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
+            found.append("a comprehension")
+        elif called in hidden:
+            found.append(called)
+    return found
+
+
+def check_cosine(cosine: Callable) -> Callable:
+    """Checks ``cosine(a, b)`` against SciPy on 200 random pairs, with the libraries' cosines switched off,
+    then its return type, short and very short vectors, signs, and a zero vector in either place."""
+    if _not_written(cosine, [1.0, 0.0], [1.0, 0.0]):
+        not_done("cosine still returns None", _FALLBACK_COSINE)
+        return _fallback_cosine
+    used = library_names(cosine, LIBRARIES)
+    assert not used, (
+        f"cosine uses {used}: write the formula with NumPy, not with SciPy, scikit-learn, PyTorch or embedkit"
+    )
+    check_pairs = np.random.default_rng(7).standard_normal((200, 2, 16))
+    expected = [_oracle_cosine(a, b) for a, b in check_pairs]  # before SciPy is switched off
+    with switched_off(LIBRARY_COSINES, _NUMPY_ONLY):
+        given = check_pairs.copy()  # float64 arrays, which np.asarray does not copy
+        for (a, b), want in zip(given, expected, strict=True):
+            got = cosine(a, b)
+            assert abs(got - want) < 1e-9, f"differs from SciPy: {got!r} where SciPy gives {float(want)!r}"
+        assert np.array_equal(given, check_pairs), (
+            "cosine changed the vectors it was given: divide into new arrays (a = a / m), not in place"
+        )
+        returned = cosine([1, 2], [3, 4])
+        assert type(returned) is float, f"return a plain Python float, not {type(returned).__name__}"
+        for a, b, want, why in [
+            ([0, 0, 3], [0, 0, 0.001], 1.0, "a short vector keeps its direction"),
+            (
+                [1e-200, 0],
+                [1, 0],
+                1.0,
+                "a very short vector is not a zero vector; divide each vector by its largest entry first",
+            ),
+            ([1, 0], [1e-200, 0], 1.0, "the same with the very short vector second: scale both vectors"),
+            ([5, 5, 5], [-5, -5, -5], -1.0, "opposite directions give -1"),
+            (
+                [-2, 0],
+                [1, 0],
+                -1.0,
+                "a vector whose largest entry is negative is not a zero vector: use np.abs",
+            ),
+            ([-1, -2, -3], [-3, 1, -2], 0.5, "turning both vectors around changes no cosine"),
+        ]:
+            try:
+                got = cosine(a, b)
+            except ValueError as exc:
+                got = exc
+            assert isinstance(got, float) and abs(got - want) < 1e-12, (
+                f"cosine({a}, {b}) gave {got!r}, not {want}: {why}"
+            )
+        _raises_zero_vector(cosine, [1, 1, 1], [0, 0, 0])
+        _raises_zero_vector(cosine, [0.0, 0.0], [2.0, 1.0])
+    print(
+        "Correct! your cosine agrees with SciPy, returns a float, keeps tiny vectors and refuses zero vectors"
+    )
+    return cosine
+
+
+def check_zero_vector(cosine: Callable) -> Callable:
+    """Checks that ``cosine`` (yours, or the package's fallback) refuses a zero vector in either place
+    with a ValueError that says "zero vector", and that yours keeps a very short vector, [1e-200, 0]."""
+    if _not_written(cosine, [1.0, 0.0], [1.0, 0.0]):
+        cosine = _fallback_cosine
+        _raises_zero_vector(cosine, [1, 1, 1], [0, 0, 0])
+        _raises_zero_vector(cosine, [0, 0, 0], [2, 1, 5])
+        print(
+            "Not done yet: checked the package's fallback in place of your cosine; it refuses a zero vector"
+        )
+        return cosine
+    _raises_zero_vector(cosine, [1, 1, 1], [0, 0, 0])
+    _raises_zero_vector(cosine, [0, 0, 0], [2, 1, 5])
+    for a, b, why in [
+        (
+            [1e-200, 0],
+            [1, 0],
+            "a very short vector is not a zero vector: divide each vector by its largest entry first",
+        ),
+        ([1, 0], [1e-200, 0], "a very short vector is not a zero vector, in either place"),
+    ]:
+        got = cosine(a, b)
+        assert abs(got - 1) < 1e-12, f"cosine({a}, {b}) gave {got!r}, not 1: {why}"
+    print("Correct! a zero vector raises ValueError in either place; a very short one still has a direction")
+    return cosine
+
+
+def check_against_libraries(cosine: Callable, pairs: np.ndarray) -> Callable:
+    """Checks ``cosine`` (yours, or the package's fallback) on every pair ``(a, b)`` of ``pairs`` against
+    SciPy and PyTorch to 1e-9, and yours also against the course package's ``cosine_similarity`` to 1e-6."""
+    yours = not _not_written(cosine, [1.0, 0.0], [1.0, 0.0])
+    if not yours:
+        cosine = _fallback_cosine
+    pairs = np.asarray(pairs, dtype=np.float64)
+    ours = np.array([cosine(a, b) for a, b in pairs])
+    references = {
+        "SciPy": np.array([_oracle_cosine(a, b) for a, b in pairs]),
+        "PyTorch": F.cosine_similarity(
+            torch.from_numpy(pairs[:, 0]), torch.from_numpy(pairs[:, 1]), dim=1
+        ).numpy(),
+    }
+    for name, other in references.items():
+        worst = np.abs(ours - other).max()
+        assert worst <= 1e-9, f"differs from {name} by up to {worst:.1e} on these pairs"
+    if not yours:  # the fallback *is* the package's, so it is not compared with itself
+        print(
+            "Not done yet: checked the package's fallback in place of your cosine; "
+            "it agrees with SciPy and PyTorch"
+        )
+        return cosine
+    package = np.array([_package_cosine(a, b) for a, b in pairs])
+    worst = np.abs(ours - package).max()
+    assert worst <= 1e-6, f"differs from embedkit.similarity.cosine_similarity by up to {worst:.1e}"
+    print(f"Correct! your cosine agrees with SciPy, PyTorch and embedkit on {len(pairs):,} pairs")
+    return cosine
+
+
+def check_all_pairs(all_pairs_cosine: Callable, X: np.ndarray, cosine: Callable) -> Callable:
+    """Checks ``all_pairs_cosine`` for library calls, calls of ``cosine`` and Python loops, then, with the
+    libraries' cosines switched off, against scikit-learn on random rows and on ``X``, on rows with
+    negative entries, a very short row and a zero row."""
+    if _not_written(all_pairs_cosine, np.eye(2)):
+        not_done("all_pairs_cosine still returns None", "scikit-learn's cosine_similarity")
+        return _fallback_all_pairs_cosine
+    functions, named = _reached(all_pairs_cosine)
+    assert not any(thing is cosine for thing in named), (
+        "no cosine() per pair: one normalisation and one matrix product"
+    )
+    used = library_names(all_pairs_cosine, LIBRARIES)
+    assert not used, (
+        f"all_pairs_cosine uses {used}: normalise and multiply with NumPy, no library's cosine or normalize"
+    )
+    looping = sorted({loop for f in functions for loop in _loops_in(f)})
+    assert not looping, (
+        f"all_pairs_cosine loops ({', '.join(looping)}): no Python loop at all, one matrix product"
+    )
+
+    random_rows = np.random.default_rng(3).standard_normal((30, 8))
+    expected_random = _sklearn_cosine(random_rows)
+    expected_X = _sklearn_cosine(np.asarray(X, dtype=np.float64))
+    given = random_rows.copy()  # float64, which np.asarray does not copy
+    with switched_off(LIBRARY_COSINES, _NUMPY_ONLY):
+        got_random, got_X = all_pairs_cosine(given), all_pairs_cosine(np.array(X, copy=True))
+        got_negative = all_pairs_cosine(np.array([[-1.0, -2.0], [1.0, 2.0], [-2.0, -1.0]]))
+        try:
+            got_tiny = all_pairs_cosine(np.array([[1e-200, 0.0], [1.0, 0.0]]))
+        except ValueError:
+            got_tiny = None
+        _raises_zero_vector(all_pairs_cosine, np.array([[1.0, 2.0], [0.0, 0.0], [3.0, 1.0]]))
+    assert np.array_equal(given, random_rows), (
+        "all_pairs_cosine changed the matrix it was given: divide into a new array (X = X / m), not in place"
+    )
+    assert np.shape(got_random) == (30, 30), "one row and one column per vector"
+    assert np.asarray(got_random).dtype == np.float64, f"return float64, not {np.asarray(got_random).dtype}"
+    assert np.allclose(got_random, expected_random, rtol=0, atol=1e-12), (
+        "differs from scikit-learn on random rows"
+    )
+    want_negative = np.array([[1, -1, 0.8], [-1, 1, -0.8], [0.8, -0.8, 1]])
+    assert np.array_equal(np.sign(got_negative), np.sign(want_negative)), (
+        "a row whose entries are all negative keeps its direction: "
+        "scale by the largest entry in absolute value (np.abs)"
+    )
+    assert np.allclose(got_negative, want_negative, rtol=0, atol=1e-12), (
+        "rows [-1, -2], [1, 2], [-2, -1]: wrong cosines"
+    )
+    assert np.allclose(got_X, expected_X, rtol=0, atol=1e-9), "differs from scikit-learn on the embeddings"
+    assert got_tiny is not None and np.allclose(got_tiny, 1, rtol=0, atol=1e-12), (
+        f"[[1e-200, 0], [1, 0]] gave {got_tiny}: a very short row is not a zero vector; "
+        "divide each row by its largest entry first"
+    )
+    print("Correct! your all_pairs_cosine agrees with scikit-learn, with no loop and no library's cosine")
+    return all_pairs_cosine
+
+
+def check_loop_and_matrix(
+    S_loop: np.ndarray, S: np.ndarray, X: np.ndarray, cosine: Callable, all_pairs_cosine: Callable
+) -> None:
+    """Checks that ``S_loop``, ``cosine`` over every pair of the first rows of ``X``, equals the top-left
+    block of ``S = all_pairs_cosine(X)`` to 1e-9, and ``S`` the course package's ``pairwise_cosine(X)`` to
+    1e-6; prints both differences. ``Correct!`` needs both functions to be yours, not stand-ins."""
+    m = len(S_loop)
+    loop_vs_matrix = np.abs(S_loop - S[:m, :m]).max()
+    package = np.abs(S - pairwise_cosine(X)).max()
+    print(
+        f"largest difference, loop vs matrix: {loop_vs_matrix:.1e}; "
+        f"matrix vs embedkit's pairwise_cosine: {package:.1e}"
+    )
+    assert loop_vs_matrix <= 1e-9, "the loop over cosine and the matrix from all_pairs_cosine disagree"
+    assert package <= 1e-6, (
+        "the matrix from all_pairs_cosine differs from embedkit.similarity.pairwise_cosine"
+    )
+    fallbacks = [
+        name for name, f in [("cosine", cosine), ("all_pairs_cosine", all_pairs_cosine)] if is_stand_in(f)
+    ]
+    if fallbacks:
+        print(f"Not done yet: checked the fallback in place of your {' and your '.join(fallbacks)}")
+    else:
+        print("Correct! your loop over cosine and your all_pairs_cosine agree, and with the course package")
+
+
+def check_top_neighbours(
+    top_neighbours: Callable, S_no_self: np.ndarray, X: np.ndarray, query: int, k: int
+) -> Callable:
+    """Checks ``top_neighbours`` on a made-up row with ties and a -inf whose answers are known, then on row
+    ``query`` of ``S_no_self`` against the package's ``top_k(X)``; ``top_k`` is switched off while it runs."""
+    if is_stand_in(top_neighbours):
+        not_done("top_neighbours still returns None", "the package's top-k selection")
+        return _fallback_top_neighbours
+    package_rows, package_scores = (found[query] for found in top_k(X, k=k))  # before it is switched off
+    row = np.array([0.2, 0.9, -np.inf, 0.5, 0.9, 0.1, 0.5, 0.7])
+    cases = [  # (scores, k, the right answer, why)
+        (row, 1, [1], "the highest score, 0.9, is at position 1"),
+        (
+            row,
+            5,
+            [1, 4, 7, 3, 6],
+            "best first; of equal scores (0.9 at 1 and 4, 0.5 at 3 and 6) the lower position first",
+        ),
+        (row, 7, [1, 4, 7, 3, 6, 0, 5], "-inf, as the query's score with itself, comes last"),
+        (
+            np.tile(row, 40),
+            5,
+            [1, 4, 9, 12, 17],
+            "the row 40 times: its first five 0.9s, in order "
+            "(np.argsort may swap equal scores unless kind='stable')",
+        ),
+    ]
+
+    def _off(*args, **kwargs):
+        raise AssertionError("write top_neighbours yourself with NumPy, not with the package's top_k")
+
+    # Swapping their code reaches every name they go by (a notebook's `from ... import top_k` included).
+    packaged = [top_k, embedkit.similarity._select_top_k]
+    saved = [f.__code__ for f in packaged]
+    try:
+        for f in packaged:
+            f.__code__ = _off.__code__
+        answers = [top_neighbours(scores.copy(), kk) for scores, kk, _, _ in cases]
+        got_query = top_neighbours(np.array(S_no_self[query], copy=True), k)
+    finally:
+        for f, code in zip(packaged, saved, strict=True):
+            f.__code__ = code
+    if got_query is None:
+        not_done("top_neighbours still returns None", "the package's top-k selection")
+        return _fallback_top_neighbours
+    used = library_names(top_neighbours, LIBRARIES)
+    assert not used, (
+        f"top_neighbours uses {used}: sort with NumPy, not with SciPy, scikit-learn, PyTorch or embedkit"
+    )
+    for (scores, kk, want, why), got in zip(cases, answers, strict=True):
+        got = np.asarray(got)
+        shown = f"{scores[:8].tolist()}{' ...' if len(scores) > 8 else ''}"
+        assert np.issubdtype(got.dtype, np.integer), (
+            f"positions (np.argsort gives them), not scores: got {got}"
+        )
+        assert got.tolist() == want, f"top_neighbours({shown}, k={kk}) gave {got.tolist()}, not {want}: {why}"
+    neighbours = np.asarray(got_query)
+    assert query not in neighbours and neighbours.shape == (k,), (
+        f"k = {k} positions, the query itself not among them"
+    )
+    scores = np.asarray(S_no_self)[query, neighbours]
+    assert np.allclose(scores, package_scores, rtol=0, atol=1e-6), (
+        "not the k highest scores of the query's row"
+    )
+    print(f"Correct! its {k} nearest neighbours, from {scores[0]:.3f} down to {scores[-1]:.3f}")
+    return top_neighbours
+
+
+def check_angular_distance(angular_distance: Callable | None, triangle_breaker: Any) -> Callable | None:
+    """Checks that ``angular_distance`` calls ``cosine``, gives known angles in degrees, survives a cosine a
+    hair past ±1 and keeps tiny angles; and that ``1 - cos`` (by SciPy) breaks the triangle inequality for
+    ``triangle_breaker``. No stand-in: nothing later in the lesson uses either, so until both are set it
+    prints "Not done yet" and returns ``angular_distance`` as it was."""
+    if angular_distance is None or triangle_breaker is None:
+        print("Not done yet")
+        return angular_distance
+    # The learner's function finds `cosine` among its own globals: the spies are put there while it runs.
+    calls = []
+
+    def counting(p, q):
+        calls.append(1)
+        return _oracle_cosine(p, q)
+
+    with mock.patch.dict(getattr(angular_distance, "__globals__", {}), {"cosine": counting}):
+        angular_distance([1, 0], [0, 1])
+    assert calls, "write angular_distance with a call to cosine(): the check feeds it cosines a hair past ±1"
+    same = angular_distance([1, 1, 1], [1, 1, 1])
+    # near ±1, arccos magnifies rounding: allow a millionth of a degree or so
+    assert abs(same) < 1e-5, f"a vector against itself should give 0 degrees, got {same}"
+    right_angle = angular_distance([1, 0], [0, 1])
+    assert abs(right_angle - 90) < 1e-9, f"[1, 0] and [0, 1] gave {right_angle}, not 90: degrees, not radians"
+    for overshoot, angle in [(np.nextafter(1.0, 2.0), 0.0), (np.nextafter(-1.0, -2.0), 180.0)]:
+        # a cosine that lands a hair past ±1 (trap 2) must still give an angle
+        with mock.patch.dict(
+            getattr(angular_distance, "__globals__", {}), {"cosine": lambda a, b, v=overshoot: v}
+        ):
+            got = angular_distance([1, 0], [1, 0])
+        assert not np.isnan(got) and abs(got - angle) < 1e-6, (
+            f"a cosine of {overshoot!r} gave {got}, not {angle}"
+        )
+    opposite = angular_distance([5, 5, 5], [-5, -5, -5])
+    assert abs(opposite - 180) < 1e-5, f"[5, 5, 5] and [-5, -5, -5] gave {opposite}, not 180"
+    sixty = angular_distance([1, 0], [1, 3**0.5])
+    assert abs(sixty - 60) < 1e-9, f"[1, 0] and [1, √3] gave {sixty}, not 60"
+    for tilt in (1e-3, 1e-6):  # tiny angles: a rounded cosine loses them
+        want, got = np.degrees(np.arctan(tilt)), angular_distance([1, 0], [1, tilt])
+        assert abs(got - want) < 1e-6, (
+            f"[1, 0] and [1, {tilt}] are {want:.3g} degrees apart, not {got:.3g}: clip, don't round"
+        )
+    x, y, z = (np.asarray(v, dtype=np.float64) for v in triangle_breaker)
+    assert x.shape == y.shape == z.shape == (2,) and all(v.any() for v in (x, y, z)), (
+        "three 2-D vectors, no zero vector"
+    )
+    cos_dist = scipy.spatial.distance.cosine  # 1 - cos, by SciPy
+    assert cos_dist(x, z) > cos_dist(x, y) + cos_dist(y, z) + 1e-9, (
+        "1 - cos keeps the triangle inequality for these"
+    )
+    print(
+        f"Correct! 1 - cos: {cos_dist(x, z):.3f} > {cos_dist(x, y):.3f} + {cos_dist(y, z):.3f}; "
+        f"angles: {angular_distance(x, z):.1f} <= {angular_distance(x, y):.1f} + "
+        f"{angular_distance(y, z):.1f} degrees"
+    )
+    return angular_distance
+
+
+def check_pearson(pearson: Callable | None) -> Callable | None:
+    """Checks that ``pearson`` returns what ``cosine`` gives for centred vectors (a stand-in cosine records
+    what it is given), the properties of a correlation, and agreement with ``scipy.stats.pearsonr``.
+    No stand-in: nothing later in the lesson uses it; until it is set, "Not done yet" and None."""
+    if pearson is None:
+        print("Not done yet")
+        return pearson
+    check_rng = np.random.default_rng(1)
+    a, b = check_rng.standard_normal((2, 30))
+    calls = []
+
+    def recording(p, q):  # records what it is given and answers 0.25, whatever it is given
+        calls.append((np.asarray(p, dtype=float), np.asarray(q, dtype=float)))
+        return 0.25
+
+    with mock.patch.dict(getattr(pearson, "__globals__", {}), {"cosine": recording}):
+        stubbed = pearson(a, b)
+    assert calls, "write pearson with a call to cosine(): that is the point of the exercise"
+    assert abs(stubbed - 0.25) < 1e-12, "pearson should return what cosine() returns for the changed vectors"
+    assert all(abs(p.mean()) < 1e-9 and abs(q.mean()) < 1e-9 for p, q in calls), (
+        "the vectors handed to cosine() should be the changed ones (look at what Pearson subtracts)"
+    )
+    r = pearson(a, b)
+    assert abs(pearson(3 * a + 7, b) - r) < 1e-9, "pearson(3a + 7, b) should equal pearson(a, b)"
+    assert abs(pearson(a, -b) + r) < 1e-9, "pearson(a, -b) should be -pearson(a, b)"
+    assert abs(pearson(a, 2 * a - 5) - 1) < 1e-9, "pearson(a, 2a - 5) should be 1"
+    for x, y in [
+        ([1, 2, 10], [1, 3, 2]),
+        (a, b),
+        (check_rng.exponential(size=25), check_rng.exponential(size=25)),
+    ]:
+        assert abs(pearson(x, y) - pearsonr(x, y).statistic) < 1e-9, "differs from scipy.stats.pearsonr"
+    assert abs(pearson(a + 100, b + 100) - r) < 1e-9, "pearson(a + 100, b + 100) should equal pearson(a, b)"
+    print("Correct! pearson is the cosine of the centred vectors, and agrees with scipy.stats.pearsonr")
+    return pearson
+
+
+def check_closest_train_test_pair(
+    answer: Any,
+    flags_as_leak: Any,
+    shares: Any,
+    manifest,
+    X: np.ndarray,
+    S: np.ndarray,
+    lowest_copy_score: float,
+) -> None:
+    """Checks exercise 3: ``answer`` is (a training image, a test image) from different groups with their
+    score in ``S``, and no such pair scores higher (oracle: scikit-learn's nearest neighbours on ``X``, ties
+    count as right); ``flags_as_leak`` compares it with ``lowest_copy_score``; ``shares`` reads the rows."""
+    if answer is None or flags_as_leak is None or shares is None:
+        print("Not done yet" + ("" if answer is None else ": set flags_as_leak and shares too"))
+        return
+    train_path, test_path, score = answer
+    split_of = dict(zip(manifest["path"], manifest["split"], strict=True))
+    assert {train_path, test_path} <= split_of.keys(), (
+        "give the paths as in manifest['path'], like 'test/grass_crop.jpg'"
+    )
+    row = {p: i for i, p in enumerate(manifest["path"])}
+    group_of = manifest["group"].to_numpy()
+    assert split_of[train_path] == "train" and split_of[test_path] == "test", (
+        "(train_path, test_path), in that order"
+    )
+    assert group_of[row[train_path]] != group_of[row[test_path]], (
+        "these two are copies of one photo: look among strangers"
+    )
+    pair_score = S[row[train_path], row[test_path]]
+    assert abs(pair_score - score) < 5e-4, (
+        f"score {score} is not the cosine of these two images ({pair_score:.3f})"
+    )
+    # Oracle: scikit-learn ranks every training image for every test image by cosine distance.
+    train = np.flatnonzero(manifest["split"].to_numpy() == "train")
+    test = np.flatnonzero(manifest["split"].to_numpy() == "test")
+    dist, nearest = (
+        NearestNeighbors(metric="cosine").fit(X[train]).kneighbors(X[test], n_neighbors=len(train))
+    )
+    best = 1 - dist[group_of[train][nearest] != group_of[test][:, None]].min()
+    assert pair_score >= best - 1e-6, (
+        f"a more similar train/test pair from different groups exists (cos {best:.3f})"
+    )
+    a, b = manifest.iloc[row[train_path]], manifest.iloc[row[test_path]]
+    assert isinstance(flags_as_leak, bool | np.bool_), "flags_as_leak: True or False"
+    assert flags_as_leak == (pair_score > lowest_copy_score), (
+        "flags_as_leak is wrong: compare the pair's score with lowest_copy['cos_with_original']"
+    )
+    share = (
+        "source photo" if a["source"] == b["source"] else "label" if a["label"] == b["label"] else "neither"
+    )
+    assert shares in ("source photo", "label", "neither"), 'shares: "source photo", "label" or "neither"'
+    assert shares == share, (
+        "shares is wrong: compare manifest['source'], then manifest['label'], of the two rows"
+    )
+    print(
+        f"Correct! {train_path} and {test_path}, cos = {pair_score:.3f} "
+        f"({'above' if flags_as_leak else 'below'} the lowest copy, {lowest_copy_score:.3f}); "
+        f"they share: {shares}"
+    )

@@ -1,0 +1,515 @@
+"""embedkit.selfcheck.lesson03: each check passes the lesson's model answer, stands in while the
+exercise returns None, and turns away the mistakes a learner makes. Small hand-made data only."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.spatial.distance
+from sklearn.metrics.pairwise import cosine_similarity as sklearn_cosine
+from sklearn.preprocessing import normalize
+
+from embedkit.selfcheck import is_stand_in, lesson03
+from embedkit.similarity import pairwise_cosine, top_k
+
+# --------------------------------------------------------------------------- the model answers
+
+
+def cosine(a, b):
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    largest_a, largest_b = np.abs(a).max(), np.abs(b).max()
+    if largest_a == 0 or largest_b == 0:
+        raise ValueError("cosine similarity is undefined for a zero vector: it has no direction")
+    a, b = a / largest_a, b / largest_b
+    return float(np.sum(a * b) / (np.sqrt(np.sum(a * a)) * np.sqrt(np.sum(b * b))))
+
+
+def all_pairs_cosine(X):
+    X = np.asarray(X, dtype=np.float64)
+    largest = np.abs(X).max(axis=1, keepdims=True)
+    if (largest == 0).any():
+        raise ValueError(
+            f"cosine similarity is undefined for a zero vector: rows {np.flatnonzero(largest[:, 0] == 0)}"
+        )
+    X = X / largest
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    return U @ U.T
+
+
+def top_neighbours(scores_row, k):
+    scores_row = np.asarray(scores_row, dtype=np.float64)
+    return np.argsort(-scores_row, kind="stable")[:k]
+
+
+def angular_distance(a, b):
+    return float(np.degrees(np.arccos(np.clip(cosine(a, b), -1.0, 1.0))))
+
+
+def pearson(a, b):
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return cosine(a - a.mean(), b - b.mean())
+
+
+TRIANGLE_BREAKER = ([1, 0], [1, 1], [0, 1])
+
+
+def stub(*args):
+    return None
+
+
+# --------------------------------------------------------------------------- small data
+
+X_SMALL = np.random.default_rng(5).random((12, 6)).astype(np.float32)  # non-negative, like the embeddings
+
+
+def _no_self(X):
+    S_no_self = sklearn_cosine(np.asarray(X, dtype=np.float64))
+    np.fill_diagonal(S_no_self, -np.inf)
+    return S_no_self
+
+
+def _not_done(capsys):
+    return "Not done yet" in capsys.readouterr().out
+
+
+def _correct(capsys):
+    return "Correct!" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- cosine
+
+
+def test_cosine_right_answer_passes(capsys):
+    assert lesson03.check_cosine(cosine) is cosine
+    assert _correct(capsys)
+
+
+def test_cosine_stub_gets_the_stand_in_every_time(capsys):
+    fallback = lesson03.check_cosine(stub)
+    assert is_stand_in(fallback) and _not_done(capsys)
+    assert abs(fallback([1, 2], [2, 4]) - 1) < 1e-12
+    assert lesson03.check_cosine(fallback) is fallback and _not_done(capsys)  # the cell run twice
+
+
+def _cosine_via_scipy(a, b):  # calls the library
+    return float(1 - scipy.spatial.distance.cosine(a, b))
+
+
+def _cosine_numpy_scalar(a, b):  # forgets float(...)
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if not a.any() or not b.any():
+        raise ValueError("zero vector")
+    a, b = a / np.abs(a).max(), b / np.abs(b).max()
+    return np.sum(a * b) / (np.linalg.norm(a) * np.linalg.norm(b))
+
+
+def _cosine_unscaled(a, b):  # refuses zeros but lets [1e-200, 0] underflow
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if not a.any() or not b.any():
+        raise ValueError("zero vector")
+    return float(a @ b / (np.sqrt(a @ a) * np.sqrt(b @ b)))
+
+
+def _cosine_max_without_abs(a, b):  # scales by the largest entry, forgetting its sign
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.max() == 0 or b.max() == 0:
+        raise ValueError("zero vector")
+    a, b = a / a.max(), b / b.max()
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def _cosine_in_place(a, b):  # right number, but scales the caller's arrays
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if not a.any() or not b.any():
+        raise ValueError("zero vector")
+    a /= np.abs(a).max()
+    b /= np.abs(b).max()
+    return float(a @ b / (np.sqrt(a @ a) * np.sqrt(b @ b)))
+
+
+def _cosine_distance(a, b):  # mixes up distance and similarity
+    return 1 - cosine(a, b)
+
+
+def _cosine_divide_by_zero(a, b):  # no check: ZeroDivisionError on a zero vector, from Python floats
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    a, b = a / np.abs(a).max(), b / np.abs(b).max()
+    return float(a @ b) / float(np.sqrt(a @ a) * np.sqrt(b @ b))
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        _cosine_via_scipy,
+        _cosine_numpy_scalar,
+        _cosine_unscaled,
+        _cosine_max_without_abs,
+        _cosine_distance,
+        _cosine_in_place,
+    ],
+)
+def test_cosine_wrong_answers_fail(wrong):
+    with np.errstate(all="ignore"), pytest.raises(AssertionError):
+        lesson03.check_cosine(wrong)
+
+
+def test_cosine_a_zero_vector_that_is_not_refused_fails():
+    with np.errstate(all="ignore"), pytest.raises(AssertionError):
+        lesson03.check_cosine(_cosine_divide_by_zero)
+
+
+# --------------------------------------------------------------------------- zero vector, SciPy, PyTorch
+
+
+def test_zero_vector_right_answer_and_stand_in(capsys):
+    assert lesson03.check_zero_vector(cosine) is cosine and _correct(capsys)
+    assert is_stand_in(lesson03.check_zero_vector(stub)) and _not_done(capsys)
+    fallback = lesson03.check_cosine(stub)
+    capsys.readouterr()
+    assert lesson03.check_zero_vector(fallback) is fallback and _not_done(capsys)
+
+
+def _cosine_wrong_message(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if not a.any() or not b.any():
+        raise ValueError("bad input")
+    return cosine(a, b)
+
+
+@pytest.mark.parametrize("wrong", [_cosine_unscaled, _cosine_wrong_message, _cosine_divide_by_zero])
+def test_zero_vector_wrong_answers_fail(wrong):
+    with np.errstate(all="ignore"), pytest.raises(AssertionError):
+        lesson03.check_zero_vector(wrong)
+
+
+PAIRS = np.random.default_rng(0).standard_normal((50, 2, 16))
+
+
+def test_against_libraries_right_answer_and_stand_in(capsys):
+    assert lesson03.check_against_libraries(cosine, PAIRS) is cosine and _correct(capsys)
+    assert is_stand_in(lesson03.check_against_libraries(stub, PAIRS)) and _not_done(capsys)
+
+
+def _cosine_float32(a, b):  # computes in float32
+    a, b = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+@pytest.mark.parametrize("wrong", [_cosine_distance, _cosine_float32])
+def test_against_libraries_wrong_answers_fail(wrong):
+    with pytest.raises(AssertionError):
+        lesson03.check_against_libraries(wrong, PAIRS)
+
+
+# --------------------------------------------------------------------------- all pairs
+
+
+def test_all_pairs_right_answer_passes(capsys):
+    assert lesson03.check_all_pairs(all_pairs_cosine, X_SMALL, cosine) is all_pairs_cosine
+    assert _correct(capsys)
+
+
+def test_all_pairs_stub_gets_the_stand_in(capsys):
+    fallback = lesson03.check_all_pairs(stub, X_SMALL, cosine)
+    assert is_stand_in(fallback) and _not_done(capsys)
+    assert np.allclose(fallback(X_SMALL), pairwise_cosine(X_SMALL), atol=1e-6)
+    assert lesson03.check_all_pairs(fallback, X_SMALL, cosine) is fallback and _not_done(capsys)
+
+
+def _all_pairs_by_cosine(X):  # one cosine() per pair
+    X = np.asarray(X, dtype=np.float64)
+    return np.array([[cosine(a, b) for b in X] for a in X])
+
+
+def _all_pairs_loop(X):  # a Python loop over the rows, no cosine()
+    X = np.asarray(X, dtype=np.float64)
+    U = np.empty_like(X)
+    for i, x in enumerate(X):
+        U[i] = x / np.linalg.norm(x)
+    return U @ U.T
+
+
+def _all_pairs_sklearn_normalize(X):  # calls the library's normalize
+    U = normalize(np.asarray(X, dtype=np.float64))
+    return U @ U.T
+
+
+def _all_pairs_max_without_abs(X):
+    X = np.asarray(X, dtype=np.float64)
+    largest = X.max(axis=1, keepdims=True)
+    if (largest == 0).any():
+        raise ValueError("zero vector")
+    X = X / largest
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    return U @ U.T
+
+
+def _all_pairs_float32(X):  # right, but in float32
+    X = np.asarray(X, dtype=np.float32)
+    if not np.abs(X).max(axis=1).all():
+        raise ValueError("zero vector")
+    U = X / np.abs(X).max(axis=1, keepdims=True)
+    U = U / np.linalg.norm(U, axis=1, keepdims=True)
+    return U @ U.T
+
+
+def _all_pairs_in_place(X):  # right numbers, but scales the caller's rows
+    X = np.asarray(X, dtype=np.float64)
+    largest = np.abs(X).max(axis=1, keepdims=True)
+    if (largest == 0).any():
+        raise ValueError("zero vector")
+    X /= largest
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X @ X.T
+
+
+def _all_pairs_no_zero_check(X):  # a zero row quietly gives nan
+    X = np.asarray(X, dtype=np.float64)
+    X = X / np.abs(X).max(axis=1, keepdims=True)
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    return U @ U.T
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        _all_pairs_by_cosine,
+        _all_pairs_loop,
+        _all_pairs_sklearn_normalize,
+        _all_pairs_max_without_abs,
+        _all_pairs_float32,
+        _all_pairs_no_zero_check,
+        _all_pairs_in_place,
+    ],
+)
+def test_all_pairs_wrong_answers_fail(wrong):
+    with np.errstate(all="ignore"), pytest.raises(AssertionError):
+        lesson03.check_all_pairs(wrong, X_SMALL, cosine)
+
+
+def test_loop_and_matrix(capsys):
+    m = 5
+    S_loop = np.array([[cosine(a, b) for b in X_SMALL[:m]] for a in X_SMALL[:m]])
+    lesson03.check_loop_and_matrix(S_loop, all_pairs_cosine(X_SMALL), X_SMALL, cosine, all_pairs_cosine)
+    out = capsys.readouterr().out
+    assert "largest difference" in out and "Correct!" in out
+    fallback = lesson03.check_all_pairs(stub, X_SMALL, cosine)
+    capsys.readouterr()
+    lesson03.check_loop_and_matrix(S_loop, fallback(X_SMALL), X_SMALL, cosine, fallback)
+    assert _not_done(capsys)
+
+
+def test_loop_and_matrix_wrong_answers_fail():
+    m = 5
+    S_loop = np.array([[cosine(a, b) for b in X_SMALL[:m]] for a in X_SMALL[:m]])
+    raw = X_SMALL.astype(np.float64) @ X_SMALL.T.astype(np.float64)  # forgets to normalise
+    with pytest.raises(AssertionError):
+        lesson03.check_loop_and_matrix(S_loop, raw, X_SMALL, cosine, all_pairs_cosine)
+    with pytest.raises(AssertionError):  # a loop over the cosine distance
+        lesson03.check_loop_and_matrix(
+            1 - S_loop, all_pairs_cosine(X_SMALL), X_SMALL, cosine, all_pairs_cosine
+        )
+
+
+# --------------------------------------------------------------------------- top neighbours
+
+QUERY, K = 3, 4
+
+
+def test_top_neighbours_right_answer_passes(capsys):
+    S_no_self = _no_self(X_SMALL)
+    assert lesson03.check_top_neighbours(top_neighbours, S_no_self, X_SMALL, QUERY, K) is top_neighbours
+    assert _correct(capsys)
+
+
+def test_top_neighbours_stub_gets_the_stand_in(capsys):
+    S_no_self = _no_self(X_SMALL)
+    fallback = lesson03.check_top_neighbours(stub, S_no_self, X_SMALL, QUERY, K)
+    assert is_stand_in(fallback) and _not_done(capsys)
+    assert fallback(S_no_self[QUERY], K).tolist() == top_k(X_SMALL, k=K)[0][QUERY].tolist()
+    assert lesson03.check_top_neighbours(fallback, S_no_self, X_SMALL, QUERY, K) is fallback and _not_done(
+        capsys
+    )
+    assert top_k(X_SMALL, k=1)[0].shape == (12, 1)  # the package's top_k is whole again
+
+
+def _top_ascending(scores_row, k):  # the lowest scores, not the highest
+    return np.argsort(np.asarray(scores_row), kind="stable")[:k]
+
+
+def _top_scores(scores_row, k):  # the scores, not their positions
+    return np.sort(np.asarray(scores_row))[::-1][:k]
+
+
+def _top_skips_first(scores_row, k):  # drops the first place, as if it were the query itself
+    return np.argsort(-np.asarray(scores_row), kind="stable")[1 : k + 1]
+
+
+def _top_by_package(scores_row, k):  # calls the package's top_k
+    return top_k(np.asarray(scores_row)[:, None], k=k)[0][0]
+
+
+@pytest.mark.parametrize("wrong", [_top_ascending, _top_scores, _top_skips_first, _top_by_package])
+def test_top_neighbours_wrong_answers_fail(wrong):
+    with pytest.raises(AssertionError):
+        lesson03.check_top_neighbours(wrong, _no_self(X_SMALL), X_SMALL, QUERY, K)
+
+
+# --------------------------------------------------------------------------- exercise 1: angular distance
+
+
+def test_angular_distance_right_answer_passes(capsys):
+    assert lesson03.check_angular_distance(angular_distance, TRIANGLE_BREAKER) is angular_distance
+    assert _correct(capsys)
+    assert cosine.__name__ == "cosine" and globals()["cosine"] is cosine  # the spies were taken away
+
+
+def test_angular_distance_not_done(capsys):
+    assert lesson03.check_angular_distance(None, None) is None and _not_done(capsys)
+    assert lesson03.check_angular_distance(angular_distance, None) is angular_distance and _not_done(capsys)
+
+
+def _angle_radians(a, b):
+    return float(np.arccos(np.clip(cosine(a, b), -1.0, 1.0)))
+
+
+def _angle_unclipped(a, b):  # nan for a cosine a hair past 1
+    return float(np.degrees(np.arccos(cosine(a, b))))
+
+
+def _angle_own_formula(a, b):  # does not call cosine()
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.degrees(np.arccos(np.clip(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)), -1, 1))))
+
+
+def _angle_rounded(a, b):  # rounds instead of clipping: loses tiny angles
+    return float(np.degrees(np.arccos(round(cosine(a, b), 6))))
+
+
+@pytest.mark.parametrize("wrong", [_angle_radians, _angle_unclipped, _angle_own_formula, _angle_rounded])
+def test_angular_distance_wrong_answers_fail(wrong):
+    with np.errstate(all="ignore"), pytest.raises(AssertionError):
+        lesson03.check_angular_distance(wrong, TRIANGLE_BREAKER)
+
+
+@pytest.mark.parametrize(
+    "breaker",
+    [
+        ([1, 0], [0, 1], [-1, 0]),
+        ([1, 0], [2, 0], [3, 0]),
+        ([1, 0, 0], [1, 1, 0], [0, 1, 0]),
+        ([0, 0], [1, 1], [0, 1]),
+    ],
+    ids=["180 degrees keeps it", "one direction", "3-D", "a zero vector"],
+)
+def test_triangle_breakers_that_do_not_break_fail(breaker):
+    with pytest.raises(AssertionError):
+        lesson03.check_angular_distance(angular_distance, breaker)
+
+
+# --------------------------------------------------------------------------- exercise 2: Pearson
+
+
+def test_pearson_right_answer_passes(capsys):
+    assert lesson03.check_pearson(pearson) is pearson and _correct(capsys)
+    assert lesson03.check_pearson(None) is None and _not_done(capsys)
+
+
+def _pearson_uncentred(a, b):
+    return cosine(a, b)
+
+
+def _pearson_corrcoef(a, b):  # right number, but no cosine()
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _pearson_centres_one(a, b):
+    a = np.asarray(a, dtype=np.float64)
+    return cosine(a - a.mean(), b)
+
+
+def _pearson_centres_by_median(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return cosine(a - np.median(a), b - np.median(b))
+
+
+@pytest.mark.parametrize(
+    "wrong", [_pearson_uncentred, _pearson_corrcoef, _pearson_centres_one, _pearson_centres_by_median]
+)
+def test_pearson_wrong_answers_fail(wrong):
+    with pytest.raises(AssertionError):
+        lesson03.check_pearson(wrong)
+
+
+# --------------------------------------------------------------------------- exercise 3: train/test pair
+
+MANIFEST = pd.DataFrame(
+    {
+        "path": ["train/a_original.jpg", "test/a_crop.jpg", "train/b_original.jpg", "test/c_original.jpg",
+                 "train/d_original.jpg", "test/e_original.jpg"],
+        "split": ["train", "test", "train", "test", "train", "test"],
+        "group": ["a", "a", "b", "c", "d", "e"],
+        "source": ["one", "one", "one", "three", "four", "five"],
+        "label": ["person", "person", "person", "texture", "texture", "animal"],
+    }
+)  # fmt: skip
+# a and its crop score highest; b (another view of a's photo) comes next to the crop; the rest further off.
+X_PAIRS = np.array(
+    [[1.0, 0.1, 0.0], [0.9, 0.2, 0.0], [0.7, 0.5, 0.1], [0.1, 0.2, 1.0], [0.6, 0.1, 0.7], [0.0, 1.0, 0.3]]
+)
+S_PAIRS = sklearn_cosine(X_PAIRS)
+
+
+def _closest_pair():
+    # The lesson's Solution, on the small data.
+    group_of = MANIFEST["group"].to_numpy()
+    train = np.flatnonzero((MANIFEST["split"] == "train").to_numpy())
+    test = np.flatnonzero((MANIFEST["split"] == "test").to_numpy())
+    block = np.where(
+        group_of[train][:, None] != group_of[test][None, :], S_PAIRS[np.ix_(train, test)], -np.inf
+    )
+    i, j = np.unravel_index(np.argmax(block), block.shape)
+    answer = (MANIFEST.loc[train[i], "path"], MANIFEST.loc[test[j], "path"], float(block[i, j]))
+    return answer, train[i], test[j]
+
+
+def test_closest_pair_right_answer_passes(capsys):
+    answer, i, j = _closest_pair()
+    assert (i, j) == (2, 1)  # the hand-made data are as the comment says
+    lowest = 0.99
+    lesson03.check_closest_train_test_pair(answer, False, "source photo", MANIFEST, X_PAIRS, S_PAIRS, lowest)
+    assert _correct(capsys)
+    lesson03.check_closest_train_test_pair(answer, True, "source photo", MANIFEST, X_PAIRS, S_PAIRS, 0.5)
+    assert _correct(capsys)
+
+
+def test_closest_pair_not_done(capsys):
+    lesson03.check_closest_train_test_pair(None, None, None, MANIFEST, X_PAIRS, S_PAIRS, 0.9)
+    assert _not_done(capsys)
+    answer, _, _ = _closest_pair()
+    lesson03.check_closest_train_test_pair(answer, None, None, MANIFEST, X_PAIRS, S_PAIRS, 0.9)
+    assert "set flags_as_leak and shares too" in capsys.readouterr().out
+
+
+def _pair(i, j):
+    return (MANIFEST.loc[i, "path"], MANIFEST.loc[j, "path"], float(S_PAIRS[i, j]))
+
+
+@pytest.mark.parametrize(
+    "answer, flags_as_leak, shares",
+    [
+        (_pair(0, 1), False, "source photo"),  # the planted copy itself
+        (_pair(1, 2), False, "source photo"),  # (test, train): the wrong order
+        (_pair(0, 5), False, "neither"),  # the least similar pair: distance taken for similarity
+        (_pair(2, 1), True, "source photo"),  # a score of 0.91 against a lowest copy of 0.99 does not flag it
+        (_pair(2, 1), False, "label"),  # they share the source photo, not only the label
+        (_pair(2, 1)[:2] + (0.5,), False, "source photo"),  # a score that is not theirs
+    ],
+    ids=["same group", "test first", "least similar", "flag inverted", "shares wrong", "score wrong"],
+)
+def test_closest_pair_wrong_answers_fail(answer, flags_as_leak, shares):
+    with pytest.raises(AssertionError):
+        lesson03.check_closest_train_test_pair(
+            answer, flags_as_leak, shares, MANIFEST, X_PAIRS, S_PAIRS, 0.99
+        )
