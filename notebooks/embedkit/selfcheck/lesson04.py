@@ -107,7 +107,7 @@ def check_pca(pca_by_hand: Callable, U: np.ndarray, X: np.ndarray) -> Callable:
     """Your PCA against scikit-learn's on the unit vectors (10 axes), the raw vectors (2 axes) and off-centre
     random points (3 axes), coordinates up to the sign of each axis, and the shares of the spread."""
     if is_stand_in(pca_by_hand) or _is_none(pca_by_hand(np.eye(3), 1)):
-        not_done("pca_by_hand", "scikit-learn's PCA")
+        not_done("pca_by_hand", "scikit-learn's PCA (the fallback)")
         return stand_in_pca
     probe = pca_by_hand(np.eye(3), 1)
     assert isinstance(probe, tuple) and len(probe) == 2 and probe[1] is not None, (
@@ -173,7 +173,7 @@ def check_overlap(
     """Your overlap against embedkit.maps.neighbour_overlap on both maps for k = 10 and 3, and a map against
     itself; where a tie at the k-th distance lets neighbours swap, an image may differ by 1/k per swap."""
     if is_stand_in(overlap_by_hand) or overlap_by_hand(U[:5], xy_tsne[:5], 2) is None:
-        not_done("overlap_by_hand", "embedkit.maps.neighbour_overlap")
+        not_done("overlap_by_hand", "embedkit.maps.neighbour_overlap (the fallback)")
         return stand_in_overlap
     _refuse_libraries(overlap_by_hand, "overlap_by_hand", "use knn")
     n = len(U)
@@ -235,7 +235,7 @@ def check_overlay_scores(overlay_scores: Callable, S, original_of, watermarked, 
         with _learner_runs([], "overlay_scores calls the stand-in: index S yourself"):
             probe, real = overlay_scores(*toy), overlay_scores(S, original_of, w1, w2)
     if _is_none(probe):
-        not_done("overlay_scores", "a stand-in for overlay_scores")
+        not_done("overlay_scores", "a stand-in (the fallback)")
         return stand_in_overlay_scores
     _refuse_libraries(overlay_scores, "overlay_scores", "index S yourself")
     assert len(probe) == 3, "return three arrays: two overlays, one overlay, none"
@@ -354,7 +354,7 @@ def check_ap(ap_by_hand: Callable, S, same_photo) -> Callable:
     data, against scikit-learn's average_precision_score (switched off, with the package's, while yours
     runs)."""
     if is_stand_in(ap_by_hand) or ap_by_hand(np.array([0.9, 0.1]), np.array([True, False])) is None:
-        not_done("ap_by_hand", "scikit-learn's average_precision_score")
+        not_done("ap_by_hand", "scikit-learn's average_precision_score (the fallback)")
         return stand_in_ap
     _refuse_libraries(ap_by_hand, "ap_by_hand", "write it with NumPy only (argsort, cumsum)")
     cases = _random_cases() + _photo_cases(S, same_photo)
@@ -378,7 +378,7 @@ def check_recall(recall_by_hand: Callable, S, same_photo, labels) -> Callable:
         is_stand_in(recall_by_hand)
         or recall_by_hand(np.array([0.9, 0.1]), np.array([True, False]), 1) is None
     ):
-        not_done("recall_by_hand", "embedkit's recall_at_k")
+        not_done("recall_by_hand", "embedkit's recall_at_k (the fallback)")
         return stand_in_recall
     _refuse_libraries(recall_by_hand, "recall_by_hand", "write it with NumPy only (argsort, cumsum)")
     cases = _random_cases() + _photo_cases(S, same_photo) + _label_cases(S, same_photo, labels)
