@@ -1,6 +1,8 @@
-"""curate's precision switch and its --verbose split of the time: what ran, and arithmetic that adds up."""
+"""curate's precision switch, its --verbose split of time and memory (what ran, arithmetic that adds up),
+and what a run of the tool imports."""
 
 import json
+import os
 import re
 import shutil
 
@@ -8,7 +10,7 @@ import pytest
 
 from embedkit import embeddings
 from embedkit.__main__ import main
-from embedkit.curate import curate
+from embedkit.curate import curate, peak_mib
 from embedkit.embeddings import PRECISION_VAR, bfloat16_supported
 
 
@@ -35,6 +37,45 @@ def test_cli_records_the_precision_and_splits_the_time(folder, tmp_path, capsys)
     named = sum(v for k, v in steps.items() if k != "other" and not k.endswith("(summed over threads)"))
     rounding = 0.005 * (len(steps) + 1)  # every number is printed to 0.01 s
     assert named <= total + rounding and steps["other"] == pytest.approx(total - named, abs=rounding)
+    peaks = [float(p) for p in re.findall(r"peak\s+(\d+) MiB", printed)]
+    if peak_mib() is not None:  # the process's highest memory so far: it can only grow from step to step
+        assert len(peaks) >= 7 and peaks == sorted(peaks) and peaks[-1] <= peak_mib() + 1
+
+
+def test_peak_memory_is_what_the_kernel_counts():
+    resource = pytest.importorskip("resource")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
+    grown = bytearray(64 * 2**20)  # touched: 64 MiB resident
+    peak = peak_mib()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    del grown
+    assert before - 1 <= peak <= after + 1 and after >= 64
+
+
+RUN_THE_TOOL = """
+import sys
+from embedkit.__main__ import main
+code = main(["curate", sys.argv[1], "--out", sys.argv[2], "--quiet"])
+heavy = ("pandas", "scipy.cluster", "scipy.spatial", "matplotlib", "sklearn")
+print(code, sorted(m for m in heavy if m in sys.modules))
+"""
+
+
+def test_curating_a_folder_imports_no_table_or_plotting_library(folder, tmp_path):
+    # pandas, SciPy's clustering, matplotlib and scikit-learn each add to the tool's start-up and memory;
+    # a folder with no chain of pairs to cut needs none of them.
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-c", RUN_THE_TOOL, str(folder), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, PRECISION_VAR: "float32"},
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split()[0] == "0" and run.stdout.strip().endswith("[]"), run.stdout
 
 
 def test_cli_refuses_an_unknown_precision_before_any_work(folder, tmp_path, monkeypatch, capsys):

@@ -142,12 +142,14 @@ def _curate(args: argparse.Namespace) -> int:
         check_folder,
         check_output_folder,
         curate,
+        peak_mib,
         printable_name,
         write_outputs,
     )
     from .embeddings import default_precision
 
     imports = time.perf_counter() - imports
+    peak_after_imports = peak_mib()
     try:  # every argument, before any work
         from .quality import check_kinds
 
@@ -181,10 +183,15 @@ def _curate(args: argparse.Namespace) -> int:
             print(f"wrote {printable_name(str(path))}")
     if args.verbose:
         steps = {"imports": imports, **findings.seconds, "write results": writing}
+        peaks = {"imports": peak_after_imports, **findings.peak_mib, "write results": peak_mib()}
         total = time.perf_counter() - args.started
-        print(f"time: {total:.2f} s in all ({findings.backbone} in {findings.precision})")
+        print(
+            f"time: {total:.2f} s in all ({findings.backbone} in {findings.precision}); "
+            "peak memory: the process's highest resident memory when the step ended"
+        )
         for step, seconds in steps.items():
-            print(f"  {step:<20} {seconds:7.2f} s  {seconds / total:4.0%}")
+            peak = f"  peak {peaks[step]:5.0f} MiB" if peaks.get(step) is not None else ""
+            print(f"  {step:<20} {seconds:7.2f} s  {seconds / total:4.0%}{peak}")
         walls = sum(v for step, v in steps.items() if not step.endswith("(summed over threads)"))
         print(f"  {'other':<20} {total - walls:7.2f} s")
     return 0

@@ -73,6 +73,7 @@ import csv
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -507,17 +508,37 @@ def curate(
         histogram=(counts, bins),
         histogram_files=hist_files,
         seconds=clock.seconds,
+        peak_mib=clock.peak_mib,
         split_note=split_note,
         **quality,
         precision=runs_in,
     )
 
 
+def peak_mib() -> float | None:
+    """This process's peak resident memory so far, in MiB; ``None`` where the system does not say."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:  # Linux: VmHWM, in kB
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux, bytes on macOS
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
 class _Stopwatch:
-    """Wall seconds per step, in the order the steps ran: ``with clock("scan"): ...``."""
+    """Wall seconds per step, in the order the steps ran, and the peak memory when each ended:
+    ``with clock("scan"): ...``."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.peak_mib: dict[str, float] = {}
 
     @contextlib.contextmanager
     def __call__(self, step: str):
@@ -526,6 +547,9 @@ class _Stopwatch:
             yield
         finally:
             self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - start
+            peak = peak_mib()
+            if peak is not None:
+                self.peak_mib[step] = peak
 
     def split_off(self, step: str, part: str, seconds: float) -> None:
         """Count ``seconds`` of ``step`` under ``part`` instead (time that overlapped, measured inside)."""

@@ -62,6 +62,8 @@ class Findings:
         histogram: ``(counts, edges)`` of pairwise cosine similarities, and how many files
             they were computed on in ``histogram_files``.
         seconds: wall time of each step.
+        peak_mib: the process's peak resident memory (MiB) when each step ended, so the step
+            that raised it is the first whose number is larger; empty where the system does not say.
         skipped: ``{"path", "reason"}`` for links to folders already scanned and files
             reached again through a folder link, counted once under the first name.
         split_note: why ``proposed_split`` could not split the files, ``""`` when it did.
@@ -101,6 +103,7 @@ class Findings:
     histogram: tuple[np.ndarray, np.ndarray]
     histogram_files: int
     seconds: dict[str, float] = field(default_factory=dict)
+    peak_mib: dict[str, float] = field(default_factory=dict)
     skipped: list[dict[str, str]] = field(default_factory=list)
     split_note: str = ""
     issues: list[dict[str, Any]] = field(default_factory=list)
