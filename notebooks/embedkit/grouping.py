@@ -16,8 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import squareform
 
 from .pairs import connected_groups
 from .similarity import near_duplicate_pairs
@@ -202,6 +200,9 @@ def cut_chains(
             continue
         distance = 1.0 - sims
         np.fill_diagonal(distance, 0.0)
+        from scipy.cluster.hierarchy import fcluster, linkage  # here: most folders have no chain to cut
+        from scipy.spatial.distance import squareform
+
         tree = linkage(squareform(distance.clip(min=0.0), checks=False), method="average")
         cut = fcluster(tree, t=1.0 - threshold, criterion="distance")
         parts = [members[cut == c] for c in np.unique(cut)]

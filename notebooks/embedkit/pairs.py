@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -83,17 +82,38 @@ def unordered_pairs(pairs: Any, n: int | None = None, name: str = "pairs") -> np
     return np.unique(arr, axis=0)
 
 
+def _missing(label: Any) -> bool:
+    """``None``, or a value not equal to itself (NaN, NaT) or that cannot say (pandas' NA)."""
+    if label is None:
+        return True
+    try:
+        return bool(label != label)
+    except (TypeError, ValueError):
+        return True
+
+
 def group_codes(labels: Any) -> np.ndarray:
     """``(n,)`` int64 code per item, equal codes for equal labels, numbered by first appearance.
 
-    A missing label (``None`` or ``NaN``) makes its item a group of its own.
+    A missing label (``None``, ``NaN``, ``NaT``, pandas' ``NA``) makes its item a group of its own.
     """
     if labels is None:
         raise TypeError("labels is None; pass one group label per item")
-    codes, uniques = pd.factorize(pd.Series(list(labels), dtype=object))
-    missing = codes < 0
-    codes[missing] = len(uniques) + np.arange(missing.sum())
-    return codes.astype(np.int64)
+    if isinstance(labels, np.ndarray) and labels.ndim == 1 and labels.dtype.kind in "biuUS":  # none missing
+        _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+        rank = np.empty(len(first), dtype=np.int64)
+        rank[np.argsort(first)] = np.arange(len(first))
+        return rank[inverse.reshape(-1)]
+    items = list(labels)
+    codes = np.empty(len(items), dtype=np.int64)
+    seen: dict[Any, int] = {}
+    alone = [i for i, label in enumerate(items) if _missing(label)]
+    lone = set(alone)
+    for i, label in enumerate(items):
+        if i not in lone:
+            codes[i] = seen.setdefault(label, len(seen))
+    codes[alone] = len(seen) + np.arange(len(alone), dtype=np.int64)
+    return codes
 
 
 def pairs_from_groups(groups: Sequence[Sequence[int]]) -> np.ndarray:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from .pairs import as_pairs, group_codes
+from .pairs import _missing, as_pairs, group_codes
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["folder_leaks", "group_aware_split", "leak_report"]
 
@@ -65,6 +67,8 @@ def leak_report(
     b_test = (split_arr[b] == test) & (split_arr[a] == train)
     test_idx = np.concatenate([a[a_test], b[b_test]])
     train_idx = np.concatenate([b[a_test], a[b_test]])
+    import pandas as pd  # here, not at the top: curating a folder needs no pandas
+
     leaks = pd.DataFrame(
         {"test": test_idx, "test_path": path_arr[test_idx], "train_path": path_arr[train_idx]}
     )
@@ -129,9 +133,11 @@ def group_aware_split(groups: Any, splits: Sequence[str], *, train: str = "train
         )
     if len(codes) == 0:
         return np.array([], dtype=str)
-    split_codes, labels = pd.factorize(pd.Series(split_arr))
-    if (split_codes < 0).any():
-        raise ValueError(f"splits has a missing value at index {int(np.argmax(split_codes < 0))}")
+    missing = [i for i, split in enumerate(split_arr) if _missing(split)]
+    if missing:
+        raise ValueError(f"splits has a missing value at index {missing[0]}")
+    split_codes = group_codes(split_arr)
+    labels = list(dict.fromkeys(split_arr))  # each split once, in order of first appearance, as coded
     # Column order decides ties: train first, then the other splits in order of appearance.
     preference = sorted(range(len(labels)), key=lambda c: (labels[c] != train, c))
     position = np.empty(len(labels), dtype=np.int64)
