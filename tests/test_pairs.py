@@ -93,3 +93,28 @@ def test_connected_groups_errors():
     with pytest.raises(TypeError, match="number of items"):
         connected_groups(-1, [])
     assert connected_groups(0, []).shape == (0,)
+
+
+def test_group_codes_agree_with_pandas_factorize():
+    # pandas' factorize is the oracle: codes by first appearance, missing labels (None, NaN, NaT, NA) as -1,
+    # which group_codes numbers after the others, each a group of its own.
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(3)
+    cases = [
+        rng.integers(0, 7, 300),
+        rng.integers(0, 7, 300).astype(float),
+        np.array(["x", "y", "x", "z"]),
+        np.array([b"a", b"b", b"a"]),
+        np.array([True, False, True]),
+        np.array([], dtype=np.int64),
+        ["b", None, "a", float("nan"), "b", pd.NA, pd.NaT, np.float32("nan"), "a"],
+        [1, 1.0, True, "1", (1, 2), (1, 2)],
+        list(rng.choice(["train", "test", None], 500)),
+    ]
+    for labels in cases:
+        codes, uniques = pd.factorize(pd.Series(list(labels), dtype=object))
+        missing = codes < 0
+        codes[missing] = len(uniques) + np.arange(missing.sum())
+        got = group_codes(labels)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, codes)
