@@ -421,6 +421,22 @@ def pipeline_without_paths(uris, out_dir):  # rows of bytes without a path
     )
 
 
+def pipeline_reads_the_notebooks_uris(paths, out_dir):  # the notebook's global `uris`, not its argument
+    (
+        ray.data.read_binary_files(uris, include_paths=True)  # noqa: F821 (the notebook's; set by the test)
+        .map_batches(decode, batch_size=BATCH, num_cpus=DECODE_CPUS)
+        .map_batches(
+            Embedder,
+            batch_size=BATCH,
+            compute=ray.data.ActorPoolStrategy(size=ACTORS),
+            num_cpus=ACTOR_CPUS,
+            num_gpus=ACTOR_GPUS,
+            fn_constructor_kwargs=EMBEDDER_ARGS,
+        )
+        .write_parquet(str(out_dir))
+    )
+
+
 def calls_the_packages_pipeline(uris, out_dir):
     embedkit.distributed.pipeline_to_parquet(uris, out_dir, decode, Embedder, EMBEDDER_ARGS)
 
@@ -486,6 +502,12 @@ def test_pipeline_stand_in_compares_only_the_rows(run, capsys):
 def test_pipeline_wrong_answers_fail(no_ray, run, wrong):
     with pytest.raises(AssertionError):
         checks.check_pipeline(wrong, **run)
+
+
+def test_pipeline_reading_the_notebooks_uris_fails(no_ray, run, monkeypatch):
+    monkeypatch.setitem(globals(), "uris", run["uris"])
+    with pytest.raises(AssertionError, match="its `uris`"):
+        checks.check_pipeline(pipeline_reads_the_notebooks_uris, **run)
 
 
 @pytest.mark.parametrize("change", ["a file twice", "a file missing", "a bad file embedded"])

@@ -512,8 +512,9 @@ def check_pipeline(
 ) -> Callable:
     """Check the rows the pipeline ``written`` against the package's pipeline's (``package``, what
     ``embed_with_ray`` returned on ``uris``) and the bundled files' against ``reference``; then run
-    ``embed_to_parquet`` dry with unusual plan values bound in its namespace, recording its
-    ``read_binary_files``, ``map_batches`` and ``write_parquet`` calls and refusing any that collects rows.
+    ``embed_to_parquet`` dry (on the URIs in reverse order, into ``folder``) with unusual plan values bound in
+    its namespace, recording its ``read_binary_files``, ``map_batches`` and ``write_parquet`` calls and
+    refusing any that collects rows.
 
     ``standing_in`` names the earlier steps that ran the package's code (for the printout)."""
     import ray
@@ -537,6 +538,7 @@ def check_pipeline(
         "EMBEDDER_ARGS": {**embedder_args, "threads": 5},
     }
     dry_run = Path(folder)
+    dry_uris = list(uris)[::-1]  # other URIs than the notebook's (never read): the function must read its own
     reads, pipeline_calls, writes = (
         [],
         [],
@@ -575,12 +577,13 @@ def check_pipeline(
         stack.enter_context(mock.patch.object(ray.data.Dataset, "write_parquet", recorded_write))
         for m in collecting:
             stack.enter_context(mock.patch.object(ray.data.Dataset, m, collected))
-        embed_to_parquet(uris, dry_run)
+        embed_to_parquet(dry_uris, dry_run)
     assert len(reads) == 1, f"read_binary_files called {len(reads)} times: read the URIs once, at the start"
     read_args, read_kwargs = reads[0]
     read_uris = read_args[0] if read_args else read_kwargs.get("paths")
-    assert [str(u) for u in np.atleast_1d(np.asarray(read_uris, dtype=object))] == [str(u) for u in uris], (
-        "read_binary_files did not read the URIs embed_to_parquet was given"
+    assert [str(u) for u in np.atleast_1d(np.asarray(read_uris, dtype=object))] == dry_uris, (
+        "read_binary_files did not read the URIs embed_to_parquet was given: read its `uris`, not the "
+        "notebook's"
     )
     assert read_kwargs.get("include_paths") is True, (
         "read_binary_files without include_paths=True: the rows carry bytes without a path, and decode "
