@@ -56,8 +56,9 @@ RUN_THE_TOOL = """
 import sys
 from embedkit.__main__ import main
 code = main(["curate", sys.argv[1], "--out", sys.argv[2], "--quiet"])
+import os
 heavy = ("pandas", "scipy.cluster", "scipy.spatial", "matplotlib", "sklearn")
-print(code, sorted(m for m in heavy if m in sys.modules))
+print(code, os.environ.get("OMP_WAIT_POLICY"), sorted(m for m in heavy if m in sys.modules))
 """
 
 
@@ -75,7 +76,29 @@ def test_curating_a_folder_imports_no_table_or_plotting_library(folder, tmp_path
         env={**os.environ, PRECISION_VAR: "float32"},
     )
     assert run.returncode == 0, run.stderr
-    assert run.stdout.split()[0] == "0" and run.stdout.strip().endswith("[]"), run.stdout
+    code, policy, *_ = run.stdout.split()
+    assert code == "0" and run.stdout.strip().endswith("[]"), run.stdout
+    assert policy == "PASSIVE"  # set before PyTorch loaded OpenMP: waiting threads sleep
+
+
+def test_the_tool_keeps_an_openmp_wait_policy_the_user_chose(folder, tmp_path):
+    import subprocess
+    import sys
+
+    for chosen in ({"OMP_WAIT_POLICY": "ACTIVE"}, {"GOMP_SPINCOUNT": "300000"}):
+        run = subprocess.run(
+            [sys.executable, "-c", RUN_THE_TOOL, str(folder), str(tmp_path / next(iter(chosen)))],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={
+                **{k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")},
+                PRECISION_VAR: "float32",
+                **chosen,
+            },
+        )
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.split()[1] == chosen.get("OMP_WAIT_POLICY", "None"), run.stdout
 
 
 def test_cli_refuses_an_unknown_precision_before_any_work(folder, tmp_path, monkeypatch, capsys):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 import warnings
@@ -128,12 +129,26 @@ def _threshold(text: str) -> float | str:
         raise argparse.ArgumentTypeError(f"expected a number in [-1, 1] or auto, got {text!r}") from None
 
 
+def _let_waiting_threads_sleep() -> None:
+    """OpenMP threads that wait for the others sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE``).
+
+    Spinning pays off only when the process has the cores to itself. Beside other programs (a
+    browser, a build, another run), spinning threads take the time the working ones need, and
+    each of the network's many short parallel steps waits for them: a forward pass then takes many
+    times as long (``benchmarks/bench_curate.py`` measures both). Set before PyTorch loads OpenMP,
+    and only when the user has chosen no policy (``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``).
+    """
+    if "torch" not in sys.modules and not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & os.environ.keys():
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+
 def _curate(args: argparse.Namespace) -> int:
     if args.batch_size is not None and args.batch_size < 1:
         return _error(f"--batch-size must be at least 1, got {args.batch_size}")
     number = isinstance(args.threshold, float)
     if number and not (math.isfinite(args.threshold) and -1.0 <= args.threshold <= 1.0):
         return _error(f"--threshold must be in [-1, 1] or auto, got {args.threshold}")
+    _let_waiting_threads_sleep()
     imports = time.perf_counter()
     from .curate import (
         FolderError,
