@@ -20,6 +20,7 @@ One module per job; import the one you need (``from embedkit.images import load_
 - ``distributed``: the same embedding as a Ray Data pipeline writing Parquet.
 - ``ann``: FAISS indexes and the recall of approximate near-duplicate search.
 - ``variants``: edited copies of images with known groups, for tests and lessons.
+- ``selfcheck``: the checks of the lessons' exercises, one module per lesson.
 """
 
 __version__ = "0.2.0"
