@@ -76,10 +76,10 @@ def stub(*args, **kwargs):
     return None
 
 
-def refused(check, *args, match):
-    """``check(*args)`` raises an AssertionError whose message contains ``match``."""
+def refused(check, *args, match, **kwargs):
+    """``check(*args, **kwargs)`` raises an AssertionError whose message contains ``match``."""
     with pytest.raises(AssertionError, match=match):
-        check(*args)
+        check(*args, **kwargs)
 
 
 def not_done(capsys, result):
@@ -227,6 +227,16 @@ def threshold_without_the_floor(curve, max_merges=0, min_precision=evaluation.MI
     return curve[curve["merges"] <= max_merges]["f1"].idxmax()
 
 
+def threshold_last_of_a_tie(curve, max_merges=0, min_precision=evaluation.MIN_PRECISION):
+    allowed = curve[(curve["merges"] <= max_merges) & (curve["precision"] >= min_precision)]
+    return allowed.index[allowed["f1"] == allowed["f1"].max()].max()
+
+
+def threshold_the_only_best(curve, max_merges=0, min_precision=evaluation.MIN_PRECISION):
+    allowed = curve[(curve["merges"] <= max_merges) & (curve["precision"] >= min_precision)]
+    return allowed.index[allowed["f1"] == allowed["f1"].max()].item()  # fails where several tie
+
+
 def threshold_by_the_package(curve, max_merges=0, min_precision=evaluation.MIN_PRECISION):
     return evaluation._pick_threshold(curve, False, min_precision, max_merges)
 
@@ -265,6 +275,15 @@ def test_rule_once_the_scores_are_written(lesson, capsys):
         (threshold_by_the_package, "switched off"),
     ]:
         refused(check, stub, wrong, *args, match=match)
+
+
+def test_rule_where_thresholds_tie(lesson, capsys):
+    """On the half-bit grid t and t + 0.5 tie on F1: any of the tied thresholds counts."""
+    check, args = lesson01.check_rule, rule_args(lesson)
+    assert check(pair_scores_right, threshold_last_of_a_tie, *args)[1] is threshold_last_of_a_tie
+    assert "Correct" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="size 1"):
+        check(pair_scores_right, threshold_the_only_best, *args)
 
 
 # --------------------------------------------------------------------------- merged groups
@@ -606,8 +625,13 @@ def test_ahash(lesson, ahash_answers, capsys):
         lesson.threshold,
     )
     threshold, better, worse = ahash_answers
-    assert lesson01.check_ahash(ahash_right, threshold, better, worse, *data) is ahash_right
-    assert "Correct" in capsys.readouterr().out and lesson01.passed(ahash_right)
+    guess = {k: "more" if k in better else "fewer" if k in worse else "same" for k in ("hflip", "watermark")}
+    assert lesson01.check_ahash(ahash_right, threshold, better, worse, *data, guess=guess) is ahash_right
+    out = capsys.readouterr().out
+    assert "Correct" in out and "(right)" in out and lesson01.passed(ahash_right)
+    wrong_guess = dict(guess, hflip="same" if guess["hflip"] != "same" else "more")
+    lesson01.check_ahash(ahash_right, threshold, better, worse, *data, guess=wrong_guess)
+    assert f"it is {guess['hflip']}" in capsys.readouterr().out  # shown, not graded
     assert lesson01.check_ahash(None, None, None, None, *data) is None
     assert "Not done yet" in capsys.readouterr().out
     assert lesson01.check_ahash(ahash_right, None, None, None, *data) is ahash_right
@@ -618,9 +642,21 @@ def test_ahash(lesson, ahash_answers, capsys):
     refused(check, ahash_without_load_rgb, None, None, None, *data, match="load_rgb")
     refused(check, ahash_resized_in_colour, None, None, None, *data, match="BEFORE resizing")
     refused(check, ahash_bilinear, None, None, None, *data, match="BEFORE resizing with LANCZOS")
+    with_guess = {"guess": guess}
+    assert lesson01.check_ahash(ahash_right, threshold, better, worse, *data) is ahash_right
+    assert "Not done yet: ahash_guess" in capsys.readouterr().out  # no guess, no grading of the kinds
+    for bad in ["aHash wins on flips", {"hflip": "better", "watermark": "worse"}, {"hflip": "more"}]:
+        refused(check, ahash_right, threshold, better, worse, *data, range(65), bad, match="ahash_guess")
     if threshold != lesson.threshold:
-        refused(check, ahash_right, lesson.threshold, better, worse, *data, match="not dHash's")
-    refused(check, ahash_right, threshold, worse, better, *data, match="ahash_better")
-    refused(check, ahash_right, str(threshold), better, worse, *data, match="a number of bits")
+        refused(check, ahash_right, lesson.threshold, better, worse, *data, **with_guess, match="not dHash's")
+    refused(check, ahash_right, threshold, worse, better, *data, **with_guess, match="ahash_better")
+    refused(check, ahash_right, str(threshold), better, worse, *data, **with_guess, match="a number of bits")
     neither = next(k for k in sorted(set(lesson.kinds) - {"original"}) if k not in better | worse)
-    refused(check, ahash_right, threshold, better, worse | {neither}, *data, match="ahash_worse")
+    refused(
+        check, ahash_right, threshold, better, worse | {neither}, *data, **with_guess, match="ahash_worse"
+    )
+    refused(check, ahash_right, threshold, better, {"watermarks"}, *data, **with_guess, match="as in `kinds`")
+    # the lazy answer (both sets empty) is told how many kinds it misses, never which
+    with pytest.raises(AssertionError, match=f"too many and misses {len(better)}") as refusal:
+        check(ahash_right, threshold, set(), set(), *data, **with_guess)
+    assert not any(kind in str(refusal.value) for kind in better | worse)

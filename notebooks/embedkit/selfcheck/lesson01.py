@@ -288,6 +288,15 @@ def _check_threshold(my_threshold: Callable, curve, all_pairs, distance, groups,
         ("a grid from 5 bits", curve.loc[5:], 0, evaluation.MIN_PRECISION),
     ]
     i, j = all_pairs[:, 0], all_pairs[:, 1]
+    half_bits = np.arange(0, max(grid) + 0.5, 0.5)  # t and t + 0.5 find the same pairs: every F1 ties
+    tests.append(
+        (
+            "a grid in half bits",
+            evaluation.threshold_curve(all_pairs, distance, groups, half_bits, higher_is_similar=False),
+            0,
+            evaluation.MIN_PRECISION,
+        )
+    )
     for repeat, fold, held_out in evaluation.group_folds(groups):
         inside = ~held_out[i] & ~held_out[j]  # pairs of two calibration files
         fold_curve = evaluation.threshold_curve(
@@ -666,12 +675,15 @@ def check_ahash(
     dhash_scores: pd.DataFrame,
     dhash_threshold: float,
     grid: Iterable[float] = range(65),
+    guess: Any = None,
 ) -> Callable | None:
     """Your aHash on hand-made images whose hash can be worked out on paper, then on every one of
     ``files``: its 1-bits must be exactly the pixels of the prescribed thumbnail (made with this Pillow)
     brighter than their mean. Then your threshold and kinds against the package's rule and ``score``
-    applied to your checked hashes, and ``dhash_scores``. Returns ``ahash`` (there is no package aHash
-    to stand in for it)."""
+    applied to your checked hashes, and ``dhash_scores``; a wrong set of kinds is told by how many kinds
+    it has too many or misses, not which. ``guess``, recorded before computing, says for ``hflip`` and
+    ``watermark`` whether aHash finds "more", "fewer" or the "same" copies; it is not graded, only
+    shown against the result. Returns ``ahash`` (there is no package aHash to stand in for it)."""
     if ahash is None:
         print("Not done yet")
         return ahash
@@ -718,10 +730,17 @@ def check_ahash(
         "64 thumbnail pixels"
     )
     _mark(ahash, True)
-    if ahash_threshold is None or ahash_better is None or ahash_worse is None:
+    assert guess is None or (
+        isinstance(guess, dict)
+        and set(guess) == {"hflip", "watermark"}
+        and set(guess.values()) <= {"more", "fewer", "same", None}
+    ), 'ahash_guess: {"hflip": ..., "watermark": ...}, each "more", "fewer" or "same" (copies than dHash)'
+    guessed = guess is not None and None not in guess.values()
+    if not guessed or ahash_threshold is None or ahash_better is None or ahash_worse is None:
         print(
-            f"Your ahash is right (on all {len(files)} files). "
-            "Not done yet: ahash_threshold, ahash_better and ahash_worse"
+            f"Your ahash is right (on all {len(files)} files). Not done yet: "
+            + ("ahash_guess (before you compute), then " if not guessed else "")
+            + "ahash_threshold, ahash_better and ahash_worse"
         )
         return ahash
     all_pairs = np.asarray(all_pairs)
@@ -744,13 +763,21 @@ def check_ahash(
         ("ahash_worse", ahash_worse, set(found.index[found < 0])),
     ]:
         given = {str(k) for k in given}
+        assert given <= set(found.index), (
+            f"{name}: {sorted(given - set(found.index))}: name kinds as in `kinds`"
+        )
+        extra, missing = len(given - right), len(right - given)  # how many, never which: that is the exercise
         assert given == right, (
-            f"{name}: not {sorted(given - right)}, missing {sorted(right - given)}; compare "
+            f"{name} has {extra} kind{'s' * (extra != 1)} too many and misses {missing}; compare "
             "each kind's `found` at aHash's threshold with dhash_scores' (equal goes in neither)"
         )
+    result = {k: "more" if found[k] > 0 else "fewer" if found[k] < 0 else "same" for k in guess}
     print(
         f"Correct: at {a_best:g} bits (dHash {dhash_threshold:g}) aHash finds more copies of "
         f"{', '.join(sorted(ahash_better))}, fewer of {', '.join(sorted(ahash_worse))}: "
-        f"{found.sum():+d} copies in all"
+        f"{found.sum():+d} copies in all. Your guess: "
+        + ", ".join(
+            f"{k} {guess[k]} ({'right' if guess[k] == r else f'it is {r}'})" for k, r in result.items()
+        )
     )
     return ahash
