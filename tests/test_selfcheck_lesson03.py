@@ -1,6 +1,8 @@
 """embedkit.selfcheck.lesson03: each check passes the lesson's model answer, stands in while the
 exercise returns None, and turns away the mistakes a learner makes. Small hand-made data only."""
 
+import heapq
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -38,7 +40,12 @@ def all_pairs_cosine(X):
 
 def top_neighbours(scores_row, k):
     scores_row = np.asarray(scores_row, dtype=np.float64)
-    return np.argsort(-scores_row, kind="stable")[:k]
+    n = len(scores_row)
+    kth = np.partition(scores_row, n - k)[n - k]
+    above = np.flatnonzero(scores_row > kth)
+    tied = np.flatnonzero(scores_row == kth)[: k - len(above)]
+    chosen = np.concatenate([above, tied])
+    return chosen[np.argsort(-scores_row[chosen], kind="stable")]
 
 
 def angular_distance(a, b):
@@ -334,26 +341,77 @@ def test_top_neighbours_stub_gets_the_stand_in(capsys):
     assert top_k(X_SMALL, k=1)[0].shape == (12, 1)  # the package's top_k is whole again
 
 
+def _top_heapq(scores_row, k):  # another right answer: a heap of k, no sort of the whole row
+    scores_row = np.asarray(scores_row, dtype=np.float64)
+    return np.array(heapq.nlargest(k, range(len(scores_row)), key=scores_row.__getitem__))
+
+
+def test_top_neighbours_heap_passes(capsys):
+    assert lesson03.check_top_neighbours(_top_heapq, _no_self(X_SMALL), X_SMALL, QUERY, K) is _top_heapq
+    assert _correct(capsys)
+    assert np.argsort(np.array([2.0, 1.0, 3.0])).tolist() == [1, 0, 2] and sorted([3, 1, 2]) == [1, 2, 3]
+
+
 def _top_ascending(scores_row, k):  # the lowest scores, not the highest
-    return np.argsort(np.asarray(scores_row), kind="stable")[:k]
+    row = np.asarray(scores_row, dtype=np.float64)
+    chosen = np.argpartition(row, k - 1)[:k]
+    return chosen[np.argsort(row[chosen], kind="stable")]
 
 
 def _top_scores(scores_row, k):  # the scores, not their positions
-    return np.sort(np.asarray(scores_row))[::-1][:k]
+    row = np.asarray(scores_row, dtype=np.float64)
+    return -np.sort(-np.partition(row, len(row) - k)[len(row) - k :])
 
 
 def _top_skips_first(scores_row, k):  # drops the first place, as if it were the query itself
-    return np.argsort(-np.asarray(scores_row), kind="stable")[1 : k + 1]
+    return top_neighbours(scores_row, k + 1)[1:]
 
 
 def _top_by_package(scores_row, k):  # calls the package's top_k
     return top_k(np.asarray(scores_row)[:, None], k=k)[0][0]
 
 
-@pytest.mark.parametrize("wrong", [_top_ascending, _top_scores, _top_skips_first, _top_by_package])
+def _top_full_argsort(scores_row, k):  # right order, but sorts the whole row to keep k
+    return np.argsort(-np.asarray(scores_row, dtype=np.float64), kind="stable")[:k]
+
+
+def _top_full_method(scores_row, k):  # the same, as a method no spy can watch
+    return (-np.asarray(scores_row, dtype=np.float64)).argsort(kind="stable")[:k]
+
+
+def _top_full_sorted(scores_row, k):  # the same with Python's sorted
+    row = np.asarray(scores_row, dtype=np.float64)
+    return np.array(sorted(range(len(row)), key=lambda i: -row[i])[:k])
+
+
+def _top_partition_any_tie(scores_row, k):  # argpartition keeps any of the scores tied at the cut
+    row = np.asarray(scores_row, dtype=np.float64)
+    chosen = np.argpartition(-row, k - 1)[:k]
+    return chosen[np.lexsort((chosen, -row[chosen]))]
+
+
+def _top_partition_unordered(scores_row, k):  # the right k, not best first
+    return np.sort(top_neighbours(scores_row, k))
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        _top_ascending,
+        _top_scores,
+        _top_skips_first,
+        _top_by_package,
+        _top_full_argsort,
+        _top_full_method,
+        _top_full_sorted,
+        _top_partition_any_tie,
+        _top_partition_unordered,
+    ],
+)
 def test_top_neighbours_wrong_answers_fail(wrong):
     with pytest.raises(AssertionError):
         lesson03.check_top_neighbours(wrong, _no_self(X_SMALL), X_SMALL, QUERY, K)
+    assert np.argsort(np.array([2.0, 1.0, 3.0])).tolist() == [1, 0, 2] and sorted([3, 1, 2]) == [1, 2, 3]
 
 
 # --------------------------------------------------------------------------- exercise 1: angular distance
@@ -367,7 +425,59 @@ def test_angular_distance_right_answer_passes(capsys):
 
 def test_angular_distance_not_done(capsys):
     assert lesson03.check_angular_distance(None, None) is None and _not_done(capsys)
-    assert lesson03.check_angular_distance(angular_distance, None) is angular_distance and _not_done(capsys)
+    assert lesson03.check_angular_distance(angular_distance, None) is angular_distance
+    assert "set triangle_breaker" in capsys.readouterr().out
+
+
+def _angle_default(a, b, cos=cosine):  # right, with cosine held as a default argument
+    return float(np.degrees(np.arccos(np.clip(cos(a, b), -1.0, 1.0))))
+
+
+def _angle_closure():  # right, with cosine held in a closure
+    cos = cosine
+
+    def angle(a, b):
+        return float(np.degrees(np.arccos(np.clip(cos(a, b), -1.0, 1.0))))
+
+    return angle
+
+
+def _angle_default_not_the_modules():  # right, with a function named cosine that is not the module's
+    model = globals()["cosine"]
+
+    def cosine(a, b, of=model):
+        return of(a, b)
+
+    def angle(a, b, cos=cosine):
+        return float(np.degrees(np.arccos(np.clip(cos(a, b), -1.0, 1.0))))
+
+    return angle
+
+
+def _pearson_default(a, b, *, cos=cosine):  # right, with cosine held as a keyword-only default
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return cos(a - a.mean(), b - b.mean())
+
+
+@pytest.mark.parametrize(
+    "right",
+    [_angle_default, _angle_closure(), _angle_default_not_the_modules()],
+    ids=["default", "closure", "a default named cosine"],
+)
+def test_angular_distance_holding_cosine_passes(right, capsys):
+    assert lesson03.check_angular_distance(right, TRIANGLE_BREAKER) is right and _correct(capsys)
+    if right.__defaults__:  # the spies were taken away
+        assert right.__defaults__[0].__name__ == "cosine"
+    assert all(c.cell_contents is cosine for c in right.__closure__ or ())
+
+
+def test_pearson_holding_cosine_passes(capsys):
+    assert lesson03.check_pearson(_pearson_default) is _pearson_default and _correct(capsys)
+    assert _pearson_default.__kwdefaults__ == {"cos": cosine}
+
+
+def _angle_default_own_formula(a, b, cos=None):  # a default that is not cosine: still no call of cosine()
+    return _angle_own_formula(a, b)
 
 
 def _angle_radians(a, b):
@@ -387,7 +497,10 @@ def _angle_rounded(a, b):  # rounds instead of clipping: loses tiny angles
     return float(np.degrees(np.arccos(round(cosine(a, b), 6))))
 
 
-@pytest.mark.parametrize("wrong", [_angle_radians, _angle_unclipped, _angle_own_formula, _angle_rounded])
+@pytest.mark.parametrize(
+    "wrong",
+    [_angle_radians, _angle_unclipped, _angle_own_formula, _angle_rounded, _angle_default_own_formula],
+)
 def test_angular_distance_wrong_answers_fail(wrong):
     with np.errstate(all="ignore"), pytest.raises(AssertionError):
         lesson03.check_angular_distance(wrong, TRIANGLE_BREAKER)
@@ -478,18 +591,42 @@ def test_closest_pair_right_answer_passes(capsys):
     answer, i, j = _closest_pair()
     assert (i, j) == (2, 1)  # the hand-made data are as the comment says
     lowest = 0.99
-    lesson03.check_closest_train_test_pair(answer, False, "source photo", MANIFEST, X_PAIRS, S_PAIRS, lowest)
+    lesson03.check_closest_train_test_pair(
+        answer, False, "source photo", 0, MANIFEST, X_PAIRS, S_PAIRS, lowest
+    )
     assert _correct(capsys)
-    lesson03.check_closest_train_test_pair(answer, True, "source photo", MANIFEST, X_PAIRS, S_PAIRS, 0.5)
+    lesson03.check_closest_train_test_pair(
+        answer, True, "source photo", _flagged(0.5, "group"), MANIFEST, X_PAIRS, S_PAIRS, 0.5
+    )
     assert _correct(capsys)
+
+
+def _flagged(lowest, by):
+    # Train x test pairs above `lowest`, from different groups (right) or different source photos (wrong).
+    train, test = np.flatnonzero(MANIFEST["split"] == "train"), np.flatnonzero(MANIFEST["split"] == "test")
+    of = MANIFEST[by].to_numpy()
+    return int(np.sum((of[train][:, None] != of[test][None, :]) & (S_PAIRS[np.ix_(train, test)] > lowest)))
+
+
+def test_n_flagged_by_source_photo_fails():
+    # The closest pair is a view of the same source photo: a filter by source drops it from the count.
+    answer, _, _ = _closest_pair()
+    assert _flagged(0.5, "source") < _flagged(0.5, "group")
+    for wrong in [_flagged(0.5, "source"), _flagged(0.5, "group") - 1, True, float(_flagged(0.5, "group"))]:
+        with pytest.raises(AssertionError):
+            lesson03.check_closest_train_test_pair(
+                answer, True, "source photo", wrong, MANIFEST, X_PAIRS, S_PAIRS, 0.5
+            )
 
 
 def test_closest_pair_not_done(capsys):
-    lesson03.check_closest_train_test_pair(None, None, None, MANIFEST, X_PAIRS, S_PAIRS, 0.9)
+    lesson03.check_closest_train_test_pair(None, None, None, None, MANIFEST, X_PAIRS, S_PAIRS, 0.9)
     assert _not_done(capsys)
     answer, _, _ = _closest_pair()
-    lesson03.check_closest_train_test_pair(answer, None, None, MANIFEST, X_PAIRS, S_PAIRS, 0.9)
-    assert "set flags_as_leak and shares too" in capsys.readouterr().out
+    lesson03.check_closest_train_test_pair(answer, None, None, None, MANIFEST, X_PAIRS, S_PAIRS, 0.9)
+    assert "set flags_as_leak, shares, n_flagged too" in capsys.readouterr().out
+    lesson03.check_closest_train_test_pair(answer, False, "label", None, MANIFEST, X_PAIRS, S_PAIRS, 0.9)
+    assert "set n_flagged too" in capsys.readouterr().out
 
 
 def _pair(i, j):
@@ -511,5 +648,5 @@ def _pair(i, j):
 def test_closest_pair_wrong_answers_fail(answer, flags_as_leak, shares):
     with pytest.raises(AssertionError):
         lesson03.check_closest_train_test_pair(
-            answer, flags_as_leak, shares, MANIFEST, X_PAIRS, S_PAIRS, 0.99
+            answer, flags_as_leak, shares, 0, MANIFEST, X_PAIRS, S_PAIRS, 0.99
         )

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import inspect
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from unittest import mock
 
@@ -158,6 +159,44 @@ def _loops_in(function: Callable) -> list[str]:
         elif called in hidden:
             found.append(called)
     return found
+
+
+@contextlib.contextmanager
+def _cosine_replaced(function: Callable, replacement: Callable) -> Iterator[None]:
+    """While the block runs, ``function`` meets ``replacement`` wherever it finds the notebook's ``cosine``:
+    among its globals, as a default argument (under any name) or in a closure. All is put back after."""
+    if not inspect.isfunction(function):
+        yield
+        return
+    theirs = function.__globals__.get("cosine")
+
+    def swap(name: str, value: Any) -> Any:
+        held = "cosine" in (name, getattr(value, "__name__", None)) or (
+            theirs is not None and value is theirs
+        )
+        return replacement if held else value
+
+    code, defaults, kwdefaults = function.__code__, function.__defaults__, function.__kwdefaults__
+    cells = []
+    for name, cell in zip(code.co_freevars, function.__closure__ or (), strict=True):
+        try:
+            cells.append((name, cell, cell.cell_contents))
+        except ValueError:  # a cell not filled yet
+            continue
+    try:
+        if defaults:
+            names = code.co_varnames[code.co_argcount - len(defaults) : code.co_argcount]
+            function.__defaults__ = tuple(swap(n, v) for n, v in zip(names, defaults, strict=True))
+        if kwdefaults:
+            function.__kwdefaults__ = {n: swap(n, v) for n, v in kwdefaults.items()}
+        for name, cell, value in cells:
+            cell.cell_contents = swap(name, value)
+        with mock.patch.dict(function.__globals__, {"cosine": replacement}):
+            yield
+    finally:
+        function.__defaults__, function.__kwdefaults__ = defaults, kwdefaults
+        for _, cell, value in cells:
+            cell.cell_contents = value
 
 
 def check_cosine(cosine: Callable) -> Callable:
@@ -355,11 +394,64 @@ def check_loop_and_matrix(
         print("Correct! your loop over cosine and your all_pairs_cosine agree, and with the course package")
 
 
+#: Sorting calls written as methods (``row.argsort()``), which no spy can watch.
+_SORT_METHODS = {"argsort", "sort", "sort_values"}
+
+
+def _sort_methods_in(function: Callable) -> list[str]:
+    """The sorts ``function``'s source calls as methods, as ``x.argsort()`` (not ``np.argsort(x)``)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return []
+    return sorted(
+        {
+            node.func.attr
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _SORT_METHODS
+            and not (isinstance(node.func.value, ast.Name) and node.func.value.id in ("np", "numpy"))
+        }
+    )
+
+
+@contextlib.contextmanager
+def _sorts_limited(limit: list[int]) -> Iterator[None]:
+    """While the block runs, ``np.argsort``, ``np.sort``, ``np.lexsort`` and ``sorted`` refuse more than
+    ``limit[0]`` entries: the k best are picked first, and only they are sorted."""
+
+    def limited(name: str, sort: Callable, size: Callable) -> Callable:
+        def watched(*args, **kwargs):
+            items = list(args[0]) if name == "sorted" else args[0]
+            if size(items) > limit[0]:
+                raise AssertionError(
+                    f"top_neighbours sorts {size(items)} scores ({name}) for k = {limit[0]}: "
+                    "pick the k best first (np.argpartition or np.partition), then sort only those k"
+                )
+            return sort(items, *args[1:], **kwargs) if name == "sorted" else sort(*args, **kwargs)
+
+        return watched
+
+    watched = [
+        (np, "argsort", np.size),
+        (np, "sort", np.size),
+        (np, "lexsort", lambda keys: np.shape(keys)[-1]),
+        (builtins, "sorted", len),
+    ]
+    with contextlib.ExitStack() as stack:
+        for owner, name, size in watched:
+            original = getattr(owner, name)
+            stack.enter_context(mock.patch.object(owner, name, limited(name, original, size)))
+        yield
+
+
 def check_top_neighbours(
     top_neighbours: Callable, S_no_self: np.ndarray, X: np.ndarray, query: int, k: int
 ) -> Callable:
     """Checks ``top_neighbours`` on a made-up row with ties and a -inf whose answers are known, then on row
-    ``query`` of ``S_no_self`` against the package's ``top_k(X)``; ``top_k`` is switched off while it runs."""
+    ``query`` of ``S_no_self`` against the package's ``top_k(X)``. While it runs, ``top_k`` is switched
+    off and NumPy's and Python's sorts refuse more than k entries: it picks the k best, then sorts them."""
     if is_stand_in(top_neighbours):
         not_done("top_neighbours still returns None", "the package's top-k selection")
         return _fallback_top_neighbours
@@ -373,15 +465,21 @@ def check_top_neighbours(
             [1, 4, 7, 3, 6],
             "best first; of equal scores (0.9 at 1 and 4, 0.5 at 3 and 6) the lower position first",
         ),
+        (row, 4, [1, 4, 7, 3], "0.5 at 3 and 6 tie for the last place: the lower position, 3, goes in"),
         (row, 7, [1, 4, 7, 3, 6, 0, 5], "-inf, as the query's score with itself, comes last"),
         (
             np.tile(row, 40),
             5,
             [1, 4, 9, 12, 17],
             "the row 40 times: its first five 0.9s, in order "
-            "(np.argsort may swap equal scores unless kind='stable')",
+            "(np.argpartition keeps any of the tied scores at the cut; keep the lowest positions)",
         ),
     ]
+    methods = sorted({m for f in _reached(top_neighbours)[0] for m in _sort_methods_in(f)})
+    assert not methods, (
+        f"top_neighbours calls .{'(), .'.join(methods)}() as a method: call np.argsort(x) or np.sort(x) "
+        "instead, so that the check can see that only the k best are sorted"
+    )
 
     def _off(*args, **kwargs):
         raise AssertionError("write top_neighbours yourself with NumPy, not with the package's top_k")
@@ -389,11 +487,17 @@ def check_top_neighbours(
     # Swapping their code reaches every name they go by (a notebook's `from ... import top_k` included).
     packaged = [top_k, embedkit.similarity._select_top_k]
     saved = [f.__code__ for f in packaged]
+    limit = [k]
+    answers = []
     try:
         for f in packaged:
             f.__code__ = _off.__code__
-        answers = [top_neighbours(scores.copy(), kk) for scores, kk, _, _ in cases]
-        got_query = top_neighbours(np.array(S_no_self[query], copy=True), k)
+        with _sorts_limited(limit):
+            for scores, kk, _, _ in cases:
+                limit[0] = kk
+                answers.append(top_neighbours(scores.copy(), kk))
+            limit[0] = k
+            got_query = top_neighbours(np.array(S_no_self[query], copy=True), k)
     finally:
         for f, code in zip(packaged, saved, strict=True):
             f.__code__ = code
@@ -408,7 +512,7 @@ def check_top_neighbours(
         got = np.asarray(got)
         shown = f"{scores[:8].tolist()}{' ...' if len(scores) > 8 else ''}"
         assert np.issubdtype(got.dtype, np.integer), (
-            f"positions (np.argsort gives them), not scores: got {got}"
+            f"positions (np.argpartition gives them), not scores: got {got}"
         )
         assert got.tolist() == want, f"top_neighbours({shown}, k={kk}) gave {got.tolist()}, not {want}: {why}"
     neighbours = np.asarray(got_query)
@@ -419,7 +523,10 @@ def check_top_neighbours(
     assert np.allclose(scores, package_scores, rtol=0, atol=1e-6), (
         "not the k highest scores of the query's row"
     )
-    print(f"Correct! its {k} nearest neighbours, from {scores[0]:.3f} down to {scores[-1]:.3f}")
+    print(
+        f"Correct! its {k} nearest neighbours, from {scores[0]:.3f} down to {scores[-1]:.3f}, "
+        "with only k scores sorted"
+    )
     return top_neighbours
 
 
@@ -429,16 +536,18 @@ def check_angular_distance(angular_distance: Callable | None, triangle_breaker: 
     ``triangle_breaker``. No stand-in: nothing later in the lesson uses either, so until both are set it
     prints "Not done yet" and returns ``angular_distance`` as it was."""
     if angular_distance is None or triangle_breaker is None:
-        print("Not done yet")
+        given = {"angular_distance": angular_distance, "triangle_breaker": triangle_breaker}
+        missing = [name for name, value in given.items() if value is None]
+        print(f"Not done yet: set {' and '.join(missing)}")
         return angular_distance
-    # The learner's function finds `cosine` among its own globals: the spies are put there while it runs.
+    # The spies stand in for `cosine` wherever the function finds it: globals, defaults, closures.
     calls = []
 
     def counting(p, q):
         calls.append(1)
         return _oracle_cosine(p, q)
 
-    with mock.patch.dict(getattr(angular_distance, "__globals__", {}), {"cosine": counting}):
+    with _cosine_replaced(angular_distance, counting):
         angular_distance([1, 0], [0, 1])
     assert calls, "write angular_distance with a call to cosine(): the check feeds it cosines a hair past ±1"
     same = angular_distance([1, 1, 1], [1, 1, 1])
@@ -448,9 +557,7 @@ def check_angular_distance(angular_distance: Callable | None, triangle_breaker: 
     assert abs(right_angle - 90) < 1e-9, f"[1, 0] and [0, 1] gave {right_angle}, not 90: degrees, not radians"
     for overshoot, angle in [(np.nextafter(1.0, 2.0), 0.0), (np.nextafter(-1.0, -2.0), 180.0)]:
         # a cosine that lands a hair past ±1 (trap 2) must still give an angle
-        with mock.patch.dict(
-            getattr(angular_distance, "__globals__", {}), {"cosine": lambda a, b, v=overshoot: v}
-        ):
+        with _cosine_replaced(angular_distance, lambda a, b, v=overshoot: v):
             got = angular_distance([1, 0], [1, 0])
         assert not np.isnan(got) and abs(got - angle) < 1e-6, (
             f"a cosine of {overshoot!r} gave {got}, not {angle}"
@@ -495,7 +602,7 @@ def check_pearson(pearson: Callable | None) -> Callable | None:
         calls.append((np.asarray(p, dtype=float), np.asarray(q, dtype=float)))
         return 0.25
 
-    with mock.patch.dict(getattr(pearson, "__globals__", {}), {"cosine": recording}):
+    with _cosine_replaced(pearson, recording):
         stubbed = pearson(a, b)
     assert calls, "write pearson with a call to cosine(): that is the point of the exercise"
     assert abs(stubbed - 0.25) < 1e-12, "pearson should return what cosine() returns for the changed vectors"
@@ -521,6 +628,7 @@ def check_closest_train_test_pair(
     answer: Any,
     flags_as_leak: Any,
     shares: Any,
+    n_flagged: Any,
     manifest,
     X: np.ndarray,
     S: np.ndarray,
@@ -528,9 +636,13 @@ def check_closest_train_test_pair(
 ) -> None:
     """Checks exercise 3: ``answer`` is (a training image, a test image) from different groups with their
     score in ``S``, and no such pair scores higher (oracle: scikit-learn's nearest neighbours on ``X``, ties
-    count as right); ``flags_as_leak`` compares it with ``lowest_copy_score``; ``shares`` reads the rows."""
-    if answer is None or flags_as_leak is None or shares is None:
-        print("Not done yet" + ("" if answer is None else ": set flags_as_leak and shares too"))
+    count as right); ``flags_as_leak`` compares it with ``lowest_copy_score``; ``shares`` reads the rows;
+    ``n_flagged`` counts the train x test pairs from different groups that score above ``lowest_copy_score``
+    (filtering by source photo instead of group gives another count)."""
+    rest = [name for name, value in [("flags_as_leak", flags_as_leak), ("shares", shares),
+                                     ("n_flagged", n_flagged)] if value is None]  # fmt: skip
+    if answer is None or rest:
+        print("Not done yet" + ("" if answer is None else f": set {', '.join(rest)} too"))
         return
     train_path, test_path, score = answer
     split_of = dict(zip(manifest["path"], manifest["split"], strict=True))
@@ -571,8 +683,17 @@ def check_closest_train_test_pair(
     assert shares == share, (
         "shares is wrong: compare manifest['source'], then manifest['label'], of the two rows"
     )
+    strangers = group_of[train][:, None] != group_of[test][None, :]
+    flagged = int(np.sum(strangers & (np.asarray(S)[np.ix_(train, test)] > lowest_copy_score)))
+    assert isinstance(n_flagged, int | np.integer) and not isinstance(n_flagged, bool), (
+        "n_flagged: a whole number"
+    )
+    assert n_flagged == flagged, (
+        f"n_flagged = {n_flagged} is wrong: count every train x test pair from different groups (not "
+        "different source photos) whose score is above lowest_copy['cos_with_original']"
+    )
     print(
         f"Correct! {train_path} and {test_path}, cos = {pair_score:.3f} "
         f"({'above' if flags_as_leak else 'below'} the lowest copy, {lowest_copy_score:.3f}); "
-        f"they share: {shares}"
+        f"they share: {shares}; that threshold flags {flagged} train/test pairs of strangers"
     )
