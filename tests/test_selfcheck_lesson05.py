@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import embedkit.evaluation as evaluation
 from embedkit.evaluation import (
+    _pick_threshold,
     choose_threshold,
     cross_validate_threshold,
     f_beta_by_threshold,
@@ -17,6 +19,7 @@ from embedkit.evaluation import (
 )
 from embedkit.pairs import connected_groups
 from embedkit.selfcheck import is_stand_in, lesson05
+from embedkit.selfcheck.lesson05 import _package_at_threshold
 from embedkit.similarity import near_duplicate_pairs, pairwise_cosine
 
 
@@ -99,6 +102,8 @@ def test_at_threshold_stub_gets_a_stand_in(scored, capsys):
         (_merges_are_false_pairs, "merges"),
         (_strictly_above, "at 0"),
         (_the_package, "switched off"),
+        (lambda p, s, g, t: lesson05._package_at_threshold(p, s, g, t), "switched off"),
+        (_package_at_threshold, "switched off"),
     ],
 )
 def test_at_threshold_wrong_answers_fail(scored, wrong, message):
@@ -135,8 +140,20 @@ def test_rule_right_answer_passes_and_stub_gets_a_stand_in(scored, capsys):
             "precision",
         ),
         (lambda curve, max_merges=0, min_precision=0.95: float(curve.index[-1]), "precision nan"),
+        (
+            lambda curve, max_merges=0, min_precision=0.95: evaluation._pick_threshold(
+                curve, True, min_precision, max_merges
+            ),
+            "switched off",
+        ),
+        (
+            lambda curve, max_merges=0, min_precision=0.95: _pick_threshold(
+                curve, True, min_precision, max_merges
+            ),
+            "uses _pick_threshold",
+        ),
     ],
-    ids=["best F1 alone", "no precision floor", "strictest threshold"],
+    ids=["best F1 alone", "no precision floor", "strictest threshold", "the package's rule", "its name"],
 )
 def test_rule_wrong_answers_fail(scored, wrong, message):
     candidates, candidate_scores, groups, curve, _, _ = scored
@@ -444,13 +461,13 @@ def many_vectors():
     return vectors, t, brute, chunked
 
 
-def _chunked_pairs(X, t, chunk_size, against_all=False, normalise=True, shift=0):
+def _chunked_pairs(X, t, chunk_size, against_all=False, normalise=True, shift=0, strict=False):
     unit = X / np.linalg.norm(X, axis=1, keepdims=True) if normalise else X
     per_block = []
     for start in range(0, len(unit), chunk_size):
         first = 0 if against_all else start
         block = unit[start : start + chunk_size] @ unit[first:].T
-        r, c = np.nonzero(block >= t)
+        r, c = np.nonzero(block > t if strict else block >= t)
         later = c + first > r + start
         per_block.append(np.stack([r[later] + start, c[later] + first + shift], axis=1))
     return np.concatenate(per_block)
@@ -476,6 +493,7 @@ def test_chunked_pairs_right_answer_passes_and_stub_gets_a_stand_in(many_vectors
         (lambda X, t, c: _chunked_pairs(X, t, c, normalise=False), "brute force"),
         (lambda X, t, c: _chunked_pairs(X, t, c, shift=-1), "brute force|i < j"),
         (_all_at_once, "full matrix's scale"),
+        (lambda X, t, c: _chunked_pairs(X, t, c, strict=True), r"at least t \(>=\)"),
         (lambda X, t, c: near_duplicate_pairs(X, threshold=t, chunk_size=c)[0], "switched off"),
     ],
     ids=[
@@ -483,6 +501,7 @@ def test_chunked_pairs_right_answer_passes_and_stub_gets_a_stand_in(many_vectors
         "no normalising",
         "off by one",
         "the whole matrix",
+        "strictly above t",
         "the package's search",
     ],
 )

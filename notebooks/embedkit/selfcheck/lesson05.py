@@ -138,7 +138,8 @@ def _returns_none(function: Callable, *args) -> bool:
 
 
 def _package_at_threshold(pairs, scores, groups, t):
-    row = threshold_curve(pairs, scores, groups, [t]).iloc[0]
+    # the module's attribute, looked up at call time, so that switching it off reaches this too
+    row = evaluation.threshold_curve(pairs, scores, groups, [t]).iloc[0]
     counts = (int(row["tp"]), int(row["fp"]), int(row["fn"]))
     return (*counts, float(row["precision"]), float(row["recall"]), int(row["merges"]))
 
@@ -163,8 +164,11 @@ def check_at_threshold(at_threshold: Callable, candidates, candidate_scores, gro
     cases.append((candidates, candidate_scores, other_labels, 0.5))
     expected = [threshold_curve(p, s, g, [t]).iloc[0] for p, s, g, t in cases]
     message = "count them yourself: the package's scoring is switched off while at_threshold runs"
-    with _package_off(
-        [at_threshold], evaluation, ("threshold_curve", "choose_threshold", "score_pairs"), message
+    with (
+        _package_off(
+            [at_threshold], evaluation, ("threshold_curve", "choose_threshold", "score_pairs"), message
+        ),
+        _package_off([at_threshold], sys.modules[__name__], ["_package_at_threshold"], message),
     ):
         yours = [at_threshold(p, s, g, t) for p, s, g, t in cases]
     for (p, _, g, t), row, got in zip(cases, expected, yours, strict=True):
@@ -199,7 +203,8 @@ def _training_pairs(candidates, held_out):
 
 def check_rule(my_rule: Callable, curve: pd.DataFrame, candidates, candidate_scores, groups):
     """Exercise 2: on this curve and the 20 training sets' curves, at several settings, ``my_rule``'s
-    threshold keeps both limits and has the best F1 of those that do (the package's choice has it)."""
+    threshold keeps both limits and has the best F1 of those that do (the package's choice has it). The
+    package's threshold choice is switched off while ``my_rule`` runs."""
     if _returns_none(my_rule, curve):
         print("Not done yet: nothing below uses my_rule, so the lesson goes on without it")
         return stand_in(
@@ -234,8 +239,12 @@ def check_rule(my_rule: Callable, curve: pd.DataFrame, candidates, candidate_sco
                 scored_items=~held_out,
             )
             tests.append((f"training set {repeat}.{fold}", package.curve, merges, floor, package.threshold))
-    for name, test_curve, merges, floor, expected in tests:
-        yours = my_rule(test_curve, max_merges=merges, min_precision=floor)
+    message = "write the rule yourself: the package's threshold choice is switched off while my_rule runs"
+    with _package_off(
+        [my_rule], evaluation, ["_pick_threshold", "choose_threshold", "threshold_curve"], message
+    ):
+        chosen = [my_rule(c, max_merges=merges, min_precision=floor) for _, c, merges, floor, _ in tests]
+    for (name, test_curve, merges, floor, expected), yours in zip(tests, chosen, strict=True):
         setting = f"{name}, max_merges={merges}, min_precision={floor}"
         assert yours is not None and round(float(yours), 2) in test_curve.index, (
             f"{setting}: return a threshold of curve.index"
@@ -635,9 +644,10 @@ def _keeping_the_spy(spy: type) -> Iterator[None]:
 
 def check_chunked_pairs(chunked_pairs: Callable, vectors, t: float, brute, chunked, block: int = 512):
     """Exercise 7: ``chunked_pairs`` gives the brute-force pairs (``brute``, sorted) and the package's
-    (``chunked``) at block sizes 128, ``block`` and 2048; its peak memory (tracemalloc) stays far below
-    the full matrix and grows with the block; a spy array counts the scores its matrix products compute
-    on 3,000 rows. The package's searches are switched off meanwhile."""
+    (``chunked``) at block sizes 128, ``block`` and 2048, after one pair scoring exactly its ``t`` on
+    three small vectors; its peak memory (tracemalloc) stays far below the full matrix and grows with
+    the block; a spy array counts the scores its matrix products compute on 3,000 rows. The package's
+    searches are switched off meanwhile."""
     if _returns_none(chunked_pairs, vectors[:3], t, 2):
         print("Not done yet: nothing below uses chunked_pairs, so the lesson goes on without it")
         return stand_in(
@@ -656,6 +666,17 @@ def check_chunked_pairs(chunked_pairs: Callable, vectors, t: float, brute, chunk
     your_pairs, your_peaks = {}, {}
     message = "write the loop yourself: the package's searches are switched off during the check"
     with _package_off([chunked_pairs], similarity, _SEARCHES, message):
+        # rows 0 and 1 are equal unit vectors, so their cosine is exactly 1.0 on any machine: "at least t"
+        exact = np.asarray(chunked_pairs(np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), 1.0, 2))
+        exact = exact.reshape(-1, 2).tolist()
+        assert exact == [[0, 1]], (
+            f"rows [1, 0], [1, 0], [0, 1] at t = 1.0, chunk_size 2: your pairs {exact}, expected [[0, 1]]: "
+            + (
+                "keep the scores at least t (>=), not only those above it"
+                if not exact
+                else "each pair once, as (i, j) with i < j, in row numbers of X"
+            )
+        )
         with _keeping_the_spy(spy):
             chunked_pairs(vectors[:spy_rows].view(spy), t, spy_block)
         for rows_per_block in (128, block, 2048):
