@@ -162,7 +162,8 @@ def test_overlay_scores(capsys):
 
 def test_prediction(capsys):
     lesson04.check_prediction(None, 0.01, 0.05)
-    assert "Not done yet" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Not done yet" in out and "one -> two +0.050" in out  # the steps, once the chance to guess is past
     lesson04.check_prediction("b", 0.01, 0.05)
     assert "Correct!" in capsys.readouterr().out
     lesson04.check_prediction("a", 0.01, 0.05)
@@ -254,21 +255,53 @@ SCORES = {  # the lowest is always the first 112 px copy
     # smaller copies score higher
     "no": [0.60, 0.99, 0.98, 0.97, 0.96, 0.90, 0.85, 0.80, 0.75, 0.70, 0.65, 0.62],
 }
-BECAUSE = "the rank correlation and the copies shrunk as far decide it"
+
+
+def size_facts(scores):
+    """The right share_below and best_as_small for SIDES and scores (the lowest is the first 112 px copy)."""
+    scores = np.asarray(scores)
+    median, shrunk = np.median(scores), SIDES <= 112
+    below = scores < median
+    return (below[shrunk].mean(), below[~shrunk].mean()), scores[1:3].max()
 
 
 @pytest.mark.parametrize("answer", SCORES)
 def test_size_explains(capsys, answer):
-    lesson04.check_size_explains(answer, BECAUSE, SIDES, SCORES[answer])
+    shares, best = size_facts(SCORES[answer])
+    lesson04.check_size_explains(shares, best, answer, SIDES, SCORES[answer])
     assert "Correct!" in capsys.readouterr().out
-    lesson04.check_size_explains(None, None, SIDES, SCORES[answer])
+    lesson04.check_size_explains(None, None, None, SIDES, SCORES[answer])
     assert "Not done yet" in capsys.readouterr().out
-    for wrong in set(SCORES) - {answer}:
+    for wrong in set(SCORES) - {answer}:  # the right facts, the rule misread
         with pytest.raises(AssertionError, match="not quite"):
-            lesson04.check_size_explains(wrong, BECAUSE, SIDES, SCORES[answer])
-    for wrong, because in [(True, BECAUSE), (answer, None), (answer, "size")]:  # a bool; no sentence
+            lesson04.check_size_explains(shares, best, wrong, SIDES, SCORES[answer])
+    counts = (shares[0] * 3, shares[1] * 9)
+    for wrong_shares, wrong_best, _why in [
+        (shares[::-1], best, "the two shares swapped"),
+        (counts, best, "counts, not shares"),
+        ((0.5, 0.5), best, "made up"),
+        (shares, min(SCORES[answer]), "the lowest's own score"),
+        (shares, np.median(SCORES[answer][1:3]), "the median of the others, not the highest"),
+        (shares, -np.inf, "none, though two others share the side"),
+    ]:
+        if np.allclose(wrong_shares, shares) and np.isclose(wrong_best, best):
+            continue
+        with pytest.raises(AssertionError, match="share_below|best_as_small"):
+            lesson04.check_size_explains(wrong_shares, wrong_best, answer, SIDES, SCORES[answer])
+
+    for wrong in (True, "No"):
         with pytest.raises(AssertionError):
-            lesson04.check_size_explains(wrong, because, SIDES, SCORES[answer])
+            lesson04.check_size_explains(shares, best, wrong, SIDES, SCORES[answer])
+
+
+def test_size_explains_none_shrunk_as_far():
+    sides, scores = SIDES.copy(), np.array(SCORES["yes"])
+    sides[0] = 100  # the lowest alone at its side: best_as_small is -inf (nan is taken too)
+    shares = ((scores[:1] < np.median(scores)).mean(), (scores[1:] < np.median(scores)).mean())
+    for best in (-np.inf, np.nan):
+        lesson04.check_size_explains(shares, best, "yes", sides, scores)
+    with pytest.raises(AssertionError, match="best_as_small"):
+        lesson04.check_size_explains(shares, 0.75, "yes", sides, scores)
 
 
 # --- exercise 1 ---
@@ -318,7 +351,7 @@ def exercise_1(fraction, best):
         top10,
         at_10,
         best(10),
-        int((relevant[relevant > 0] > 10).sum()),
+        lambda k: int((relevant[relevant > 0] > k).sum()),
         S,
         GROUPS,
         LABELS,
@@ -328,7 +361,7 @@ def exercise_1(fraction, best):
 def test_exercise_1(capsys):
     lesson04.check_exercise_1(*exercise_1(recall_fraction, best_possible))
     assert "Correct!" in capsys.readouterr().out
-    stub = (lambda k: (None, None), lambda k: None, None, None, None, None, S, GROUPS, LABELS)
+    stub = (lambda k: (None, None), lambda k: None, None, None, None, lambda k: None, S, GROUPS, LABELS)
     lesson04.check_exercise_1(*stub)
     assert "Not done yet" in capsys.readouterr().out
     for fraction, best in [
@@ -338,10 +371,17 @@ def test_exercise_1(capsys):
     ]:
         with pytest.raises(AssertionError):
             lesson04.check_exercise_1(*exercise_1(fraction, best))
+    relevant = HARD_RELEVANT.sum(axis=1)
+    relevant = relevant[relevant > 0]
     answers = list(exercise_1(recall_fraction, best_possible))
-    answers[5] += 1  # miscounts the queries with more than 10 relevant images
-    with pytest.raises(AssertionError):
-        lesson04.check_exercise_1(*answers)
+    for short_of_one in [
+        lambda k: int((relevant >= k).sum()),  # R = k counted as short, though its top k holds them all
+        lambda k: int((relevant > k).sum()) + 1,  # miscounted
+        lambda k: int((relevant > 10).sum()),  # k = 10 whatever k is
+    ]:
+        answers[5] = short_of_one
+        with pytest.raises(AssertionError, match="short_of_one"):
+            lesson04.check_exercise_1(*answers)
 
 
 # --- exercise 2 ---
@@ -368,9 +408,17 @@ def exercise_2(on_map, leave_self_out=True):
 @pytest.mark.filterwarnings("ignore:An input array is constant")  # a wrong answer: nothing astray
 def test_exercise_2(capsys):
     data = (MAP, MANIFEST, MEDIAN_COS)
-    lesson04.check_exercise_2(*exercise_2(MAP), *data)
-    assert "Correct!" in capsys.readouterr().out
-    lesson04.check_exercise_2(None, None, None, None, *data)
+    lesson04.check_exercise_2(*exercise_2(MAP), None, *data)
+    out = capsys.readouterr().out
+    assert "Correct!" in out and "hidden until you set expected_sign" in out
+    rho = exercise_2(MAP)[3]
+    for sign, held in [("-", rho < 0), ("+", rho >= 0)]:
+        lesson04.check_exercise_2(*exercise_2(MAP), sign, *data)
+        assert ("which held" if held else "which did not hold") in capsys.readouterr().out
+    for wrong in ("negative", -1):
+        with pytest.raises(AssertionError, match="expected_sign"):
+            lesson04.check_exercise_2(*exercise_2(MAP), wrong, *data)
+    lesson04.check_exercise_2(None, None, None, None, None, *data)
     assert "Not done yet" in capsys.readouterr().out
     astray, most, counts, rho = exercise_2(MAP)
     wrong_answers = [
@@ -382,4 +430,4 @@ def test_exercise_2(capsys):
     ]
     for answer in wrong_answers:
         with pytest.raises(AssertionError):
-            lesson04.check_exercise_2(*answer, *data)
+            lesson04.check_exercise_2(*answer, "-", *data)

@@ -264,26 +264,26 @@ def check_overlay_scores(overlay_scores: Callable, S, original_of, watermarked, 
 def check_prediction(prediction, step_one: float, step_two: float) -> None:
     """Your prediction ("a" or "b") against the step that the medians make larger on this network. A
     prediction is a guess, not an answer: one that did not hold is said so, not refused."""
+    bigger = "b" if step_two > step_one else "a"
+    steps = f"none -> one {step_one:+.3f}, one -> two {step_two:+.3f}: " + (
+        "sharing the overlay adds more than the first overlay does"
+        if bigger == "b"
+        else "the first overlay adds at least as much as sharing it"
+    )
     if prediction is None:
         print(
-            "Not done yet: set prediction above, then run the medians cell and this one; "
-            "the medians and the finding wait until then"
+            "Not done yet: no prediction set (set it, then run the medians cell for their finding: line). "
+            f"The steps on this network, {steps}"
         )
         return
     assert prediction in ("a", "b"), f'prediction = {prediction!r}: set it to "a" or "b"'
-    bigger = "b" if step_two > step_one else "a"
     print(
         (
             "Correct! Your prediction held: "
             if prediction == bigger
             else f"Your prediction {prediction!r} did not hold on this network: "
         )
-        + f"none -> one {step_one:+.3f}, one -> two {step_two:+.3f}: "
-        + (
-            "sharing the overlay adds more than the first overlay does"
-            if bigger == "b"
-            else "the first overlay adds at least as much as sharing it"
-        )
+        + steps
     )
 
 
@@ -448,46 +448,48 @@ def check_recall_on_hard_task(recall_by_hand: Callable, S, groups, labels) -> No
 SIZE_ANSWERS = ("yes", "not alone", "no")
 
 
-def check_size_explains(size_explains, because, side, cos_with_original) -> None:
-    """Your reading of the resize evidence against the lesson's rule, worked out from the resize copies'
-    sides and scores: "no" unless smaller copies score lower (a positive rank correlation of side with score,
-    and the copies shrunk as far as the lowest fall below the median more often than the larger ones); then
-    "not alone" if another copy shrunk to the lowest's size keeps a score at the median or above, else
-    "yes"."""
-    if size_explains is None:
-        print('Not done yet: set size_explains to "yes", "not alone" or "no", and because to one sentence')
+def check_size_explains(share_below, best_as_small, size_explains, side, cos_with_original) -> None:
+    """Your two facts and your reading of the resize evidence against the lesson's rule, worked out from the
+    resize copies' sides and scores. ``share_below``: the shares below the resize median of the copies shrunk
+    as far as the lowest (itself included) and of the larger ones; ``best_as_small``: the highest score among
+    the other copies shrunk to the lowest's side (-inf if none). ``size_explains``: "no" unless smaller copies
+    score lower (a positive rank correlation of side with score, and the first share above the second); then
+    "not alone" if ``best_as_small`` reaches the median, else "yes"."""
+    if share_below is None or best_as_small is None or size_explains is None:
+        print('Not done yet: set share_below, best_as_small and size_explains ("yes", "not alone" or "no")')
         return
-    assert size_explains in SIZE_ANSWERS, (
-        f'size_explains = {size_explains!r}: set it to "yes", "not alone" or "no"'
-    )
-    assert isinstance(because, str) and len(because.split()) >= 5, (
-        "because: one sentence (a string of a few words) that says which evidence decided it"
-    )
     copies = pd.DataFrame({"side": np.asarray(side), "cos": np.asarray(cos_with_original, dtype=float)})
     lowest = copies["cos"].idxmin()
     median, low_side = copies["cos"].median(), copies.loc[lowest, "side"]
     rho = spearmanr(copies["side"], copies["cos"]).statistic
-    below_rate = (copies["cos"] < median).groupby(copies["side"] <= low_side).mean()  # index: shrunk as far?
-    lower = rho > 0 and below_rate.get(True, np.nan) > below_rate.get(False, np.nan)
-    same_size = copies[(copies["side"] == low_side) & (copies.index != lowest)]
-    keeps = bool((same_size["cos"] >= median).any())
+    shrunk = copies["side"] <= low_side
+    below = copies["cos"] < median
+    shares = (below[shrunk].mean(), below[~shrunk].mean() if (~shrunk).any() else np.nan)
+    assert np.shape(share_below) == (2,) and np.allclose(share_below, shares, equal_nan=True), (
+        f"share_below: two fractions from `copies <= {low_side} px:`, of the copies below the resize median: "
+        "first among the copies shrunk as far as the lowest (itself included), then among the larger ones"
+    )
+    same_size = copies.loc[(copies["side"] == low_side) & (copies.index != lowest), "cos"]
+    best = same_size.max() if len(same_size) else -np.inf
+    assert (np.isneginf(best) and not np.isfinite(best_as_small)) or np.isclose(best_as_small, best), (
+        f"best_as_small: the highest score among the other copies shrunk to {low_side} px "
+        "(the lowest left out; -inf if there are none)"
+    )
+    assert size_explains in SIZE_ANSWERS, (
+        f'size_explains = {size_explains!r}: set it to "yes", "not alone" or "no"'
+    )
+    lower = rho > 0 and shares[0] > shares[1]
+    keeps = best >= median
     expected = "no" if not lower else ("not alone" if keeps else "yes")
-    if size_explains != expected:
-        if expected == "no":
-            why = (
-                "smaller copies do not score lower here: look at the rank correlation, and at how often the "
-                "copies shrunk as far fall below the median compared with the larger ones"
-            )
-        elif size_explains == "no":
-            why = (
-                "smaller copies do score lower here: the rank correlation of side with score is positive, "
-                "and the copies shrunk as far fall below the median more often than the larger ones"
-            )
-        elif expected == "not alone":
-            why = f"look at the other copies shrunk to {low_side} px: does one score at the median or above?"
-        else:
-            why = f"no other copy shrunk to {low_side} px keeps a score at the resize median or above"
-        raise AssertionError(f"not quite: {why}")
+    if (size_explains == "no") != (expected == "no"):
+        raise AssertionError(
+            "not quite: the first question, do smaller copies score lower? The rank correlation is "
+            f"{rho:+.2f}; share_below is {shares[0]:.2f} against {shares[1]:.2f}"
+        )
+    assert size_explains == expected, (
+        f"not quite: the second question, does another copy shrunk as far keep its score? best_as_small "
+        f"{best:.3f} against the resize median {median:.3f}"
+    )
     print(
         f"Correct! {size_explains!r}: "
         + {
@@ -510,19 +512,20 @@ def check_exercise_1(
     top10,
     recall_fraction_at_10,
     best_possible_at_10,
-    queries_with_more_than_10_relevant,
+    short_of_one: Callable,
     S,
     groups,
     labels,
 ) -> None:
     """Exercise 1 at k = 5 and 10: each query's top k holds its k highest scores on the hard task, and the
     fractions agree with scikit-learn's recall_score (multilabel, one row per query) over the network's top k
-    and over a perfect ranking's; the scoring functions are switched off while your functions run."""
-    answers = (top10, recall_fraction_at_10, best_possible_at_10, queries_with_more_than_10_relevant)
+    and over a perfect ranking's; the scoring functions are switched off while your functions run. Then
+    short_of_one(k) at every k from 1 to one past the largest R, so k = R occurs for some query."""
+    answers = (top10, recall_fraction_at_10, best_possible_at_10, short_of_one(10))
     if any(answer is None for answer in answers):
         print("Not done yet")
         return
-    for function in (recall_fraction, best_possible):
+    for function in (recall_fraction, best_possible, short_of_one):
         _refuse_libraries(function, function.__name__, "NumPy only")
     n = len(S)
     is_self = np.eye(n, dtype=bool)
@@ -575,10 +578,16 @@ def check_exercise_1(
     assert abs(best_possible_at_10 - expected[10][1]) < 1e-9, (
         "best_possible_at_10: what best_possible(10) returns"
     )
-    many = int((relevant.sum(axis=1) > 10)[asked].sum())
-    assert queries_with_more_than_10_relevant == many, (
-        "count the queries (those with anything to find) whose number of relevant images R is above 10"
-    )
+    R = relevant.sum(axis=1)[asked]
+    for k in range(1, R.max() + 2):
+        with _learner_runs(SCORING, "NumPy only"):
+            yours = short_of_one(k)
+        assert yours == int((R > k).sum()), (
+            f"short_of_one({k}): count the queries with anything to find whose perfect top {k}, "
+            f"min({k}, R) of their R relevant images, is not all of them"
+            + (f" (a query with R = {k} has all {k} in its top {k})" if (R == k).any() else "")
+        )
+    many = int((R > 10).sum())
     print(
         f"Correct! {recall_fraction_at_10:.3f}, at best {best_possible_at_10:.3f}; "
         f"{many} of {asked.sum()} queries have more relevant images than fit in a top 10"
@@ -590,13 +599,15 @@ def check_exercise_2(
     kind_most_often_astray,
     copies_per_kind,
     rho_with_full_space,
+    expected_sign,
     xy_pca,
     manifest: pd.DataFrame,
     median_cos: pd.Series,
 ) -> None:
     """Exercise 2 against scikit-learn's 1-nearest-neighbour classifier, asked to predict each image's group
     on the PCA map with that image left out (leave-one-out); rho against SciPy's spearmanr with ``median_cos``
-    (each kind's median cosine of a copy with its original) matched kind by kind."""
+    (each kind's median cosine of a copy with its original) matched kind by kind. The verdict on rho waits
+    until ``expected_sign`` ("+" or "-") is set, then says whether it held."""
     if any(
         answer is None
         for answer in (astray_fraction, kind_most_often_astray, copies_per_kind, rho_with_full_space)
@@ -637,8 +648,15 @@ def check_exercise_2(
         f"Correct! The kinds have {counts.min()} to {counts.max()} copies, "
         "so a count would favour the common ones."
     )
+    if expected_sign is None:
+        print('verdict: hidden until you set expected_sign ("+" or "-"); then run this cell again')
+        return
+    assert expected_sign in ("+", "-"), f'expected_sign = {expected_sign!r}: set it to "+" or "-"'
+    held = (rho < 0) == (expected_sign == "-")
     print(
-        f"verdict: rho {rho:+.2f} over {len(reference)} kinds: "
+        f"verdict: rho {rho:+.2f} over {len(reference)} kinds (you expected {expected_sign}, "
+        + ("which held" if held else "which did not hold")
+        + "): "
         + (
             "the kinds whose copies stay closer to their original in the full space stray less often on the "
             "map"
