@@ -1,0 +1,192 @@
+"""Self-check of lesson 00, start here: exercise 1's ``top_k_of``, the top k ImageNet classes of a photo.
+
+The lesson calls it in one short cell::
+
+    my_top5 = lesson00.check_top_k_of(top_k_of, MY_PHOTO, backbone, manifest)
+
+See the package's docstring for how a check behaves. The oracle is the package's own
+``Backbone.top_k_classes``, run before it is switched off. No later cell needs ``top_k_of`` itself,
+only the top 5 of the learner's photo, so the check returns that (``None`` while the exercise is
+not done) instead of a function.
+
+One helper beyond the shared ones is here: ``_code_switched_off`` swaps a method's code while the
+learner's function runs, so that every name for it (the class's, an instance's, one kept earlier)
+refuses the call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sysconfig
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageOps
+
+from embedkit.backbones import Backbone
+from embedkit.images import load_rgb
+
+__all__ = ["check_top_k_of"]
+
+#: Gray thumbnails nearly this alike (1: the same picture) mark a photo as one of the bundled images.
+LIKENESS_LIMIT = 0.9
+
+_USE_LOAD_RGB = {
+    "the cat cut-out": "does your loader composite transparency over white, as load_rgb does?",
+    "the cat stored on its side": "does your loader turn it upright by its EXIF tag, as load_rgb does?",
+    "your photo": "does your loader open it as load_rgb does (transparency over white, turned upright)?",
+}
+
+
+def _thumbnail(file) -> np.ndarray:
+    """The middle of the photo, 16 × 16 in gray, scaled to mean 0 and spread 1."""
+    picture = ImageOps.fit(load_rgb(file).convert("L"), (16, 16), Image.Resampling.BOX, bleed=0.2)
+    pixels = np.asarray(picture, float)
+    return (pixels.ravel() - pixels.mean()) / (pixels.std() + 1e-6)
+
+
+def _top_k_classes_off(*args, **kwargs):
+    """What ``top_k_classes`` does while the learner's function runs (its message is a literal: the code
+    object replaces the method's, so it may use no name of this module)."""
+    raise AssertionError(
+        "top_k_of must compute the top k itself (softmax, then topk), not call top_k_classes"
+    )
+
+
+@contextlib.contextmanager
+def _code_switched_off(function: Callable, refusal: Callable) -> Iterator[None]:
+    """While the block runs, ``function`` runs ``refusal``'s code instead, under every name for it."""
+    their_code = function.__code__
+    function.__code__ = refusal.__code__
+    try:
+        yield
+    finally:
+        function.__code__ = their_code
+
+
+def _on_its_side(cat_file, folder: Path) -> Path:
+    """The cat photo stored the way a phone stores it: pixels on their side, an EXIF tag saying turn."""
+    turned = folder / "cat_on_its_side.jpg"
+    with Image.open(cat_file) as cat:
+        exif = Image.Exif()
+        exif[0x0112] = 6  # orientation: rotate 90° clockwise to view
+        cat.convert("RGB").rotate(90, expand=True).save(turned, exif=exif, quality=95)
+    return turned
+
+
+def _refuse_bundled(mine: Path, manifest: pd.DataFrame) -> None:
+    """Raise when ``mine`` comes with an installed package or looks like one of the bundled images."""
+    installed = {Path(sysconfig.get_paths()[kind]).resolve() for kind in ("purelib", "platlib")}
+    assert not any(mine.resolve().is_relative_to(folder) for folder in installed), (
+        f"{mine} comes with an installed package (the bundled images are cut from such photos): "
+        "use a photo you took"
+    )
+    # 1: the same picture; a photo of one's own stays well below the limit.
+    likeness = np.stack([_thumbnail(f) for f in manifest["file"]]) @ _thumbnail(mine) / 256
+    assert likeness.max() < LIKENESS_LIMIT, (
+        f"that looks like the bundled {Path(manifest['file'].iloc[likeness.argmax()]).name}: "
+        "use a photo you took"
+    )
+
+
+def _compare(what: str, k: int, answer, expected: list[tuple[str, float]]) -> None:
+    """One answer of ``top_k_of`` against ``top_k_classes``'s for the same file and ``k``."""
+    cause = f"; {_USE_LOAD_RGB[what]}" if what in _USE_LOAD_RGB else ""
+    assert isinstance(answer, tuple) and len(answer) == 2, (
+        f"{what}, k={k}: return (pairs, rest), got {answer!r}"
+    )
+    top, rest = answer
+    assert len(top) == k and all(len(pair) == 2 for pair in top), (
+        f"{what}, k={k}: expected {k} (class name, probability) pairs, got {top!r}"
+    )
+    names, probs = [name for name, _ in top], [float(p) for _, p in top]
+    assert all(0 < p <= 1 for p in probs), f"{what}: probabilities lie between 0 and 1, got {probs}"
+    assert probs == sorted(probs, reverse=True), f"{what}: most probable first, got {probs}"
+    theirs = [name for name, _ in expected]
+    assert names == theirs, f"{what}, k={k}: your classes {names}; the network's: {theirs}{cause}"
+    gap = max(abs(p - q) for p, (_, q) in zip(probs, expected, strict=True))
+    assert gap <= 1e-4, (
+        f"{what}: the classes are right, but the probabilities differ by up to {gap:.4f}{cause}"
+    )
+    outside = 1 - sum(q for _, q in expected)
+    assert abs(float(rest) - outside) <= 1e-4, (
+        f"{what}, k={k}: rest is {float(rest):.4f}; "
+        f"the probability on the classes outside the top {k} is {outside:.4f}"
+    )
+
+
+@contextlib.contextmanager
+def _learner_running(backbone: Backbone) -> Iterator[None]:
+    """While the learner's function runs: ``top_k_classes`` is switched off, and the network refuses a
+    batch that did not come from ``backbone.as_input`` (under any name for either)."""
+    as_input, given = Backbone.as_input, []
+
+    def recorded(self, batch):
+        given.append(as_input(self, batch))
+        return given[-1]
+
+    def from_as_input(module, args):
+        if not any(args[0] is x for x in given):
+            raise AssertionError(
+                "pass the batch through backbone.as_input before the network (it puts the batch on "
+                "the network's device, in its layout)"
+            )
+
+    hook = backbone.classifier.register_forward_pre_hook(from_as_input)
+    try:
+        Backbone.as_input = recorded
+        with _code_switched_off(Backbone.top_k_classes, _top_k_classes_off):
+            yield
+    finally:
+        hook.remove()
+        Backbone.as_input = as_input
+
+
+def check_top_k_of(
+    top_k_of: Callable | None, my_photo, backbone: Backbone, manifest: pd.DataFrame
+) -> list[tuple[str, float]] | None:
+    """Exercise 1: ``top_k_of(file, k)`` against the package's ``top_k_classes`` (same classes, probabilities
+    and ``rest`` within 1e-4) on files opened with ``load_rgb``: the cat photo with k = 1, 5 and 10, its
+    RGBA cut-out, the cat stored on its side with an EXIF tag, and ``my_photo``, which must be no bundled
+    image. While it runs, ``top_k_classes`` is switched off and the network refuses a batch that did not
+    come through ``backbone.as_input``. Returns the top 5 of ``my_photo``; ``None`` while not done.
+    """
+    if my_photo is None or top_k_of is None:
+        missing = " and ".join(
+            name for name, value in [("MY_PHOTO", my_photo), ("top_k_of", top_k_of)] if value is None
+        )
+        print(f"Not done yet: set {missing}; the lesson goes on without your photo's top 5")
+        return None
+    mine = Path(my_photo)
+    assert mine.is_file(), f"no file at {mine.resolve()}"
+    _refuse_bundled(mine, manifest)
+    cat_files = manifest.query("label == 'cat'").set_index("transformation")["file"]
+    network_says: dict[str, list[tuple[str, float]]] = {}  # the package's top 10 for each file
+    yours = {}
+    with tempfile.TemporaryDirectory() as folder:
+        files = {
+            "the cat photo": cat_files["original"],
+            "the cat cut-out": cat_files["rgba_cutout"],
+            "the cat stored on its side": _on_its_side(cat_files["original"], Path(folder)),
+            "your photo": mine,
+        }
+        # The cat photo first, at every k: a loader's mistake then shows on the files made to catch it.
+        calls = [("the cat photo", k) for k in (5, 1, 10)]
+        calls += [(what, 5) for what in files if what != "the cat photo"]
+        for what, k in calls:
+            if what not in network_says:  # the oracle runs before top_k_classes is switched off
+                batch = backbone.preprocess(load_rgb(files[what])).unsqueeze(0)
+                network_says[what] = backbone.top_k_classes(batch, k=10)[0]
+            with _learner_running(backbone):
+                yours[what, k] = top_k_of(files[what], k)
+            _compare(what, k, yours[what, k], network_says[what][:k])
+    my_top5 = [(name, float(p)) for name, p in yours["your photo", 5][0]]
+    print(
+        f"Correct! rest outside the top 5: the cat photo {float(yours['the cat photo', 5][1]):.3f}, "
+        f"your photo {float(yours['your photo', 5][1]):.3f}"
+    )
+    print("your photo's top 5:", ", ".join(f"{name} {p:.3f}" for name, p in my_top5))
+    return my_top5
