@@ -1,4 +1,4 @@
-"""Self-checks for the lessons' exercises: one module per lesson (``lesson01`` ... ``lesson07``).
+"""Self-checks for the lessons' exercises: one module per lesson (``lesson00`` ... ``lesson07``).
 
 A lesson asks the learner to write a function, then calls a check from here in one short cell::
 
