@@ -22,7 +22,7 @@ import embedkit.distributed
 from embedkit.backbones import load_backbone
 from embedkit.distributed import model_input, pixels_from_bytes
 from embedkit.embeddings import embed_images, resize_target
-from embedkit.images import as_rgb
+from embedkit.images import MAX_ASPECT_RATIO, as_rgb
 from embedkit.selfcheck import is_stand_in
 from embedkit.selfcheck import lesson07 as checks
 from embedkit.variants import make_bad_files
@@ -135,6 +135,12 @@ def decoding(backbone, manifest, tmp_path_factory):
         with Image.open(io.BytesIO(data)) as image:
             image.draft("RGB", (side, side))
             image = ImageOps.exif_transpose(image)
+            return preprocess(as_rgb(image, min_side=side, max_aspect_ratio=MAX_ASPECT_RATIO)).numpy()
+
+    def ignores_aspect_ratio(data):  # decodes a strip embed_images refuses
+        with Image.open(io.BytesIO(data)) as image:
+            image.draft("RGB", (side, side))
+            image = ImageOps.exif_transpose(image)
             return preprocess(as_rgb(image, min_side=side)).numpy()
 
     def not_upright(data):  # forgets the EXIF orientation
@@ -161,7 +167,15 @@ def decoding(backbone, manifest, tmp_path_factory):
     bad = [str(p) for p in make_bad_files(root / "bad", manifest["file"][0])]
     photo = manifest.loc[manifest["transformation"] == "original", "file"].iloc[0]
     variants = {
-        f.__name__: f for f in (solution, not_upright, plain_convert, swallows_errors, calls_the_package)
+        f.__name__: f
+        for f in (
+            solution,
+            ignores_aspect_ratio,
+            not_upright,
+            plain_convert,
+            swallows_errors,
+            calls_the_package,
+        )
     }
     return transform, photo, bad, root / "check", variants
 
@@ -183,7 +197,9 @@ def test_to_pixels_stub_gets_the_packages_decoding(decoding, capsys):
     _not_done(capsys)
 
 
-@pytest.mark.parametrize("wrong", ["not_upright", "plain_convert", "swallows_errors", "calls_the_package"])
+@pytest.mark.parametrize(
+    "wrong", ["ignores_aspect_ratio", "not_upright", "plain_convert", "swallows_errors", "calls_the_package"]
+)
 def test_to_pixels_wrong_answers_fail(decoding, wrong):
     transform, photo, bad, folder, variants = decoding
     with pytest.raises(AssertionError):
@@ -252,6 +268,16 @@ class EmbedsBadRows(Embedder):  # the bad rows' zeros run through the network to
             x = self.backbone.as_input(torch.from_numpy(batch["pixels"]))
             vectors = self.backbone.model(x).float().cpu().numpy()
         vectors[batch["error"] != ""] = 0
+        return to_table(batch, vectors)
+
+
+class NoEmptyGuard(Embedder):  # the network run even when no row is good
+    def __call__(self, batch):
+        ok = batch["error"] == ""
+        vectors = np.zeros((len(ok), self.backbone.dim), dtype=np.float32)
+        with torch.inference_mode():
+            x = self.backbone.as_input(torch.from_numpy(batch["pixels"][ok]))
+            vectors[ok] = self.backbone.model(x).float().cpu().numpy()
         return to_table(batch, vectors)
 
 
@@ -324,7 +350,8 @@ def test_embedder_stub_gets_the_packages_actor(loaded_once, actor_data, backbone
 
 
 @pytest.mark.parametrize(
-    "wrong", [LoadsInCall, WithGradients, IgnoresThreads, EmbedsBadRows, UsesTheNotebooksBackbone]
+    "wrong",
+    [LoadsInCall, WithGradients, IgnoresThreads, EmbedsBadRows, NoEmptyGuard, UsesTheNotebooksBackbone],
 )
 def test_embedder_wrong_answers_fail(loaded_once, actor_data, backbone, wrong):
     with pytest.raises(AssertionError):

@@ -227,12 +227,19 @@ def _check_pictures(photo: str | Path, folder: Path) -> dict[str, Path]:
     }
 
 
+def _elongated_picture(photo: str | Path, folder: Path) -> Path:
+    """A 1200 x 3 PNG, more elongated than ``MAX_ASPECT_RATIO``: ``embed_images`` refuses it."""
+    Image.open(photo).convert("RGB").resize((1200, 3)).save(folder / "strip.png")
+    return folder / "strip.png"
+
+
 def check_to_pixels(
     to_pixels: Callable, transform: Any, photo: str | Path, bad_files: Sequence[str], folder: str | Path
 ) -> Callable:
     """Check ``to_pixels`` on pictures made from ``photo`` in ``folder`` (a large rotated JPEG, a large PNG,
     a cut-out, a palette and a grayscale image) against the package's decoding with ``transform``, with
-    the package's decoders, loaders and transform switched off; each of ``bad_files`` must raise."""
+    the package's decoders, loaders and transform switched off; each of ``bad_files``, and a picture too
+    elongated for ``embed_images``, must raise."""
     import embedkit.distributed
     import embedkit.embeddings
     import embedkit.images
@@ -251,6 +258,7 @@ def check_to_pixels(
 
         return stand_in(package_to_pixels)
     pictures = _check_pictures(photo, Path(folder))
+    strip = _elongated_picture(photo, Path(folder))
     packages = {
         what: decode_for_model(p.resolve().as_uri(), transform).numpy() for what, p in pictures.items()
     }
@@ -266,7 +274,7 @@ def check_to_pixels(
             what: np.asarray(to_pixels(p.read_bytes()), dtype=np.float32) for what, p in pictures.items()
         }
         raised = []
-        for bad in bad_files:
+        for bad in [*bad_files, strip]:
             try:
                 to_pixels(Path(bad).read_bytes())
             except AssertionError as exc:
@@ -284,9 +292,13 @@ def check_to_pixels(
         )
     for bad in sorted(set(bad_files) - set(raised)):
         raise AssertionError(f"{Path(bad).name} is not an image, yet to_pixels returned pixels: let it raise")
+    assert strip in raised, (
+        "a 1200 x 3 picture, which embed_images refuses as too elongated, returned pixels: pass "
+        "max_aspect_ratio=MAX_ASPECT_RATIO to as_rgb"
+    )
     print(
-        f"Correct! The package's pixels for all {len(pictures)} pictures, and an exception for each of the "
-        f"{len(bad_files)} bad files"
+        f"Correct! The package's pixels for all {len(pictures)} pictures ({', '.join(pictures)}), and an "
+        f"exception for each of the {len(bad_files)} bad files and for a 1200 x 3 strip"
     )
     return to_pixels
 
@@ -318,7 +330,8 @@ def check_embedder(
     Embedder: type, decode: Callable, files: Sequence[str], expected: np.ndarray, backbone: Any
 ) -> type:
     """Check the actor class here, in this process: built twice (other network name, device and threads;
-    then this machine's), run on two batches ``decode`` makes of ``files`` (good files, then one bad file),
+    then this machine's), run on two batches ``decode`` makes of ``files`` (good files, then one bad file)
+    and on a batch of the bad file alone (one zero row, no forward pass),
     its rows compared with ``expected`` (``embed_images``' rows of the good files); ``load_backbone`` and
     the network's forward pass are watched: one load per actor, one pass per batch, no gradients."""
     import embedkit.backbones
@@ -330,6 +343,7 @@ def check_embedder(
         return PackageEmbedder
     good = len(expected)
     batch = decode({"bytes": [Path(f).read_bytes() for f in files], "path": np.array(files)})
+    only_bad = decode({"bytes": [Path(files[-1]).read_bytes()], "path": np.array(files[-1:])})
     threads_before = torch.get_num_threads()
     run_on, other_device = ("cuda", "cpu") if torch.cuda.device_count() else ("cpu", "cuda")
     loads = []  # (network, device) asked for in every load_backbone call, wherever the actor imports it from
@@ -381,16 +395,24 @@ def check_embedder(
                         "on a GPU the call without it fails"
                     ) from exc
                 raise
+            calls_before, bad_table, bad_crash = len(forward_calls), None, None
+            if table is not None:
+                try:
+                    bad_table = actor(only_bad)  # a batch of bad files only: it happens on real data
+                except Exception as exc:  # judged below, after the two full batches
+                    bad_crash = exc
     finally:
         del loaded.model.forward  # the network's own forward again
         torch.set_num_threads(threads_before)
     if table is None:
         print("Not done yet: the package's actor, embedkit.distributed.PixelEmbedder, stands in for yours")
         return PackageEmbedder
+    bad_calls = forward_calls[calls_before:]
+    del forward_calls[calls_before:]
     assert isinstance(table, pa.Table), "return to_table(batch, vectors), a pyarrow table"
     assert loads_in_init == 2 and len(loads) == 2, (
         f"two actors loaded the network {loads_in_init} time(s) in __init__, and one loaded it "
-        f"{len(loads) - loads_in_init} more time(s) in two calls: load it once, in __init__"
+        f"{len(loads) - loads_in_init} more time(s) in its calls: load it once, in __init__"
     )
     assert [device for _, device in loads_other] == [other_device], (
         f"an actor built for device {other_device!r} asked load_backbone for {loads_other}: pass `device` on"
@@ -419,10 +441,23 @@ def check_embedder(
     assert not got[-1].any(), "the bad file's row must be zeros: embed only the rows without an error"
     difference = np.abs(got[:-1] - expected).max()
     assert difference < 1e-3, f"the rows differ from embed_images' rows by up to {difference:.3f}"
+    assert bad_crash is None, (
+        f"a batch whose every row is bad crashed the actor ({type(bad_crash).__name__}: {bad_crash}): "
+        "run the network only when some row is good"
+    )
+    assert not bad_calls, (
+        "a batch whose every row is bad ran the network on no rows, which crashes some networks: "
+        "run it only when some row is good"
+    )
+    bad_rows = np.stack(bad_table.column("embedding").to_numpy(zero_copy_only=False))
+    assert bad_rows.shape == (1, backbone.dim) and not bad_rows.any(), (
+        f"a batch of one bad file gave rows of shape {bad_rows.shape}, not one row of {backbone.dim} zeros"
+    )
     print(
         "Correct! Loaded once per actor, on the device and with the threads asked for, one forward pass "
-        "per batch "
-        f"without gradients, the bad row zeros, the good rows embed_images' (within {difference:.0e})"
+        f"per batch without gradients, the bad row zeros, the good rows embed_images' (within "
+        f"{difference:.0e}); tried on two batches of {good} good files and a bad one, and a batch of the "
+        "bad one alone"
     )
     return Embedder
 
