@@ -1,0 +1,376 @@
+"""Self-checks of lesson 06 (curate your own folder): one function per exercise, and one that compares
+the lesson's cells with ``curate()``.
+
+Each check takes the learner's function and the lesson data it needs, and prints ``Correct!``
+(returning the learner's function), raises ``AssertionError`` with what to try, or, while an
+exercise still returns ``None``, prints "Not done yet" and returns a stand-in: the package's version
+where the package has one, else a placeholder that says, when called, that the exercise is not done.
+
+While the learner's function runs, the package's own version refuses to run under every name it was
+imported by: its code is swapped for one that raises (``_refused``), and put back afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+import embedkit.grouping as grouping
+import embedkit.quality as quality
+import embedkit.splits as splits
+from embedkit.images import load_rgb
+from embedkit.selfcheck import is_stand_in, stand_in
+from embedkit.similarity import pairwise_cosine
+
+__all__ = [
+    "check_average_linkage",
+    "check_find_leaks",
+    "check_curate_agrees",
+    "check_blur_score",
+    "check_chain_strength",
+    "as_leak",
+]
+
+
+# --- helpers of this module -----------------------------------------------------------------------
+
+
+def _refusing_code(message: str):
+    """The code of a function that takes anything and raises ``AssertionError(message)``.
+
+    It has no free variables, so it can replace the code of any function that has none either.
+    """
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("MESSAGE")
+
+    consts = tuple(message if c == "MESSAGE" else c for c in refuse.__code__.co_consts)
+    return refuse.__code__.replace(co_consts=consts)
+
+
+@contextlib.contextmanager
+def _refused(functions: Iterable[Callable], message: str) -> Iterator[None]:
+    """While the block runs, each of ``functions`` raises ``AssertionError(message)`` under every name it
+    is known by (its code is swapped); the code is put back when the block ends, on an error too."""
+    functions = list(functions)
+    codes = [f.__code__ for f in functions]
+    refusing = _refusing_code(message)
+    try:
+        for f in functions:
+            f.__code__ = refusing
+        yield
+    finally:
+        for f, code in zip(functions, codes, strict=True):
+            f.__code__ = code
+
+
+def _not_written(name: str, exercise: int) -> Callable:
+    """A stand-in for an exercise no later cell needs: it says so when called."""
+
+    def placeholder(*args, **kwargs):
+        raise NotImplementedError(f"{name} (exercise {exercise}) is not written yet")
+
+    placeholder.__name__ = name
+    return stand_in(placeholder)
+
+
+def _not_done_yet(function) -> bool:
+    """The exercise's stub (``None``) or a stand-in a check returned before."""
+    return function is None or is_stand_in(function)
+
+
+def _weakest(members, S) -> float:
+    """The lowest similarity between two members of a group."""
+    return float(S[np.ix_(members, members)][np.triu_indices(len(members), k=1)].min())
+
+
+def as_leak(leak: dict) -> frozenset:
+    """One leak ``{split: [paths]}``, order aside: a set of (split, set of paths)."""
+    return frozenset((split, frozenset(paths)) for split, paths in leak.items())
+
+
+def _as_sets(groups_of_paths) -> set:
+    return {frozenset(g) for g in groups_of_paths}
+
+
+# --- exercise 1 ---------------------------------------------------------------------------------
+
+
+def _package_parts(vectors):
+    """The package's cut of one group (its guard on the pairs of these members alone), as a function
+    with the exercise's signature."""
+
+    def package_parts(members, S, threshold):
+        members = np.asarray(members)
+        edges = np.array([(a, b) for k, a in enumerate(members) for b in members[k + 1 :]], dtype=np.int64)
+        _, cut = grouping.guarded_groups(len(vectors), edges, vectors, threshold)
+        return list(cut[0]["parts"]) if cut else [members]
+
+    package_parts.__name__ = "average_linkage_parts"
+    return package_parts
+
+
+def check_average_linkage(average_linkage_parts: Callable, connected, S, vectors, threshold: float):
+    """Exercise 1: ``average_linkage_parts`` on a five-file case worked out by hand (where single and
+    complete linkage give other parts), then on every group of the folder that needs the guard against
+    the package's cut, with the package's guard refusing to run meanwhile."""
+    package_parts = _package_parts(np.asarray(vectors))
+    if _not_done_yet(average_linkage_parts):
+        print("Not done yet: the package's guard stands in for yours below")
+        return stand_in(package_parts)
+    # Files 10 and 11 are copies (0.95), so are 12 and 13; 14 looks like 11 (0.80) and a little like 12
+    # (0.70); every other pair scores 0.10. At 0.42, 14 joins {10, 11}: average (0.10 + 0.80) / 2 = 0.45,
+    # while {12, 13} offers (0.70 + 0.10) / 2 = 0.40; then {10, 11, 14} and {12, 13} average 1.2 / 6 = 0.20
+    # and stay apart. At 0.50 the file 14 stays alone. Single linkage would chain all five.
+    toy = np.full((15, 15), 0.10)
+    toy[10, 11] = toy[11, 10] = toy[12, 13] = toy[13, 12] = 0.95
+    toy[11, 14] = toy[14, 11] = 0.80
+    toy[12, 14] = toy[14, 12] = 0.70
+    np.fill_diagonal(toy, 1.0)
+    toy_members = np.arange(10, 15)
+    to_cut = [np.asarray(members) for members in connected if _weakest(members, S) < threshold]
+    message = "average_linkage_parts must cut the group itself, not call the package's guard"
+    with _refused([grouping.cut_chains, grouping.guarded_groups], message):
+        toy_found = {x: average_linkage_parts(toy_members, toy, x) for x in (0.42, 0.50)}
+        yours = [average_linkage_parts(members, S, threshold) for members in to_cut]
+    for x, expected in [(0.42, {(10, 11, 14), (12, 13)}), (0.50, {(10, 11), (12, 13), (14,)})]:
+        found = {tuple(sorted(int(i) for i in part)) for part in toy_found[x]}
+        assert found == expected, f"at {x}: {found}, expected {expected} (parts hold the files' own numbers)"
+    for members, parts in zip(to_cut, yours, strict=True):
+        mine = sorted(sorted(int(i) for i in part) for part in parts)
+        theirs = sorted(sorted(int(i) for i in part) for part in package_parts(members, S, threshold))
+        assert sorted(i for part in mine for i in part) == sorted(members.tolist()), "each member in one part"
+        assert mine == theirs, f"a group of {len(members)} files: your parts {mine}, the package's {theirs}"
+    print(
+        "Correct! the hand-made case cut as worked out above, "
+        "and this folder's groups as the package cuts them"
+    )
+    return average_linkage_parts
+
+
+# --- exercise 2 ---------------------------------------------------------------------------------
+
+
+def _package_leaks(groups, files):
+    return [leak["splits"] for leak in splits.folder_leaks([[files[i] for i in g] for g in groups])]
+
+
+def check_find_leaks(find_leaks: Callable, groups, files: Sequence[str]):
+    """Exercise 2: ``find_leaks`` on a small case made by hand (splits of any name, a file at the top in
+    no split, two folders of one split, a leak without ``train``), then on the folder's groups against the
+    package's ``folder_leaks``, which refuses to run meanwhile."""
+    if _not_done_yet(find_leaks):
+        print("Not done yet: the package's folder_leaks stands in below")
+        return stand_in(_package_leaks)
+    # cat in train and holdout (a leak: a split may have any name); cup at the top level and in val (one
+    # split: no leak); dog in two folders of train (no leak); coin in test and in val/old (a leak)
+    toy_files = [
+        "train/cat.jpg",
+        "holdout/cat copy.jpg",
+        "cup.jpg",
+        "val/cup.png",
+        "cup (1).jpg",
+        "train/2023/dog.jpg",
+        "train/dog small.jpg",
+        "test/coin.jpg",
+        "val/old/coin.png",
+    ]
+    toy_groups = [np.array([0, 1]), np.array([2, 3, 4]), np.array([5, 6]), np.array([7, 8])]
+    toy_leaks = [
+        {"train": ["train/cat.jpg"], "holdout": ["holdout/cat copy.jpg"]},
+        {"test": ["test/coin.jpg"], "val": ["val/old/coin.png"]},
+    ]
+    package_leaks = _package_leaks(groups, files)
+    message = "find_leaks must sort the files into splits itself, not call the package's folder_leaks"
+    with _refused([splits.folder_leaks], message):
+        toy_found, found = find_leaks(toy_groups, toy_files), find_leaks(groups, files)
+    for mine, expected in [(toy_found, toy_leaks), (found, package_leaks)]:
+        assert isinstance(mine, list) and all(isinstance(leak, dict) for leak in mine), (
+            "return a list with one dict {split: [paths]} per leaking group"
+        )
+        assert all(
+            isinstance(paths, list) and all(isinstance(p, str) for p in paths)
+            for leak in mine
+            for paths in leak.values()
+        ), "each split's value: the list of the group's paths in it"
+        named = {split for leak in mine for split in leak}
+        assert not named - {split for leak in expected for split in leak}, (
+            f"splits {sorted(named)}: a split is the first folder of a path, "
+            "and a file at the top belongs to none"
+        )
+        assert [as_leak(leak) for leak in mine] == [as_leak(leak) for leak in expected], (
+            f"{len(mine)} leaks {mine}, expected {len(expected)}: {expected}"
+        )
+    print(f"Correct! the hand-made case, and this folder's {len(found)} leaks as the package finds them")
+    return find_leaks
+
+
+# --- the cells against curate() -----------------------------------------------------------------
+
+
+def check_curate_agrees(
+    findings,
+    files,
+    unreadable,
+    exact_names,
+    groups,
+    review,
+    leaks,
+    proposed,
+    S,
+    threshold: float,
+    border,
+    known_truth: bool,
+    guard: Callable,
+) -> None:
+    """The lesson's cells and ``curate()`` agree: the same unreadable files and exact groups, every pair
+    decided alike away from the threshold, and (where both decoded the files alike, or on the bundled
+    folder) the same groups, cut groups, leaks, split and borderline pairs."""
+    t = threshold
+    assert {u["path"] for u in findings.unreadable} == {p for p, _ in unreadable}
+    assert _as_sets(findings.exact_groups) == _as_sets(exact_names)
+    assert list(findings.paths) == list(files)
+    iu = np.triu_indices(len(files), k=1)
+    S_curate = pairwise_cosine(findings.vectors)
+    drift = float(np.abs(S_curate - S).max())  # the most a score differs between the two decodes
+    flipped = (S_curate[iu] >= t) != (S[iu] >= t)  # pairs the two decide differently
+    assert (np.abs(S[iu][flipped] - t) <= 0.005).all(), "a pair decided differently far from the threshold"
+    picture = {f: min(g) for g in exact_names for f in g}  # a copy stands for its exact group
+
+    def as_pictures(rows):
+        return {frozenset(picture.get(p, p) for p in pair) for pair in rows}
+
+    mine = {
+        "groups": _as_sets([[files[i] for i in g] for g in groups]),
+        "review": {frozenset(files[i] for i in m) for m, _ in review},
+        "parts": {frozenset(frozenset(files[i] for i in p) for p in parts) for _, parts in review},
+        "leaks": {as_leak(leak) for leak in leaks},
+        "split": dict(zip(files, proposed, strict=True)),
+    }
+    theirs = {
+        "groups": _as_sets(findings.near_groups),
+        "review": {frozenset(r["paths"]) for r in findings.review},
+        "parts": {frozenset(map(frozenset, r["parts"])) for r in findings.review},
+        "leaks": {as_leak(leak["splits"]) for leak in findings.leaks},
+        "split": dict(zip(findings.paths, findings.proposed_split, strict=True)),
+    }
+    if not findings.has_splits:
+        del mine["split"], theirs["split"]
+    whose = "the package's guard (yours is not written yet)" if is_stand_in(guard) else "your guard"
+    if known_truth or drift < 1e-4:  # the same scores: every finding the same
+        for what in mine:
+            assert mine[what] == theirs[what], f"the cells and curate() differ in the {what}"
+        for side, table in [
+            ("below", border[border["cosine"] < t]),
+            ("above", border[border["cosine"] >= t]),
+        ]:
+            report = as_pictures((b["a"], b["b"]) for b in findings.borderline if b["side"] == side)
+            shown = as_pictures(zip(table["a"], table["b"], strict=True))
+            assert len(report) <= 6 and (shown <= report if len(shown) <= 6 else report <= shown), side
+            print(f"borderline {side}: {len(shown)} in the table of step 4, {len(report)} in the report")
+        print(
+            "curate() found the same unreadable files, exact groups, groups, cut groups, leaks and split "
+            f"as {whose}"
+        )
+    else:  # your own folder, with files the two decode differently
+        agree = all(mine[what] == theirs[what] for what in mine if what != "review")
+        print(
+            f"verdict: the two decodes move a score by up to {drift:.4f}; {flipped.sum()} pairs decided "
+            "differently, all within 0.005 of t; groups, cut groups, leaks and split "
+            + ("agree" if agree else "differ by those pairs")
+        )
+
+
+# --- exercise 3 ---------------------------------------------------------------------------------
+
+
+def _package_blur(picture) -> float:
+    return quality.measure_image(picture)["blurry"]
+
+
+def blur_cases(measures, paths, folder) -> dict:
+    """The pictures the blur check scores, each with the package's score: three photos larger than
+    224 px that ship with scikit-learn and matplotlib (one also blurred), and a spread of the folder's
+    files (least detail first), with the scores ``curate()`` measured (``measures``)."""
+    from matplotlib import cbook
+    from PIL import Image, ImageFilter
+    from sklearn.datasets import load_sample_images
+
+    samples = load_sample_images()
+    larger = {
+        Path(f).name: Image.fromarray(a) for f, a in zip(samples.filenames, samples.images, strict=True)
+    }
+    larger["grace_hopper.jpg"] = load_rgb(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    larger["flower.jpg, blurred"] = larger["flower.jpg"].filter(ImageFilter.GaussianBlur(3))
+    cases = {name: (picture, _package_blur(picture)) for name, picture in larger.items()}
+    measures = np.asarray(measures, dtype=np.float64)
+    by_detail = [i for i in np.argsort(measures) if np.isfinite(measures[i])]
+    for i in by_detail[:: max(1, len(by_detail) // 6)]:
+        cases[paths[i]] = (load_rgb(Path(folder) / paths[i]), float(measures[i]))
+    return cases
+
+
+def check_blur_score(blur_score: Callable, measures, paths: Sequence[str], folder):
+    """Exercise 3: ``blur_score`` within 5 % of the package's ``blurry`` score on larger photos (which
+    must be brought down first, one also blurred) and on a spread of the folder's files, with
+    ``embedkit.quality``'s measures refusing to run meanwhile."""
+    if _not_done_yet(blur_score):
+        print("Not done yet: the package's measure stands in below")
+        return stand_in(_package_blur)
+    cases = blur_cases(measures, paths, folder)
+    names = ["measure_image", "measure", "detail", "laplacian", "brightness"]
+    message = "blur_score must compute the score itself, not call embedkit.quality's measures"
+    with _refused([getattr(quality, name) for name in names], message):
+        yours = {name: float(blur_score(picture)) for name, (picture, _) in cases.items()}
+    for name, (_, theirs) in cases.items():
+        mine = yours[name]
+        assert abs(mine - theirs) <= 0.05 * theirs, (
+            f"{name}: your score {mine:.2f}, the package's {theirs:.2f} "
+            "(the first hint names what moves the score)"
+        )
+    print(f"Correct! your blur score is the package's, within 5 %, on all {len(cases)} pictures")
+    return blur_score
+
+
+# --- exercise 4 ---------------------------------------------------------------------------------
+
+
+def check_chain_strength(chain_strength: Callable, S, files: Sequence[str], ends=None):
+    """Exercise 4: ``chain_strength`` against the similarity at which SciPy's single-linkage tree joins
+    the two files, on ``ends`` (the cat and the cup) and five pairs of the folder's files drawn at random
+    (pixel-identical copies left out: they score 1.0 whatever the path); neither the pair's own score
+    nor a step of ``COSINE_GRID`` passes where the answer differs."""
+    from scipy.cluster.hierarchy import cophenet, linkage
+    from scipy.spatial.distance import squareform
+
+    from embedkit.evaluation import COSINE_GRID
+
+    S = np.asarray(S)
+    drawn = np.random.default_rng(0).choice(len(files), size=(50, 2))
+    tried = [(int(a), int(b)) for a, b in drawn if a != b and S[a, b] < 0.999][:5]
+    if ends is not None:
+        tried.insert(0, (int(ends[0]), int(ends[1])))
+    if _not_done_yet(chain_strength):
+        print("Not done yet: write chain_strength above (nothing below needs it)")
+        return _not_written("chain_strength", 4)
+    distance = np.clip(1.0 - S.astype(np.float64), 0.0, None)
+    np.fill_diagonal(distance, 0.0)
+    joined_at = 1.0 - squareform(cophenet(linkage(squareform(distance, checks=False), method="single")))
+    for a, b in tried:
+        mine, theirs = chain_strength(a, b), joined_at[a, b]
+        names = f"{Path(files[a]).name} and {Path(files[b]).name}"
+        assert mine is not None, f"{names}: chain_strength returned None"
+        assert abs(mine - S[a, b]) > 1e-6 or abs(mine - theirs) <= 1e-6, (
+            f"{names}: {mine:.4f} is their own score, but a path of pairs can join them at a higher threshold"
+        )
+        assert mine not in COSINE_GRID or abs(mine - theirs) <= 1e-6, (
+            f"{names}: {mine:.2f} is a step of COSINE_GRID; the answer is a score of S"
+        )
+        assert abs(mine - theirs) <= 1e-6, (
+            f"{names}: yours {mine:.4f}, the highest threshold that joins them {theirs:.4f}"
+        )
+    print(f"Correct! your chain_strength gives the highest joining threshold of all {len(tried)} pairs")
+    return chain_strength
