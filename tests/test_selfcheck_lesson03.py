@@ -394,6 +394,10 @@ def _top_partition_unordered(scores_row, k):  # the right k, not best first
     return np.sort(top_neighbours(scores_row, k))
 
 
+def _top_pandas_nlargest(scores_row, k):  # pandas does the selection the lesson teaches
+    return pd.Series(np.asarray(scores_row, dtype=np.float64)).nlargest(k, keep="first").index.to_numpy()
+
+
 @pytest.mark.parametrize(
     "wrong",
     [
@@ -406,6 +410,7 @@ def _top_partition_unordered(scores_row, k):  # the right k, not best first
         _top_full_sorted,
         _top_partition_any_tie,
         _top_partition_unordered,
+        _top_pandas_nlargest,
     ],
 )
 def test_top_neighbours_wrong_answers_fail(wrong):
@@ -547,6 +552,16 @@ def _pearson_centres_by_median(a, b):
     return cosine(a - np.median(a), b - np.median(b))
 
 
+def _pearson_without_asarray(a, b):  # right for arrays; a list has no .mean()
+    return cosine(a - a.mean(), b - b.mean())
+
+
+def test_pearson_of_lists_without_asarray_fails_with_advice():
+    advice = r"pearson\(\[1, 2, 10\], \[1, 3, 2\]\) raised AttributeError.*np\.asarray"
+    with pytest.raises(AssertionError, match=advice):
+        lesson03.check_pearson(_pearson_without_asarray)
+
+
 @pytest.mark.parametrize(
     "wrong", [_pearson_uncentred, _pearson_corrcoef, _pearson_centres_one, _pearson_centres_by_median]
 )
@@ -650,3 +665,15 @@ def test_closest_pair_wrong_answers_fail(answer, flags_as_leak, shares):
         lesson03.check_closest_train_test_pair(
             answer, flags_as_leak, shares, 0, MANIFEST, X_PAIRS, S_PAIRS, 0.99
         )
+
+
+@pytest.mark.parametrize(
+    "flags_as_leak, shares", [(True, "source photo"), (False, "label"), (True, "neither")]
+)
+def test_closest_pair_guessed_answers_are_not_named(flags_as_leak, shares):
+    # flags_as_leak and shares have few values: a wrong one is refused without saying which.
+    with pytest.raises(AssertionError, match="not both right") as refused:
+        lesson03.check_closest_train_test_pair(
+            _pair(2, 1), flags_as_leak, shares, 0, MANIFEST, X_PAIRS, S_PAIRS, 0.99
+        )
+    assert "is wrong" not in str(refused.value)

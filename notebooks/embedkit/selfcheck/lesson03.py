@@ -504,9 +504,10 @@ def check_top_neighbours(
     if got_query is None:
         not_done("top_neighbours still returns None", "the package's top-k selection")
         return _fallback_top_neighbours
-    used = library_names(top_neighbours, LIBRARIES)
+    used = library_names(top_neighbours, (*LIBRARIES, "pandas"))
     assert not used, (
-        f"top_neighbours uses {used}: sort with NumPy, not with SciPy, scikit-learn, PyTorch or embedkit"
+        f"top_neighbours uses {used}: select and sort with NumPy, not with pandas, SciPy, scikit-learn, "
+        "PyTorch or embedkit"
     )
     for (scores, kk, want, why), got in zip(cases, answers, strict=True):
         got = np.asarray(got)
@@ -589,8 +590,9 @@ def check_angular_distance(angular_distance: Callable | None, triangle_breaker: 
 
 def check_pearson(pearson: Callable | None) -> Callable | None:
     """Checks that ``pearson`` returns what ``cosine`` gives for centred vectors (a stand-in cosine records
-    what it is given), the properties of a correlation, and agreement with ``scipy.stats.pearsonr``.
-    No stand-in: nothing later in the lesson uses it; until it is set, "Not done yet" and None."""
+    what it is given), the properties of a correlation, and agreement with ``scipy.stats.pearsonr``, on
+    arrays and on lists. No stand-in: nothing later in the lesson uses it; until it is set, "Not done yet"
+    and None. An error raised inside ``pearson`` comes back as an AssertionError that names the call."""
     if pearson is None:
         print("Not done yet")
         return pearson
@@ -598,28 +600,41 @@ def check_pearson(pearson: Callable | None) -> Callable | None:
     a, b = check_rng.standard_normal((2, 30))
     calls = []
 
+    def call(x, y):  # pearson(x, y), whose error, if any, names the call and says what to do
+        try:
+            return pearson(x, y)
+        except AssertionError:
+            raise
+        except Exception as exc:
+            shown = [repr(v) if isinstance(v, list) else f"an array of {np.size(v)}" for v in (x, y)]
+            lists = any(isinstance(v, list) for v in (x, y))
+            advice = "; the inputs may be lists: convert them with np.asarray first" if lists else ""
+            raise AssertionError(
+                f"pearson({', '.join(shown)}) raised {type(exc).__name__}: {exc}{advice}"
+            ) from exc
+
     def recording(p, q):  # records what it is given and answers 0.25, whatever it is given
         calls.append((np.asarray(p, dtype=float), np.asarray(q, dtype=float)))
         return 0.25
 
     with _cosine_replaced(pearson, recording):
-        stubbed = pearson(a, b)
+        stubbed = call(a, b)
     assert calls, "write pearson with a call to cosine(): that is the point of the exercise"
     assert abs(stubbed - 0.25) < 1e-12, "pearson should return what cosine() returns for the changed vectors"
     assert all(abs(p.mean()) < 1e-9 and abs(q.mean()) < 1e-9 for p, q in calls), (
         "the vectors handed to cosine() should be the changed ones (look at what Pearson subtracts)"
     )
-    r = pearson(a, b)
-    assert abs(pearson(3 * a + 7, b) - r) < 1e-9, "pearson(3a + 7, b) should equal pearson(a, b)"
-    assert abs(pearson(a, -b) + r) < 1e-9, "pearson(a, -b) should be -pearson(a, b)"
-    assert abs(pearson(a, 2 * a - 5) - 1) < 1e-9, "pearson(a, 2a - 5) should be 1"
+    r = call(a, b)
+    assert abs(call(3 * a + 7, b) - r) < 1e-9, "pearson(3a + 7, b) should equal pearson(a, b)"
+    assert abs(call(a, -b) + r) < 1e-9, "pearson(a, -b) should be -pearson(a, b)"
+    assert abs(call(a, 2 * a - 5) - 1) < 1e-9, "pearson(a, 2a - 5) should be 1"
     for x, y in [
         ([1, 2, 10], [1, 3, 2]),
         (a, b),
         (check_rng.exponential(size=25), check_rng.exponential(size=25)),
     ]:
-        assert abs(pearson(x, y) - pearsonr(x, y).statistic) < 1e-9, "differs from scipy.stats.pearsonr"
-    assert abs(pearson(a + 100, b + 100) - r) < 1e-9, "pearson(a + 100, b + 100) should equal pearson(a, b)"
+        assert abs(call(x, y) - pearsonr(x, y).statistic) < 1e-9, "differs from scipy.stats.pearsonr"
+    assert abs(call(a + 100, b + 100) - r) < 1e-9, "pearson(a + 100, b + 100) should equal pearson(a, b)"
     print("Correct! pearson is the cosine of the centred vectors, and agrees with scipy.stats.pearsonr")
     return pearson
 
@@ -636,9 +651,10 @@ def check_closest_train_test_pair(
 ) -> None:
     """Checks exercise 3: ``answer`` is (a training image, a test image) from different groups with their
     score in ``S``, and no such pair scores higher (oracle: scikit-learn's nearest neighbours on ``X``, ties
-    count as right); ``flags_as_leak`` compares it with ``lowest_copy_score``; ``shares`` reads the rows;
-    ``n_flagged`` counts the train x test pairs from different groups that score above ``lowest_copy_score``
-    (filtering by source photo instead of group gives another count)."""
+    count as right); ``n_flagged`` counts the train x test pairs from different groups that score above
+    ``lowest_copy_score`` (filtering by source photo instead of group gives another count); then
+    ``flags_as_leak`` compares the pair's score with ``lowest_copy_score`` and ``shares`` reads the two
+    rows, judged together so that a wrong one is not named."""
     rest = [name for name, value in [("flags_as_leak", flags_as_leak), ("shares", shares),
                                      ("n_flagged", n_flagged)] if value is None]  # fmt: skip
     if answer is None or rest:
@@ -671,18 +687,8 @@ def check_closest_train_test_pair(
     assert pair_score >= best - 1e-6, (
         f"a more similar train/test pair from different groups exists (cos {best:.3f})"
     )
-    a, b = manifest.iloc[row[train_path]], manifest.iloc[row[test_path]]
     assert isinstance(flags_as_leak, bool | np.bool_), "flags_as_leak: True or False"
-    assert flags_as_leak == (pair_score > lowest_copy_score), (
-        "flags_as_leak is wrong: compare the pair's score with lowest_copy['cos_with_original']"
-    )
-    share = (
-        "source photo" if a["source"] == b["source"] else "label" if a["label"] == b["label"] else "neither"
-    )
     assert shares in ("source photo", "label", "neither"), 'shares: "source photo", "label" or "neither"'
-    assert shares == share, (
-        "shares is wrong: compare manifest['source'], then manifest['label'], of the two rows"
-    )
     strangers = group_of[train][:, None] != group_of[test][None, :]
     flagged = int(np.sum(strangers & (np.asarray(S)[np.ix_(train, test)] > lowest_copy_score)))
     assert isinstance(n_flagged, int | np.integer) and not isinstance(n_flagged, bool), (
@@ -691,6 +697,15 @@ def check_closest_train_test_pair(
     assert n_flagged == flagged, (
         f"n_flagged = {n_flagged} is wrong: count every train x test pair from different groups (not "
         "different source photos) whose score is above lowest_copy['cos_with_original']"
+    )
+    # Two answers with few possible values: one message for both, so that trying values finds neither.
+    a, b = manifest.iloc[row[train_path]], manifest.iloc[row[test_path]]
+    share = (
+        "source photo" if a["source"] == b["source"] else "label" if a["label"] == b["label"] else "neither"
+    )
+    assert flags_as_leak == (pair_score > lowest_copy_score) and shares == share, (
+        "flags_as_leak and shares are not both right: work both out in code (the pair's score against "
+        "lowest_copy['cos_with_original']; manifest['source'] and manifest['label'] of its two rows)"
     )
     print(
         f"Correct! {train_path} and {test_path}, cos = {pair_score:.3f} "
