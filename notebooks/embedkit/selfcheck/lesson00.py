@@ -2,7 +2,7 @@
 
 The lesson calls it in one short cell::
 
-    my_top5 = lesson00.check_top_k_of(top_k_of, MY_PHOTO, backbone, manifest)
+    my_top5 = lesson00.check_top_k_of(top_k_of, MY_PHOTO, MY_GUESS_REST, backbone, manifest, untrained)
 
 See the package's docstring for how a check behaves. The oracle is the package's own
 ``Backbone.top_k_classes``, run before it is switched off. No later cell needs ``top_k_of`` itself,
@@ -17,6 +17,7 @@ refuses the call.
 from __future__ import annotations
 
 import contextlib
+import numbers
 import sysconfig
 import tempfile
 from collections.abc import Callable, Iterator
@@ -33,6 +34,10 @@ __all__ = ["check_top_k_of"]
 
 #: Gray thumbnails nearly this alike (1: the same picture) mark a photo as one of the bundled images.
 LIKENESS_LIMIT = 0.9
+#: A gray thumbnail whose pixels spread (std, levels of 0-255) less than this is (nearly) one colour.
+FLAT_LIMIT = 4.0
+#: How far the guess of ``rest`` at k = 5 may lie from that of a network giving every class the same chance.
+GUESS_TOLERANCE = 0.002  # refuses 1 (nothing in the top 5) and 0.99 (k = 10)
 
 _USE_LOAD_RGB = {
     "the cat cut-out": "does your loader composite transparency over white, as load_rgb does?",
@@ -41,11 +46,16 @@ _USE_LOAD_RGB = {
 }
 
 
-def _thumbnail(file) -> np.ndarray:
-    """The middle of the photo, 16 × 16 in gray, scaled to mean 0 and spread 1."""
+def _gray_thumbnail(file) -> np.ndarray:
+    """The middle of the photo, 16 × 16 in gray levels 0-255, flattened."""
     picture = ImageOps.fit(load_rgb(file).convert("L"), (16, 16), Image.Resampling.BOX, bleed=0.2)
-    pixels = np.asarray(picture, float)
-    return (pixels.ravel() - pixels.mean()) / (pixels.std() + 1e-6)
+    return np.asarray(picture, float).ravel()
+
+
+def _thumbnail(file) -> np.ndarray:
+    """The gray thumbnail scaled to mean 0 and spread 1."""
+    pixels = _gray_thumbnail(file)
+    return (pixels - pixels.mean()) / (pixels.std() + 1e-6)
 
 
 def _top_k_classes_off(*args, **kwargs):
@@ -78,11 +88,16 @@ def _on_its_side(cat_file, folder: Path) -> Path:
 
 
 def _refuse_bundled(mine: Path, manifest: pd.DataFrame) -> None:
-    """Raise when ``mine`` comes with an installed package or looks like one of the bundled images."""
+    """Raise when ``mine`` comes with an installed package, is (nearly) one colour, or looks like one
+    of the bundled images."""
     installed = {Path(sysconfig.get_paths()[kind]).resolve() for kind in ("purelib", "platlib")}
     assert not any(mine.resolve().is_relative_to(folder) for folder in installed), (
         f"{mine} comes with an installed package (the bundled images are cut from such photos): "
         "use a photo you took"
+    )
+    spread = _gray_thumbnail(mine).std()
+    assert spread >= FLAT_LIMIT, (
+        f"that image is (nearly) one colour (its gray levels spread by {spread:.1f}): use a photo"
     )
     # 1: the same picture; a photo of one's own stays well below the limit.
     likeness = np.stack([_thumbnail(f) for f in manifest["file"]]) @ _thumbnail(mine) / 256
@@ -90,6 +105,20 @@ def _refuse_bundled(mine: Path, manifest: pd.DataFrame) -> None:
         f"that looks like the bundled {Path(manifest['file'].iloc[likeness.argmax()]).name}: "
         "use a photo you took"
     )
+
+
+def _refuse_guess(guess_rest, classes: int) -> float:
+    """Raise unless the guess lies within ``GUESS_TOLERANCE`` of ``rest`` at k = 5 for a network that
+    gives each of ``classes`` classes the same probability; return that ``rest``."""
+    assert isinstance(guess_rest, numbers.Real) and not isinstance(guess_rest, bool), (
+        f"MY_GUESS_REST is a number (a probability, between 0 and 1), got {guess_rest!r}"
+    )
+    even = 1 - 5 / classes
+    assert abs(guess_rest - even) <= GUESS_TOLERANCE, (
+        f"MY_GUESS_REST is {guess_rest}: a network that knows nothing gives each of the {classes} classes "
+        "the same probability; how much of it then lies outside any 5 of them (a fraction, 0 to 1)?"
+    )
+    return even
 
 
 def _compare(what: str, k: int, answer, expected: list[tuple[str, float]]) -> None:
@@ -146,20 +175,29 @@ def _learner_running(backbone: Backbone) -> Iterator[None]:
 
 
 def check_top_k_of(
-    top_k_of: Callable | None, my_photo, backbone: Backbone, manifest: pd.DataFrame
+    top_k_of: Callable | None,
+    my_photo,
+    guess_rest,
+    backbone: Backbone,
+    manifest: pd.DataFrame,
+    untrained: Backbone | None = None,
 ) -> list[tuple[str, float]] | None:
-    """Exercise 1: ``top_k_of(file, k)`` against the package's ``top_k_classes`` (same classes, probabilities
-    and ``rest`` within 1e-4) on files opened with ``load_rgb``: the cat photo with k = 1, 5 and 10, its
-    RGBA cut-out, the cat stored on its side with an EXIF tag, and ``my_photo``, which must be no bundled
-    image. While it runs, ``top_k_classes`` is switched off and the network refuses a batch that did not
-    come through ``backbone.as_input``. Returns the top 5 of ``my_photo``; ``None`` while not done.
+    """Exercise 1: first ``guess_rest``, the learner's prediction of ``rest`` at k = 5 for a network
+    that knows nothing, must lie within 0.002 of 1 - 5 / (number of classes). Then ``top_k_of(file, k)``
+    against the package's ``top_k_classes`` (same classes, probabilities and ``rest`` within 1e-4) on
+    files opened with ``load_rgb``: the cat photo with k = 1, 5 and 10, its RGBA cut-out, the cat stored
+    on its side with an EXIF tag, and ``my_photo``, which must be no bundled image nor (nearly) one
+    colour. While it runs, ``top_k_classes`` is switched off and the network refuses a batch that did
+    not come through ``backbone.as_input``. ``untrained``, the random network, if given, has its
+    ``rest`` for the cat photo printed beside the guess. Returns the top 5 of ``my_photo``; ``None``
+    while not done.
     """
-    if my_photo is None or top_k_of is None:
-        missing = " and ".join(
-            name for name, value in [("MY_PHOTO", my_photo), ("top_k_of", top_k_of)] if value is None
-        )
+    given = [("MY_PHOTO", my_photo), ("MY_GUESS_REST", guess_rest), ("top_k_of", top_k_of)]
+    if any(value is None for _, value in given):
+        missing = ", ".join(name for name, value in given if value is None)
         print(f"Not done yet: set {missing}; the lesson goes on without your photo's top 5")
         return None
+    even = _refuse_guess(guess_rest, len(backbone.categories))
     mine = Path(my_photo)
     assert mine.is_file(), f"no file at {mine.resolve()}"
     _refuse_bundled(mine, manifest)
@@ -184,9 +222,16 @@ def check_top_k_of(
                 yours[what, k] = top_k_of(files[what], k)
             _compare(what, k, yours[what, k], network_says[what][:k])
     my_top5 = [(name, float(p)) for name, p in yours["your photo", 5][0]]
+    random_rest = ""
+    if untrained is not None:
+        random_top5 = untrained.top_k_classes(
+            untrained.preprocess(load_rgb(cat_files["original"])).unsqueeze(0)
+        )
+        random_rest = f", the random network {1 - sum(p for _, p in random_top5[0]):.3f}"
     print(
-        f"Correct! rest outside the top 5: the cat photo {float(yours['the cat photo', 5][1]):.3f}, "
-        f"your photo {float(yours['your photo', 5][1]):.3f}"
+        f"Correct! rest outside the top 5 for the cat photo: evenly spread {even:.3f} (your guess "
+        f"{guess_rest:.3f}){random_rest}, this network {float(yours['the cat photo', 5][1]):.3f}; "
+        f"for your photo {float(yours['your photo', 5][1]):.3f}"
     )
     print("your photo's top 5:", ", ".join(f"{name} {p:.3f}" for name, p in my_top5))
     return my_top5
