@@ -227,6 +227,15 @@ def threshold_without_the_floor(curve, max_merges=0, min_precision=evaluation.MI
     return curve[curve["merges"] <= max_merges]["f1"].idxmax()
 
 
+def threshold_above_the_floor(curve, max_merges=0, min_precision=evaluation.MIN_PRECISION):
+    return curve[(curve["merges"] <= max_merges) & (curve["precision"] > min_precision)]["f1"].idxmax()
+
+
+def threshold_below_the_merge_limit(curve, max_merges=0, min_precision=evaluation.MIN_PRECISION):
+    allowed = curve[(curve["merges"] < max(max_merges, 1)) & (curve["precision"] >= min_precision)]
+    return allowed["f1"].idxmax()
+
+
 def threshold_last_of_a_tie(curve, max_merges=0, min_precision=evaluation.MIN_PRECISION):
     allowed = curve[(curve["merges"] <= max_merges) & (curve["precision"] >= min_precision)]
     return allowed.index[allowed["f1"] == allowed["f1"].max()].max()
@@ -270,11 +279,21 @@ def test_rule_once_the_scores_are_written(lesson, capsys):
     assert scores is pair_scores_right and is_stand_in(rule) and not lesson01.passed(scores, rule)
     assert "Not done yet" in capsys.readouterr().out
     for wrong, match in [
-        (threshold_before_the_first_merge, "but"),
+        (threshold_before_the_first_merge, "precision 0.950 at 2 bits, floor 0.96"),
         (threshold_without_the_floor, "floor"),
+        (threshold_above_the_floor, "exactly the floor.*is allowed"),
+        (threshold_below_the_merge_limit, "exactly the limit.*is allowed"),
         (threshold_by_the_package, "switched off"),
     ]:
         refused(check, stub, wrong, *args, match=match)
+
+
+def test_the_hand_made_curve_sits_on_both_limits():
+    """Its best allowed rows lie exactly on the floor and on the merge limit, and nowhere else wins."""
+    edges = lesson01._edge_curve()
+    assert evaluation._pick_threshold(edges, False, evaluation.MIN_PRECISION, 1) == 2.0
+    assert edges.loc[2.0, "precision"] == evaluation.MIN_PRECISION
+    assert evaluation._pick_threshold(edges, False, 0.96, 2) == 3.0 and edges.loc[3.0, "merges"] == 2
 
 
 def test_rule_where_thresholds_tie(lesson, capsys):
