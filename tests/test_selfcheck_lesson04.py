@@ -161,9 +161,11 @@ def test_overlay_scores(capsys):
 
 
 def test_prediction(capsys):
-    lesson04.check_prediction(None, 0.01, 0.05)
-    out = capsys.readouterr().out
-    assert "Not done yet" in out and "one -> two +0.050" in out  # the steps, once the chance to guess is past
+    for step_two in (0.05, 0.001):  # nothing about the steps before the guess is made
+        lesson04.check_prediction(None, 0.01, step_two)
+        out = capsys.readouterr().out
+        assert "Not done yet" in out and "+0.0" not in out
+        assert "sharing" not in out and "first overlay" not in out
     lesson04.check_prediction("b", 0.01, 0.05)
     assert "Correct!" in capsys.readouterr().out
     lesson04.check_prediction("a", 0.01, 0.05)
@@ -247,6 +249,7 @@ def test_recall_on_hard_task(capsys):
 # --- does size explain the lowest resize copy? ---
 
 SIDES = np.array([112, 112, 112, 134, 134, 146, 146, 157, 157, 168, 168, 168])
+WHY = "a smaller copy keeps less detail"
 SCORES = {  # the lowest is always the first 112 px copy
     # smaller copies lower, but another 112 px copy keeps 0.97, above the median
     "not alone": [0.60, 0.97, 0.70, 0.80, 0.82, 0.84, 0.86, 0.95, 0.96, 0.98, 0.99, 0.985],
@@ -268,13 +271,23 @@ def size_facts(scores):
 @pytest.mark.parametrize("answer", SCORES)
 def test_size_explains(capsys, answer):
     shares, best = size_facts(SCORES[answer])
-    lesson04.check_size_explains(shares, best, answer, SIDES, SCORES[answer])
+    lesson04.check_size_explains(shares, best, answer, SIDES, SCORES[answer], why=WHY)
     assert "Correct!" in capsys.readouterr().out
-    lesson04.check_size_explains(None, None, None, SIDES, SCORES[answer])
+    lesson04.check_size_explains(None, None, None, SIDES, SCORES[answer], why=None)
     assert "Not done yet" in capsys.readouterr().out
-    for wrong in set(SCORES) - {answer}:  # the right facts, the rule misread
-        with pytest.raises(AssertionError, match="not quite"):
-            lesson04.check_size_explains(shares, best, wrong, SIDES, SCORES[answer])
+    lesson04.check_size_explains(shares, best, answer, SIDES, SCORES[answer], why=None)  # a reason first
+    assert "Not done yet" in capsys.readouterr().out
+    for no_reason in ("", "  ", 1):
+        with pytest.raises(AssertionError, match="why"):
+            lesson04.check_size_explains(shares, best, answer, SIDES, SCORES[answer], why=no_reason)
+    median = np.median(SCORES[answer])
+    for wrong in set(SCORES) - {answer}:  # the right facts, the rule misread: which fact, not the numbers
+        with pytest.raises(AssertionError, match="not quite") as refused:
+            lesson04.check_size_explains(shares, best, wrong, SIDES, SCORES[answer], why=WHY)
+        message = str(refused.value)
+        assert "first fact" in message if (wrong == "no") != (answer == "no") else "second fact" in message
+        assert not any(f"{x:.2f}" in message for x in (*shares, best, median))
+        assert not any(f'"{name}"' in message or f"'{name}'" in message for name in SCORES)
     counts = (shares[0] * 3, shares[1] * 9)
     for wrong_shares, wrong_best, _why in [
         (shares[::-1], best, "the two shares swapped"),
@@ -287,11 +300,11 @@ def test_size_explains(capsys, answer):
         if np.allclose(wrong_shares, shares) and np.isclose(wrong_best, best):
             continue
         with pytest.raises(AssertionError, match="share_below|best_as_small"):
-            lesson04.check_size_explains(wrong_shares, wrong_best, answer, SIDES, SCORES[answer])
+            lesson04.check_size_explains(wrong_shares, wrong_best, answer, SIDES, SCORES[answer], why=WHY)
 
     for wrong in (True, "No"):
         with pytest.raises(AssertionError):
-            lesson04.check_size_explains(shares, best, wrong, SIDES, SCORES[answer])
+            lesson04.check_size_explains(shares, best, wrong, SIDES, SCORES[answer], why=WHY)
 
 
 def test_size_explains_none_shrunk_as_far():
@@ -299,9 +312,9 @@ def test_size_explains_none_shrunk_as_far():
     sides[0] = 100  # the lowest alone at its side: best_as_small is -inf (nan is taken too)
     shares = ((scores[:1] < np.median(scores)).mean(), (scores[1:] < np.median(scores)).mean())
     for best in (-np.inf, np.nan):
-        lesson04.check_size_explains(shares, best, "yes", sides, scores)
+        lesson04.check_size_explains(shares, best, "yes", sides, scores, why=WHY)
     with pytest.raises(AssertionError, match="best_as_small"):
-        lesson04.check_size_explains(shares, 0.75, "yes", sides, scores)
+        lesson04.check_size_explains(shares, 0.75, "yes", sides, scores, why=WHY)
 
 
 # --- exercise 1 ---
@@ -408,9 +421,11 @@ def exercise_2(on_map, leave_self_out=True):
 @pytest.mark.filterwarnings("ignore:An input array is constant")  # a wrong answer: nothing astray
 def test_exercise_2(capsys):
     data = (MAP, MANIFEST, MEDIAN_COS)
-    lesson04.check_exercise_2(*exercise_2(MAP), None, *data)
+    lesson04.check_exercise_2(*exercise_2(MAP), None, *data)  # the sign is a prediction: nothing before it
     out = capsys.readouterr().out
-    assert "Correct!" in out and "hidden until you set expected_sign" in out
+    assert "Not done yet" in out and "Correct!" not in out and "rho " not in out and "verdict" not in out
+    lesson04.check_exercise_2(None, None, None, None, "-", *data)
+    assert "Not done yet" in capsys.readouterr().out
     rho = exercise_2(MAP)[3]
     for sign, held in [("-", rho < 0), ("+", rho >= 0)]:
         lesson04.check_exercise_2(*exercise_2(MAP), sign, *data)

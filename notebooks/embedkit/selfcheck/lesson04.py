@@ -264,18 +264,15 @@ def check_overlay_scores(overlay_scores: Callable, S, original_of, watermarked, 
 def check_prediction(prediction, step_one: float, step_two: float) -> None:
     """Your prediction ("a" or "b") against the step that the medians make larger on this network. A
     prediction is a guess, not an answer: one that did not hold is said so, not refused."""
+    if prediction is None:  # nothing about the steps until the guess is made
+        print('Not done yet: set prediction ("a" or "b") in the cell above, then run the medians cell again')
+        return
     bigger = "b" if step_two > step_one else "a"
     steps = f"none -> one {step_one:+.3f}, one -> two {step_two:+.3f}: " + (
         "sharing the overlay adds more than the first overlay does"
         if bigger == "b"
         else "the first overlay adds at least as much as sharing it"
     )
-    if prediction is None:
-        print(
-            "Not done yet: no prediction set (set it, then run the medians cell for their finding: line). "
-            f"The steps on this network, {steps}"
-        )
-        return
     assert prediction in ("a", "b"), f'prediction = {prediction!r}: set it to "a" or "b"'
     print(
         (
@@ -448,16 +445,21 @@ def check_recall_on_hard_task(recall_by_hand: Callable, S, groups, labels) -> No
 SIZE_ANSWERS = ("yes", "not alone", "no")
 
 
-def check_size_explains(share_below, best_as_small, size_explains, side, cos_with_original) -> None:
+def check_size_explains(share_below, best_as_small, size_explains, side, cos_with_original, *, why) -> None:
     """Your two facts and your reading of the resize evidence against the lesson's rule, worked out from the
     resize copies' sides and scores. ``share_below``: the shares below the resize median of the copies shrunk
     as far as the lowest (itself included) and of the larger ones; ``best_as_small``: the highest score among
     the other copies shrunk to the lowest's side (-inf if none). ``size_explains``: "no" unless smaller copies
     score lower (a positive rank correlation of side with score, and the first share above the second); then
-    "not alone" if ``best_as_small`` reaches the median, else "yes"."""
-    if share_below is None or best_as_small is None or size_explains is None:
-        print('Not done yet: set share_below, best_as_small and size_explains ("yes", "not alone" or "no")')
+    "not alone" if ``best_as_small`` reaches the median, else "yes". ``why``: the learner's reason, in one
+    line, written before the rule is read. A wrong answer is told which fact it misread, not the numbers."""
+    if why is None or share_below is None or best_as_small is None or size_explains is None:
+        print(
+            "Not done yet: set why, then share_below, best_as_small and size_explains "
+            '("yes", "not alone" or "no")'
+        )
         return
+    assert isinstance(why, str) and why.strip(), "why: your reason, in one line of text"
     copies = pd.DataFrame({"side": np.asarray(side), "cos": np.asarray(cos_with_original, dtype=float)})
     lowest = copies["cos"].idxmin()
     median, low_side = copies["cos"].median(), copies.loc[lowest, "side"]
@@ -483,12 +485,12 @@ def check_size_explains(share_below, best_as_small, size_explains, side, cos_wit
     expected = "no" if not lower else ("not alone" if keeps else "yes")
     if (size_explains == "no") != (expected == "no"):
         raise AssertionError(
-            "not quite: the first question, do smaller copies score lower? The rank correlation is "
-            f"{rho:+.2f}; share_below is {shares[0]:.2f} against {shares[1]:.2f}"
+            "not quite: you misread the first fact, whether smaller copies score lower here. Look again at "
+            "the sign of the rank correlation of side with score and at the two shares in share_below"
         )
     assert size_explains == expected, (
-        f"not quite: the second question, does another copy shrunk as far keep its score? best_as_small "
-        f"{best:.3f} against the resize median {median:.3f}"
+        "not quite: you misread the second fact, whether another copy shrunk as far keeps its score. Compare "
+        "best_as_small with the resize median again"
     )
     print(
         f"Correct! {size_explains!r}: "
@@ -606,13 +608,20 @@ def check_exercise_2(
 ) -> None:
     """Exercise 2 against scikit-learn's 1-nearest-neighbour classifier, asked to predict each image's group
     on the PCA map with that image left out (leave-one-out); rho against SciPy's spearmanr with ``median_cos``
-    (each kind's median cosine of a copy with its original) matched kind by kind. The verdict on rho waits
-    until ``expected_sign`` ("+" or "-") is set, then says whether it held."""
+    (each kind's median cosine of a copy with its original) matched kind by kind. Nothing is checked or
+    shown until ``expected_sign`` ("+" or "-") is set; then the verdict says whether it held."""
+    if expected_sign is None:  # a prediction first: nothing about rho until it is made
+        print('Not done yet: set expected_sign ("+" or "-") first, in its own cell, before you compute rho')
+        return
+    assert expected_sign in ("+", "-"), f'expected_sign = {expected_sign!r}: set it to "+" or "-"'
     if any(
         answer is None
         for answer in (astray_fraction, kind_most_often_astray, copies_per_kind, rho_with_full_space)
     ):
-        print("Not done yet")
+        print(
+            "Not done yet: set astray_fraction, kind_most_often_astray, copies_per_kind "
+            "and rho_with_full_space"
+        )
         return
     groups = manifest["group"].to_numpy()
     is_original = (manifest["transformation"] == "original").to_numpy()
@@ -648,10 +657,6 @@ def check_exercise_2(
         f"Correct! The kinds have {counts.min()} to {counts.max()} copies, "
         "so a count would favour the common ones."
     )
-    if expected_sign is None:
-        print('verdict: hidden until you set expected_sign ("+" or "-"); then run this cell again')
-        return
-    assert expected_sign in ("+", "-"), f'expected_sign = {expected_sign!r}: set it to "+" or "-"'
     held = (rho < 0) == (expected_sign == "-")
     print(
         f"verdict: rho {rho:+.2f} over {len(reference)} kinds (you expected {expected_sign}, "
