@@ -508,3 +508,19 @@ def test_chunked_pairs_right_answer_passes_and_stub_gets_a_stand_in(many_vectors
 def test_chunked_pairs_wrong_answers_fail(many_vectors, wrong, message):
     with pytest.raises(AssertionError, match=message):
         lesson05.check_chunked_pairs(wrong, *many_vectors)
+
+
+def test_chunked_pairs_with_torch_products_is_told_what_the_check_cannot_see(many_vectors):
+    torch = pytest.importorskip("torch")
+
+    def torch_pairs(X, t, chunk_size):  # a correct loop, its products taken in PyTorch
+        unit = torch.nn.functional.normalize(torch.as_tensor(np.asarray(X, dtype=np.float32)), dim=1)
+        per_block = []
+        for start in range(0, len(unit), chunk_size):
+            r, c = torch.nonzero(unit[start : start + chunk_size] @ unit[start:].T >= t, as_tuple=True)
+            later = c > r
+            per_block.append(torch.stack([r[later] + start, c[later] + start], dim=1))
+        return torch.cat(per_block).numpy()
+
+    with pytest.raises(AssertionError, match="your pairs are right, but the check counted no scores"):
+        lesson05.check_chunked_pairs(torch_pairs, *many_vectors)

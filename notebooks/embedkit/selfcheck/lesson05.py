@@ -699,6 +699,11 @@ def check_chunked_pairs(chunked_pairs: Callable, vectors, t: float, brute, chunk
     assert np.array_equal(np.unique(your_pairs[block], axis=0), np.unique(chunked, axis=0)), (
         "not the package's pairs"
     )
+    assert spy.scores > 0, (
+        "your pairs are right, but the check counted no scores: it counts the scores, and tracemalloc "
+        "measures the memory, only of products taken in NumPy (@, np.matmul, np.dot, .dot or np.einsum) "
+        "on X or arrays computed from it, not in another library such as PyTorch; take them in NumPy"
+    )
     assert your_peaks[128] < full_bytes / 4, (
         f"at chunk_size 128 your peak extra memory was {your_peaks[128] / 1e6:.0f} MB: "
         "that is the full matrix's scale"
@@ -708,11 +713,6 @@ def check_chunked_pairs(chunked_pairs: Callable, vectors, t: float, brute, chunk
         f"from chunk_size 128 to 2048 your peak grew by {grown / 1e6:.0f} MB; "
         "a block of chunk_size rows against "
         f"the vectors from its first row on grows by at least {one_block / 1e6:.0f} MB"
-    )
-    assert spy.scores > 0, (
-        "the check counted no scores: take your products in NumPy (@, np.matmul, np.dot, .dot or "
-        "np.einsum) on X "
-        "or arrays computed from it; products taken in another library, such as PyTorch, it cannot count"
     )
     assert spy.scores <= needed, (
         f"on {spy_rows:,} rows in blocks of {spy_block}, your matrix products computed "
