@@ -28,25 +28,33 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from unittest import mock
 
-__all__ = ["library_names", "switched_off", "stand_in", "is_stand_in", "not_done"]
+__all__ = [
+    "reached",
+    "library_names",
+    "code_switched_off",
+    "switched_off",
+    "stand_in",
+    "is_stand_in",
+    "not_done",
+]
 
 
-def library_names(function: Callable, libraries: Iterable[str]) -> list[str]:
-    """The names ``function``'s code uses that lead into one of ``libraries`` (top-level package names).
+def reached(function: Callable) -> tuple[list[Callable], list[tuple[str, Any]]]:
+    """What ``function`` reaches: the learner's own functions it uses (itself first), and every
+    ``(name, object)`` their code names or holds.
 
-    Followed through: nested functions and lambdas, default values and closures, and every function
-    of the learner's own (defined in the notebook, module ``__main__``) that it calls, so a helper
-    does not hide a library call. Returns the offending names, sorted; empty when none.
+    Followed through: nested functions and lambdas, default values and closures (named "a value
+    F holds"), and every function of the learner's own module (the notebook's ``__main__``) that
+    it calls, so a helper does not hide what it uses.
     """
-    libraries = tuple(libraries)
-    seen: list[Callable] = []
-    found: set[str] = set()
+    functions: list[Callable] = []
+    used: list[tuple[str, Any]] = []
     todo = [function]
     while todo:
         f = todo.pop()
-        if f in seen or not inspect.isfunction(f):
+        if any(f is g for g in functions) or not inspect.isfunction(f):
             continue
-        seen.append(f)
+        functions.append(f)
         codes, names = [f.__code__], set()
         while codes:
             code = codes.pop()
@@ -57,15 +65,49 @@ def library_names(function: Callable, libraries: Iterable[str]) -> list[str]:
             *(f.__kwdefaults__ or {}).values(),
             *(c.cell_contents for c in f.__closure__ or ()),
         ]
-        things = [(name, f.__globals__.get(name, getattr(builtins, name, None))) for name in names]
+        things = [(name, f.__globals__.get(name, getattr(builtins, name, None))) for name in sorted(names)]
         things += [(f"a value {f.__name__} holds", value) for value in held]
-        for name, thing in things:
-            where = thing.__name__ if inspect.ismodule(thing) else getattr(thing, "__module__", "")
-            if any(str(w).split(".")[0] in libraries for w in (name, where)):
-                found.add(name)
-            elif inspect.isfunction(thing) and thing.__module__ == f.__module__:
-                todo.append(thing)
+        used += things
+        own = [thing for _, thing in things if inspect.isfunction(thing) and thing.__module__ == f.__module__]
+        todo += own
+    return functions, used
+
+
+def library_names(function: Callable, libraries: Iterable[str]) -> list[str]:
+    """The names ``function``'s code uses that lead into one of ``libraries`` (top-level package names),
+    followed through as :func:`reached` follows. Returns the offending names, sorted; empty when none.
+    """
+    libraries = tuple(libraries)
+    found = set()
+    for name, thing in reached(function)[1]:
+        where = thing.__name__ if inspect.ismodule(thing) else getattr(thing, "__module__", "")
+        if any(str(w).split(".")[0] in libraries for w in (name, where)):
+            found.add(name)
     return sorted(found)
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("MESSAGE")
+
+
+@contextlib.contextmanager
+def code_switched_off(functions: Iterable[Callable], message: str) -> Iterator[None]:
+    """While the block runs, each of ``functions`` raises ``AssertionError(message)``, under any name.
+
+    The function's code is swapped, so a name imported from the package (``from embedkit.splits import
+    leak_report``) or a reference kept elsewhere is switched off too. Put back when the block ends, on
+    an error too. For plain functions without a closure (a package's module-level functions).
+    """
+    code = _refuse.__code__  # no closure, so it can take the place of any such function's code
+    refusal = code.replace(co_consts=tuple(message if c == "MESSAGE" else c for c in code.co_consts))
+    saved = [(f, f.__code__) for f in functions]
+    try:
+        for f, _ in saved:
+            f.__code__ = refusal
+        yield
+    finally:
+        for f, original in saved:
+            f.__code__ = original
 
 
 @contextlib.contextmanager

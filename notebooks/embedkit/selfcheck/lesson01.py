@@ -8,10 +8,9 @@ The lesson calls each check in one short cell, e.g.::
 The lesson shows which version it goes on with (yours or the package's): ``passed`` says whether a
 function passed its check, and a check that fails leaves it ``False``.
 
-Two helpers beyond the shared ones are here: ``code_switched_off`` swaps a function's code, so that
-a name imported from the package or a reference kept elsewhere is switched off too (what the lesson's
-checks always did), and ``names_switched_off`` replaces compiled library functions and classes
-(which have no code to swap) under every name a loaded module gives them.
+One helper beyond the shared ones is here: ``names_switched_off`` replaces compiled library
+functions and classes (which have no code to swap, as the shared ``code_switched_off`` does)
+under every name a loaded module gives them.
 """
 
 from __future__ import annotations
@@ -31,11 +30,10 @@ from PIL import Image
 
 from embedkit import duplicates, evaluation, pairs, splits
 from embedkit.images import load_rgb
-from embedkit.selfcheck import is_stand_in, stand_in
+from embedkit.selfcheck import code_switched_off, is_stand_in, stand_in
 
 __all__ = [
     "passed",
-    "code_switched_off",
     "names_switched_off",
     "check_pixel_hash",
     "check_hash_from_thumbnail",
@@ -76,35 +74,6 @@ def _package(function: Callable) -> Callable:
         return function(*args, **kwargs)
 
     return stand_in(package_version)
-
-
-def _refuse(*args, **kwargs):
-    raise AssertionError("MESSAGE")
-
-
-def _refusal(message: str):
-    """Code that raises ``AssertionError(message)`` however it is called, with no closure, so that it
-    can take the place of any plain function's code."""
-    code = _refuse.__code__
-    return code.replace(co_consts=tuple(message if c == "MESSAGE" else c for c in code.co_consts))
-
-
-@contextlib.contextmanager
-def code_switched_off(functions: Iterable[Callable], message: str) -> Iterator[None]:
-    """While the block runs, each of ``functions`` raises ``AssertionError(message)``, under any name.
-
-    The function's code is swapped, so a name imported from the package (``from embedkit.splits import
-    leak_report``) or a reference kept elsewhere is switched off too. Put back when the block ends.
-    """
-    refusal = _refusal(message)
-    saved = [(f, f.__code__) for f in functions]
-    try:
-        for f, _ in saved:
-            f.__code__ = refusal
-        yield
-    finally:
-        for f, code in saved:
-            f.__code__ = code
 
 
 @contextlib.contextmanager

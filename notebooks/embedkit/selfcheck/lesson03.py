@@ -28,7 +28,7 @@ from sklearn.metrics.pairwise import cosine_similarity as _sklearn_cosine
 from sklearn.neighbors import NearestNeighbors
 
 import embedkit.similarity
-from embedkit.selfcheck import is_stand_in, library_names, not_done, stand_in, switched_off
+from embedkit.selfcheck import is_stand_in, library_names, not_done, reached, stand_in, switched_off
 from embedkit.similarity import _select_exact, pairwise_cosine, top_k
 from embedkit.similarity import cosine_similarity as _package_cosine
 
@@ -113,31 +113,10 @@ def _raises_zero_vector(function: Callable, *args: Any) -> None:
 
 
 def _reached(function: Callable) -> tuple[list[Callable], list[Any]]:
-    """The learner's own functions that ``function`` reaches (itself first), followed the way
-    ``library_names`` follows them, and every object their code names or holds."""
-    functions: list[Callable] = []
-    named: list[Any] = []
-    todo = [function]
-    while todo:
-        f = todo.pop()
-        if any(f is g for g in functions) or not inspect.isfunction(f):
-            continue
-        functions.append(f)
-        codes, names = [f.__code__], set()
-        while codes:
-            code = codes.pop()
-            names |= set(code.co_names)
-            codes += [c for c in code.co_consts if inspect.iscode(c)]
-        held = [
-            *(f.__defaults__ or ()),
-            *(f.__kwdefaults__ or {}).values(),
-            *(c.cell_contents for c in f.__closure__ or ()),
-        ]
-        for thing in [f.__globals__.get(name, getattr(builtins, name, None)) for name in names] + held:
-            named.append(thing)
-            if inspect.isfunction(thing) and thing.__module__ == f.__module__:
-                todo.append(thing)
-    return functions, named
+    """The learner's own functions that ``function`` reaches (itself first), and every object their
+    code names or holds (:func:`embedkit.selfcheck.reached`)."""
+    functions, used = reached(function)
+    return functions, [thing for _, thing in used]
 
 
 def _loops_in(function: Callable) -> list[str]:

@@ -14,9 +14,7 @@ theirs it calls) that holds the package's function is refused before anything ru
 
 from __future__ import annotations
 
-import builtins
 import contextlib
-import inspect
 import sys
 import tracemalloc
 from collections.abc import Callable, Iterable, Iterator
@@ -37,7 +35,7 @@ from embedkit.evaluation import (
     threshold_curve,
 )
 from embedkit.pairs import connected_groups
-from embedkit.selfcheck import is_stand_in, not_done, stand_in, switched_off
+from embedkit.selfcheck import is_stand_in, not_done, reached, stand_in, switched_off
 from embedkit.splits import leak_report
 
 __all__ = [
@@ -55,38 +53,10 @@ __all__ = [
 
 
 def _names_holding(function: Callable, objects: Iterable[Any]) -> list[str]:
-    """The names ``function``'s code uses that hold one of ``objects`` (compared by identity).
-
-    Followed through as ``library_names`` follows: nested functions, defaults and closures, and the
-    functions of the learner's own module it calls. Returns the names, sorted; empty when none.
-    """
+    """The names ``function``'s code uses that hold one of ``objects`` (compared by identity),
+    followed through as :func:`embedkit.selfcheck.reached` follows. Sorted; empty when none."""
     objects = list(objects)
-    seen: list[Callable] = []
-    found: set[str] = set()
-    todo = [function]
-    while todo:
-        f = todo.pop()
-        if f in seen or not inspect.isfunction(f):
-            continue
-        seen.append(f)
-        codes, names = [f.__code__], set()
-        while codes:
-            code = codes.pop()
-            names |= set(code.co_names)
-            codes += [c for c in code.co_consts if inspect.iscode(c)]
-        held = [
-            *(f.__defaults__ or ()),
-            *(f.__kwdefaults__ or {}).values(),
-            *(c.cell_contents for c in f.__closure__ or ()),
-        ]
-        things = [(name, f.__globals__.get(name, getattr(builtins, name, None))) for name in names]
-        things += [(f"a value {f.__name__} holds", value) for value in held]
-        for name, thing in things:
-            if any(thing is o for o in objects):
-                found.add(name)
-            elif inspect.isfunction(thing) and thing.__module__ == f.__module__:
-                todo.append(thing)
-    return sorted(found)
+    return sorted({name for name, thing in reached(function)[1] if any(thing is o for o in objects)})
 
 
 @contextlib.contextmanager

@@ -1,0 +1,68 @@
+"""The helpers every lesson's self-checks share (embedkit.selfcheck): what a learner's function reaches,
+switching the package's functions off, and stand-ins."""
+
+import numpy as np
+import pytest
+import scipy.spatial.distance
+
+from embedkit import similarity
+from embedkit.selfcheck import code_switched_off, is_stand_in, library_names, reached, stand_in, switched_off
+
+
+def _helper(a):  # a helper of the learner's, which hides the library call
+    return scipy.spatial.distance.cosine(a, a)
+
+
+def test_library_names_follow_helpers_defaults_and_closures():
+    def through_a_helper(a, b):
+        return _helper(a) + float(np.dot(a, b))
+
+    def through_a_default(a, b, measure=similarity.cosine_similarity):
+        return measure(a, b)
+
+    def through_a_closure():
+        measure = scipy.spatial.distance.cosine
+        return lambda a, b: measure(a, b)
+
+    def by_hand(a, b):
+        return float(np.dot(a, b))
+
+    assert library_names(through_a_helper, ["scipy"]) == ["scipy"]
+    assert library_names(through_a_default, ["embedkit"]) == ["a value through_a_default holds"]
+    assert library_names(through_a_closure(), ["scipy"]) == ["a value <lambda> holds"]
+    assert library_names(by_hand, ["scipy", "sklearn", "embedkit"]) == []
+    functions, used = reached(through_a_helper)
+    assert functions == [through_a_helper, _helper] and ("np", np) in used
+
+
+def test_code_switched_off_refuses_every_name_and_puts_the_code_back():
+    from embedkit.similarity import cosine_similarity as imported  # a name the switch does not touch
+
+    before = similarity.cosine_similarity.__code__
+    with code_switched_off([similarity.cosine_similarity], "write it yourself"):
+        for call in (similarity.cosine_similarity, imported):
+            with pytest.raises(AssertionError, match="write it yourself"):
+                call([1.0, 0.0], [1.0, 0.0])
+    assert similarity.cosine_similarity.__code__ is before
+    with pytest.raises(ZeroDivisionError), code_switched_off([similarity.cosine_similarity], "no"):
+        raise ZeroDivisionError  # an error inside the block: the code is put back all the same
+    assert imported([1.0, 0.0], [1.0, 0.0]) == pytest.approx(1.0)
+
+
+def test_switched_off_patches_attributes_and_restores_them():
+    original = similarity.pairwise_cosine
+    with switched_off([(similarity, "pairwise_cosine")], "not here"):
+        with pytest.raises(AssertionError, match="not here"):
+            similarity.pairwise_cosine(np.eye(2))
+    assert similarity.pairwise_cosine is original
+
+
+def test_a_stand_in_wraps_a_function_and_marks_a_class_as_it_is():
+    wrapped = stand_in(similarity.cosine_similarity)
+    assert is_stand_in(wrapped) and not is_stand_in(similarity.cosine_similarity)
+    assert wrapped([1.0, 0.0], [0.0, 1.0]) == pytest.approx(0.0)
+
+    class Actor:
+        pass
+
+    assert stand_in(Actor) is Actor and is_stand_in(Actor)
