@@ -233,8 +233,9 @@ def _package_composite(image, background):
 def check_composite(composite: Callable | None) -> Callable:
     """Checks ``composite(image, background)`` against the package's ``to_rgb`` on hand-made RGBA, LA and
     palette images over white and a dark blue: opaque and fully transparent pixels exact, soft edges
-    within one level and not darker or lighter on average, with Pillow's ``convert`` and the package's
-    converters switched off while it runs."""
+    within one level and not darker or lighter on average, with Pillow's ``convert`` and compositing
+    (``alpha_composite``, ``composite``, ``paste``) and the package's converters switched off while
+    it runs."""
     if composite is None or is_stand_in(composite):
         print(_NOT_NEEDED)
         return _package_composite
@@ -252,15 +253,18 @@ def check_composite(composite: Callable | None) -> Callable:
         embedkit.images.load_rgb,
         embedkit.images._composite,
     ]
-    convert_off = (
-        "work from np.asarray(image) with NumPy: Pillow's convert is switched off while composite runs"
+    pillow = [Image.Image.convert, Image.alpha_composite, Image.composite]
+    pillow += [Image.Image.alpha_composite, Image.Image.paste]
+    pillow_off = (
+        "work from np.asarray(image) with NumPy: Pillow's convert, alpha_composite, composite "
+        "and paste are switched off while composite runs"
     )
     yours = {}
     with (
         _code_switched_off(
             converters, "composite must do the compositing itself, not call embedkit's converters"
         ),
-        _code_switched_off([Image.Image.convert], convert_off),
+        _code_switched_off(pillow, pillow_off),
     ):
         for (mode, bg), _ in references.items():
             image = images[mode].copy()
