@@ -8,9 +8,8 @@ before they are switched off), and BatchNorm's formula written out.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from torchvision.models.feature_extraction import create_feature_extractor
 import embedkit.embeddings
 import embedkit.images
 from embedkit.backbones import _AS_INPUT_MARK
-from embedkit.selfcheck import is_stand_in, stand_in
+from embedkit.selfcheck import code_switched_off, is_stand_in, stand_in
 
 __all__ = [
     "check_train_but_frozen_batchnorm",
@@ -33,27 +32,6 @@ __all__ = [
 ]
 
 _NOT_NEEDED = "Not done yet: nothing later in the lesson needs it."
-
-
-@contextlib.contextmanager
-def _code_switched_off(functions: Sequence[Callable], message: str) -> Iterator[None]:
-    """While the block runs, each function's own code raises ``AssertionError(message)``.
-
-    The code object is swapped, not the name, so every name for the function fails, a name a
-    ``from ... import`` made in the notebook too. Put back when the block ends, on an error too.
-    """
-
-    namespace: dict = {}  # a refusal with the message as a constant: a code object without free variables
-    exec(f"def refuse(*args, **kwargs):\n    raise AssertionError({message!r})", namespace)
-    refusal = namespace["refuse"].__code__
-    originals = [f.__code__ for f in functions]
-    try:
-        for f in functions:
-            f.__code__ = refusal
-        yield
-    finally:
-        for f, code in zip(functions, originals, strict=True):
-            f.__code__ = code
 
 
 # --------------------------------------------------------------------------- exercise 1
@@ -261,10 +239,10 @@ def check_composite(composite: Callable | None) -> Callable:
     )
     yours = {}
     with (
-        _code_switched_off(
+        code_switched_off(
             converters, "composite must do the compositing itself, not call embedkit's converters"
         ),
-        _code_switched_off(pillow, pillow_off),
+        code_switched_off(pillow, pillow_off),
     ):
         for (mode, bg), _ in references.items():
             image = images[mode].copy()
@@ -338,7 +316,7 @@ def check_embed_in_batches(embed_in_batches: Callable | None, backbone, files: S
     ]
     hook = backbone.model.register_forward_pre_hook(record)
     try:
-        with _code_switched_off(
+        with code_switched_off(
             package_loops,
             "embed_in_batches must run the loop itself: embed_images, embed_prepared and "
             "forward_batch are switched off while it runs",
