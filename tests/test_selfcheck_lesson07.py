@@ -576,6 +576,28 @@ def test_run_pipeline_keeps_a_pipeline_that_wrote_shards(tmp_path, capsys):
     assert got is writes and "Not done yet" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("ending", ["no write", "materialize", "another folder"])
+def test_run_pipeline_that_read_but_wrote_no_shard_fails(no_ray, monkeypatch, tmp_path, ending):
+    monkeypatch.setattr(ray.data.Dataset, "map_batches", lambda self, *args, **kwargs: self)
+    monkeypatch.setattr(ray.data.Dataset, "materialize", lambda self: self)
+    monkeypatch.setattr(
+        ray.data.Dataset,
+        "write_parquet",
+        lambda self, path: pd.DataFrame({"a": [1]}).to_parquet(Path(path) / "0.parquet"),
+    )
+
+    def read_only(uris, out_dir):  # the steps chained, then no shard in out_dir
+        steps = ray.data.read_binary_files(uris, include_paths=True).map_batches(decode, batch_size=BATCH)
+        if ending == "materialize":
+            steps.materialize()
+        elif ending == "another folder":
+            (Path(out_dir) / "x").mkdir()
+            steps.write_parquet(str(Path(out_dir) / "x"))
+
+    with pytest.raises(AssertionError, match=r"wrote no Parquet shard in out_dir.*write_parquet"):
+        checks.run_pipeline(read_only, ["file:///a.jpg"], tmp_path, decode, Embedder, EMBEDDER_ARGS)
+
+
 def test_run_pipeline_refuses_the_packages_pipeline(tmp_path):
     with pytest.raises(AssertionError, match="write it yourself"):
         checks.run_pipeline(calls_the_packages_pipeline, ["file:///a.jpg"], tmp_path, decode, Embedder, {})

@@ -474,21 +474,41 @@ def run_pipeline(
     embedder_args: dict,
     **plan: Any,
 ) -> tuple[Callable, float]:
-    """Run ``embed_to_parquet(uris, out_dir)`` with the package's pipelines switched off; where it wrote
-    no shard, run the package's ``pipeline_to_parquet`` with ``decode``, ``Embedder`` and the plan
-    (its keyword arguments: actors, actor_cpus, actor_gpus, decode_cpus, batch_size) instead.
+    """Run ``embed_to_parquet(uris, out_dir)`` with the package's pipelines switched off. Where it read
+    nothing (the stub), run the package's ``pipeline_to_parquet`` with ``decode``, ``Embedder`` and the
+    plan (its keyword arguments: actors, actor_cpus, actor_gpus, decode_cpus, batch_size) instead; where
+    it called ``read_binary_files`` but wrote no shard in ``out_dir``, raise an AssertionError.
 
     Returns the function that wrote the shards and the ``time.time()`` at which it started.
     """
+    import ray.data
+
     import embedkit.distributed
 
     out_dir = Path(out_dir)
+    reads = []
+    real_read = ray.data.read_binary_files
+
+    def recorded_read(*args, **kwargs):
+        reads.append(args)
+        return real_read(*args, **kwargs)
+
+    space = _namespace(embed_to_parquet)
+    read_aliases = {key: recorded_read for key, value in space.items() if value is real_read}
     start = time.time()
     names = ("pipeline_to_parquet", "embed_with_ray")
-    with _package_off(embedkit.distributed, names, _namespace(embed_to_parquet)):
+    with (
+        _package_off(embedkit.distributed, names, space),
+        _rebound(space, read_aliases),
+        mock.patch.object(ray.data, "read_binary_files", recorded_read),
+    ):
         embed_to_parquet(uris, out_dir)  # yours: the package's pipelines refuse to run while it does
     if any(out_dir.glob("*.parquet")):
         return embed_to_parquet, start
+    assert not reads, (
+        "your embed_to_parquet read the files but wrote no Parquet shard in out_dir: end the chain with "
+        ".write_parquet(str(out_dir))"
+    )
     print("Not done yet: the package's pipeline_to_parquet runs your decode and Embedder in place of yours")
 
     def package_pipeline(uris, out_dir):
