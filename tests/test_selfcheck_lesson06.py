@@ -5,6 +5,7 @@ small hand-made data and the folder's files."""
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -95,21 +96,66 @@ def test_average_linkage_right_answer_passes_and_stub_gets_a_stand_in(folder, ca
     assert "Not done yet" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(
-    "wrong, message",
-    [
-        (_linkage_parts("single"), "at 0.42"),
-        (_linkage_parts("complete"), "at 0.42"),
-        (_linkage_parts("weighted"), "the package's"),
-        (_linkage_parts("average", threshold_as_distance=False), "at 0.42"),
-        (_linkage_parts("average", as_positions=True), "files' own numbers"),
-        (_the_package_guard, "not call the package's guard"),
-    ],
-    ids=["single", "complete", "weighted", "similarity as a distance", "positions", "the package's guard"],
-)
+def _first_pair_merge(members, S, threshold):  # merges the first pair found at t, not the best pair
+    clusters = [[m] for m in members]
+    while True:
+        found = [(i, j) for i in range(len(clusters)) for j in range(i + 1, len(clusters))
+                 if S[np.ix_(clusters[i], clusters[j])].mean() >= threshold]  # fmt: skip
+        if not found:
+            return [np.array(c) for c in clusters]
+        i, j = found[0]
+        clusters[i] += clusters.pop(j)
+
+
+def _leader_clustering(members, S, threshold):  # one pass: each file joins the first part it averages t with
+    parts = []
+    for m in members:
+        part = next((p for p in parts if S[m, p].mean() >= threshold), None)
+        parts.append([m]) if part is None else part.append(m)
+    return [np.array(p) for p in parts]
+
+
+WRONG_GUARDS = [
+    (_linkage_parts("single"), "threshold 0.42"),
+    (_linkage_parts("complete"), "threshold 0.42"),
+    (_linkage_parts("weighted"), "threshold 0.5: your parts {(20, 21, 22, 23)}"),
+    (_first_pair_merge, "threshold 0.5: your parts {(20, 21, 22, 23)}"),
+    (_leader_clustering, "threshold 0.5: your parts {(20, 21, 22, 23)}"),
+    (_linkage_parts("average", threshold_as_distance=False), "threshold 0.42"),
+    (_linkage_parts("average", as_positions=True), "files' own numbers"),
+    (_the_package_guard, "not call the package's guard"),
+]
+WRONG_IDS = ["single", "complete", "weighted", "first pair", "leader", "similarity as a distance",
+             "positions", "the package's guard"]  # fmt: skip
+
+
+@pytest.mark.parametrize("wrong, message", WRONG_GUARDS, ids=WRONG_IDS)
 def test_average_linkage_wrong_answers_fail(folder, wrong, message):
-    with pytest.raises(AssertionError, match=message):
+    with pytest.raises(AssertionError, match=re.escape(message)):
         lesson06.check_average_linkage(wrong, folder.connected, folder.S, folder.vectors, folder.t)
+
+
+@pytest.mark.parametrize("wrong, message", WRONG_GUARDS[:-1], ids=WRONG_IDS[:-1])
+def test_average_linkage_wrong_answers_fail_on_a_folder_with_no_group_to_cut(wrong, message):
+    S = np.eye(3)  # three files, no pair: only the hand-made cases are checked
+    with pytest.raises(AssertionError, match=re.escape(message)) as failure:
+        lesson06.check_average_linkage(wrong, [], S, S, 0.5)
+    if "threshold" in message:  # the failure shows the hand-made matrix and why the expected parts
+        assert "expected because" in str(failure.value) and "0.95" in str(failure.value)
+
+
+def test_average_linkage_says_how_many_groups_it_compared(folder, capsys):
+    right = _linkage_parts("average")
+    S = np.eye(3)
+    assert lesson06.check_average_linkage(right, [], S, S, 0.5) is right
+    assert "0 groups of this folder needed the guard" in capsys.readouterr().out
+    needed = sum(lesson06._weakest(m, folder.S) < folder.t for m in folder.connected)
+    assert needed >= 1
+    lesson06.check_average_linkage(right, folder.connected, folder.S, folder.vectors, folder.t)
+    groups = (
+        "1 group of this folder that needs" if needed == 1 else f"{needed} groups of this folder that need"
+    )
+    assert f"the {groups} the guard" in capsys.readouterr().out
 
 
 # --- exercise 2 ---------------------------------------------------------------------------------

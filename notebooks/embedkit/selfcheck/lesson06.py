@@ -113,41 +113,72 @@ def _package_parts(vectors):
     return package_parts
 
 
+def _hand_made(size: int, scores) -> np.ndarray:
+    """A similarity matrix of ``size`` files: the given pairs' scores, 0.10 for every other pair."""
+    S = np.full((size, size), 0.10)
+    for a, b, score in scores:
+        S[a, b] = S[b, a] = score
+    np.fill_diagonal(S, 1.0)
+    return S
+
+
+# Two cases worked out by hand: (matrix, members, threshold, expected parts, why).
+# Case 1, where single and complete linkage give other parts: 10 and 11 are copies, so are 12 and 13.
+# Case 2, where the merge order matters: merging the first pair found at t (20, 21) instead of the best
+# (21, 22), or weighting {21, 22} and 23 equally in {21, 22, 23} (SciPy's "weighted"), takes 20 in.
+_CASE_1 = _hand_made(15, [(10, 11, 0.95), (12, 13, 0.95), (11, 14, 0.80), (12, 14, 0.70)])
+_CASE_2 = _hand_made(24, [(21, 22, 0.95), (21, 23, 0.80), (22, 23, 0.80), (20, 23, 0.70), (20, 21, 0.60)])
+_HAND_MADE = [
+    (_CASE_1, np.arange(10, 15), 0.42, {(10, 11, 14), (12, 13)},
+     "14 joins {10, 11}: average (0.10 + 0.80) / 2 = 0.45, while {12, 13} offers (0.70 + 0.10) / 2 = 0.40; "
+     "then {10, 11, 14} and {12, 13} average 1.20 / 6 = 0.20"),
+    (_CASE_1, np.arange(10, 15), 0.50, {(10, 11), (12, 13), (14,)},
+     "14 averages 0.45 with {10, 11} and 0.40 with {12, 13}: it stays alone"),
+    (_CASE_2, np.arange(20, 24), 0.50, {(20,), (21, 22, 23)},
+     "{21, 22} merge first (0.95), then 23 joins them (0.80); 20 averages (0.60 + 0.10 + 0.70) / 3 = 0.47 "
+     "with {21, 22, 23} and stays alone"),
+]  # fmt: skip
+
+
+def _as_table(S, members) -> str:
+    rows = [" " * 4 + "".join(f"{m:>6}" for m in members)]
+    rows += [f"{a:>4}" + "".join(f"{S[a, b]:6.2f}" for b in members) for a in members]
+    return "\n".join(rows)
+
+
 def check_average_linkage(average_linkage_parts: Callable, connected, S, vectors, threshold: float):
-    """Exercise 1: ``average_linkage_parts`` on a five-file case worked out by hand (where single and
-    complete linkage give other parts), then on every group of the folder that needs the guard against
-    the package's cut, with the package's guard refusing to run meanwhile."""
+    """Exercise 1: ``average_linkage_parts`` on two small cases worked out by hand (where single and
+    complete linkage, or merging in another order, give other parts), then on every group of the folder
+    that needs the guard against the package's cut, with the package's guard refusing to run meanwhile."""
     package_parts = _package_parts(np.asarray(vectors))
     if _not_done_yet(average_linkage_parts):
         print("Not done yet: the package's guard stands in for yours below")
         return stand_in(package_parts)
-    # Files 10 and 11 are copies (0.95), so are 12 and 13; 14 looks like 11 (0.80) and a little like 12
-    # (0.70); every other pair scores 0.10. At 0.42, 14 joins {10, 11}: average (0.10 + 0.80) / 2 = 0.45,
-    # while {12, 13} offers (0.70 + 0.10) / 2 = 0.40; then {10, 11, 14} and {12, 13} average 1.2 / 6 = 0.20
-    # and stay apart. At 0.50 the file 14 stays alone. Single linkage would chain all five.
-    toy = np.full((15, 15), 0.10)
-    toy[10, 11] = toy[11, 10] = toy[12, 13] = toy[13, 12] = 0.95
-    toy[11, 14] = toy[14, 11] = 0.80
-    toy[12, 14] = toy[14, 12] = 0.70
-    np.fill_diagonal(toy, 1.0)
-    toy_members = np.arange(10, 15)
     to_cut = [np.asarray(members) for members in connected if _weakest(members, S) < threshold]
     message = "average_linkage_parts must cut the group itself, not call the package's guard"
     with _refused([grouping.cut_chains, grouping.guarded_groups], message):
-        toy_found = {x: average_linkage_parts(toy_members, toy, x) for x in (0.42, 0.50)}
+        toy_found = [average_linkage_parts(members.copy(), M.copy(), x) for M, members, x, _, _ in _HAND_MADE]
         yours = [average_linkage_parts(members, S, threshold) for members in to_cut]
-    for x, expected in [(0.42, {(10, 11, 14), (12, 13)}), (0.50, {(10, 11), (12, 13), (14,)})]:
-        found = {tuple(sorted(int(i) for i in part)) for part in toy_found[x]}
-        assert found == expected, f"at {x}: {found}, expected {expected} (parts hold the files' own numbers)"
+    for (M, members, x, expected, why), parts in zip(_HAND_MADE, toy_found, strict=True):
+        found = {tuple(sorted(int(i) for i in part)) for part in parts}
+        assert found == expected, (
+            f"a hand-made case at threshold {x}: your parts {found}, expected {expected} (parts hold the "
+            f"files' own numbers, here the rows of S)\n{_as_table(M, members)}\nexpected because {why}"
+        )
     for members, parts in zip(to_cut, yours, strict=True):
         mine = sorted(sorted(int(i) for i in part) for part in parts)
         theirs = sorted(sorted(int(i) for i in part) for part in package_parts(members, S, threshold))
         assert sorted(i for part in mine for i in part) == sorted(members.tolist()), "each member in one part"
         assert mine == theirs, f"a group of {len(members)} files: your parts {mine}, the package's {theirs}"
-    print(
-        "Correct! the hand-made case cut as worked out above, "
-        "and this folder's groups as the package cuts them"
-    )
+    if to_cut:
+        print(
+            "Correct! both hand-made cases cut as worked out, and the "
+            f"{len(to_cut)} {'group' if len(to_cut) == 1 else 'groups'} of this folder that "
+            f"{'needs' if len(to_cut) == 1 else 'need'} the guard as the package cuts them"
+        )
+    else:
+        print("Correct! both hand-made cases cut as worked out; 0 groups of this folder needed the guard: "
+              "only the hand-made cases were checked")  # fmt: skip
     return average_linkage_parts
 
 
