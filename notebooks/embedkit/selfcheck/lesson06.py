@@ -7,13 +7,12 @@ exercise still returns ``None``, prints "Not done yet" and returns a stand-in: t
 where the package has one, else a placeholder that says, when called, that the exercise is not done.
 
 While the learner's function runs, the package's own version refuses to run under every name it was
-imported by: its code is swapped for one that raises (``_refused``), and put back afterwards.
+imported by: its code is swapped for one that raises (``code_switched_off``), and put back afterwards.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ import embedkit.grouping as grouping
 import embedkit.quality as quality
 import embedkit.splits as splits
 from embedkit.images import load_rgb
-from embedkit.selfcheck import is_stand_in, stand_in
+from embedkit.selfcheck import code_switched_off, is_stand_in, stand_in
 from embedkit.similarity import pairwise_cosine
 
 __all__ = [
@@ -36,35 +35,6 @@ __all__ = [
 
 
 # --- helpers of this module -----------------------------------------------------------------------
-
-
-def _refusing_code(message: str):
-    """The code of a function that takes anything and raises ``AssertionError(message)``.
-
-    It has no free variables, so it can replace the code of any function that has none either.
-    """
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("MESSAGE")
-
-    consts = tuple(message if c == "MESSAGE" else c for c in refuse.__code__.co_consts)
-    return refuse.__code__.replace(co_consts=consts)
-
-
-@contextlib.contextmanager
-def _refused(functions: Iterable[Callable], message: str) -> Iterator[None]:
-    """While the block runs, each of ``functions`` raises ``AssertionError(message)`` under every name it
-    is known by (its code is swapped); the code is put back when the block ends, on an error too."""
-    functions = list(functions)
-    codes = [f.__code__ for f in functions]
-    refusing = _refusing_code(message)
-    try:
-        for f in functions:
-            f.__code__ = refusing
-        yield
-    finally:
-        for f, code in zip(functions, codes, strict=True):
-            f.__code__ = code
 
 
 def _not_written(name: str, exercise: int) -> Callable:
@@ -156,7 +126,7 @@ def check_average_linkage(average_linkage_parts: Callable, connected, S, vectors
         return stand_in(package_parts)
     to_cut = [np.asarray(members) for members in connected if _weakest(members, S) < threshold]
     message = "average_linkage_parts must cut the group itself, not call the package's guard"
-    with _refused([grouping.cut_chains, grouping.guarded_groups], message):
+    with code_switched_off([grouping.cut_chains, grouping.guarded_groups], message):
         toy_found = [average_linkage_parts(members.copy(), M.copy(), x) for M, members, x, _, _ in _HAND_MADE]
         yours = [average_linkage_parts(members, S, threshold) for members in to_cut]
     for (M, members, x, expected, why), parts in zip(_HAND_MADE, toy_found, strict=True):
@@ -216,7 +186,7 @@ def check_find_leaks(find_leaks: Callable, groups, files: Sequence[str]):
     ]
     package_leaks = _package_leaks(groups, files)
     message = "find_leaks must sort the files into splits itself, not call the package's folder_leaks"
-    with _refused([splits.folder_leaks], message):
+    with code_switched_off([splits.folder_leaks], message):
         toy_found, found = find_leaks(toy_groups, toy_files), find_leaks(groups, files)
     for mine, expected in [(toy_found, toy_leaks), (found, package_leaks)]:
         assert isinstance(mine, list) and all(isinstance(leak, dict) for leak in mine), (
@@ -354,7 +324,7 @@ def check_blur_score(blur_score: Callable, measures, paths: Sequence[str], folde
     cases = blur_cases(measures, paths, folder)
     names = ["measure_image", "measure", "detail", "laplacian", "brightness"]
     message = "blur_score must compute the score itself, not call embedkit.quality's measures"
-    with _refused([getattr(quality, name) for name in names], message):
+    with code_switched_off([getattr(quality, name) for name in names], message):
         yours = {name: float(blur_score(picture)) for name, (picture, _) in cases.items()}
     for name, (_, theirs) in cases.items():
         mine = yours[name]
