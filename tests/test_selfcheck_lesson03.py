@@ -145,9 +145,18 @@ def _cosine_divide_by_zero(a, b):  # no check: ZeroDivisionError on a zero vecto
     return float(a @ b) / float(np.sqrt(a @ a) * np.sqrt(b @ b))
 
 
+def _cosine_sum_is_zero(a, b):  # takes "entries sum to 0" for a zero vector
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.sum() == 0 or b.sum() == 0:
+        raise ValueError("zero vector")
+    a, b = a / np.abs(a).max(), b / np.abs(b).max()
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
 @pytest.mark.parametrize(
     "wrong",
     [
+        _cosine_sum_is_zero,
         _cosine_via_scipy,
         _cosine_numpy_scalar,
         _cosine_unscaled,
@@ -278,9 +287,19 @@ def _all_pairs_no_zero_check(X):  # a zero row quietly gives nan
     return U @ U.T
 
 
+def _all_pairs_sum_is_zero(X):  # takes a row whose entries sum to 0 for a zero row
+    X = np.asarray(X, dtype=np.float64)
+    if (X.sum(axis=1) == 0).any():
+        raise ValueError("zero vector")
+    X = X / np.abs(X).max(axis=1, keepdims=True)
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    return U @ U.T
+
+
 @pytest.mark.parametrize(
     "wrong",
     [
+        _all_pairs_sum_is_zero,
         _all_pairs_by_cosine,
         _all_pairs_loop,
         _all_pairs_sklearn_normalize,

@@ -217,6 +217,7 @@ def check_cosine(cosine: Callable) -> Callable:
                 "a vector whose largest entry is negative is not a zero vector: use np.abs",
             ),
             ([-1, -2, -3], [-3, 1, -2], 0.5, "turning both vectors around changes no cosine"),
+            ([1, -1], [1, 0], 0.5**0.5, "entries that sum to 0 are not a zero vector: test the length"),
         ]:
             try:
                 got = cosine(a, b)
@@ -321,6 +322,10 @@ def check_all_pairs(all_pairs_cosine: Callable, X: np.ndarray, cosine: Callable)
             got_tiny = all_pairs_cosine(np.array([[1e-200, 0.0], [1.0, 0.0]]))
         except ValueError:
             got_tiny = None
+        try:
+            got_balanced = all_pairs_cosine(np.array([[1.0, -1.0], [1.0, 0.0]]))
+        except ValueError:
+            got_balanced = None
         _raises_zero_vector(all_pairs_cosine, np.array([[1.0, 2.0], [0.0, 0.0], [3.0, 1.0]]))
     assert np.array_equal(given, random_rows), (
         "all_pairs_cosine changed the matrix it was given: divide into a new array (X = X / m), not in place"
@@ -342,6 +347,10 @@ def check_all_pairs(all_pairs_cosine: Callable, X: np.ndarray, cosine: Callable)
     assert got_tiny is not None and np.allclose(got_tiny, 1, rtol=0, atol=1e-12), (
         f"[[1e-200, 0], [1, 0]] gave {got_tiny}: a very short row is not a zero vector; "
         "divide each row by its largest entry first"
+    )
+    assert got_balanced is not None and np.isclose(got_balanced[0, 1], 0.5**0.5, rtol=0, atol=1e-12), (
+        f"[[1, -1], [1, 0]] gave {got_balanced}: a row whose entries sum to 0 is not a zero vector; "
+        "test its length"
     )
     print("Correct! your all_pairs_cosine agrees with scikit-learn, with no loop and no library's cosine")
     return all_pairs_cosine
@@ -452,6 +461,13 @@ def check_top_neighbours(
             [1, 4, 9, 12, 17],
             "the row 40 times: its first five 0.9s, in order "
             "(np.argpartition keeps any of the tied scores at the cut; keep the lowest positions)",
+        ),
+        (
+            np.tile(row, 40),
+            30,
+            list(np.flatnonzero(np.tile(row, 40) == 0.9)[:30]),
+            "30 equal best scores: in position order (a sort that is not stable, np.argsort's default, "
+            "may reorder more than 16 equal values; use kind='stable')",
         ),
     ]
     methods = sorted({m for f in _reached(top_neighbours)[0] for m in _sort_methods_in(f)})
