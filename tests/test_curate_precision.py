@@ -42,14 +42,36 @@ def test_cli_records_the_precision_and_splits_the_time(folder, tmp_path, capsys)
         assert len(peaks) >= 7 and peaks == sorted(peaks) and peaks[-1] <= peak_mib() + 1
 
 
-def test_peak_memory_is_what_the_kernel_counts():
-    resource = pytest.importorskip("resource")
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
-    grown = bytearray(64 * 2**20)  # touched: 64 MiB resident
-    peak = peak_mib()
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    del grown
-    assert before - 1 <= peak <= after + 1 and after >= 64
+HIGH_WATER = """
+import mmap
+from embedkit.curate import peak_mib
+
+
+def resident_mib():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
+
+
+before = peak_mib()
+block = mmap.mmap(-1, 200 * 2**20)
+block.write(b"x" * len(block))  # touched: 200 MiB resident
+block.close()  # and handed back to the system at once
+print(before, peak_mib(), resident_mib())
+"""
+
+
+def test_peak_memory_is_the_high_water_mark_not_what_is_resident_now():
+    # In a fresh process: 200 MiB touched and handed back raise the peak by 200 MiB, while what is resident
+    # falls back. A function that read the resident memory (VmRSS) instead of the peak would fail.
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc/self/status")
+    run = subprocess.run([sys.executable, "-c", HIGH_WATER], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    before, after, resident = map(float, run.stdout.split())
+    assert after - before >= 190 and after - resident >= 150, run.stdout
 
 
 RUN_THE_TOOL = """
