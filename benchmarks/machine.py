@@ -241,8 +241,14 @@ def fp32_flops_per_cycle() -> tuple[int, str]:
             "AMD Zen 4: two 256-bit FMA pipes, AVX-512 split in two halves "
             "(AMD Software Optimization Guide, family 19h) = 2 x 8 lanes x 2 FLOP"
         )
+    if "AuthenticAMD" in info and family == 26 and "avx512f" in flags:
+        return 64, (
+            "AMD Zen 5 server cores: two full-width 512-bit FMA pipes "
+            "(AMD Software Optimization Guide, family 1Ah) = 2 x 16 lanes x 2 FLOP"
+        )
     if "avx512f" in flags:
-        return 64, "two 512-bit FMA units (Intel server cores) = 2 x 16 lanes x 2 FLOP"
+        vendor = "AMD" if "AuthenticAMD" in info else "Intel server"
+        return 64, f"two 512-bit FMA units ({vendor} cores, assumed) = 2 x 16 lanes x 2 FLOP"
     if "fma" in flags:
         return 32, "two 256-bit FMA units = 2 x 8 lanes x 2 FLOP"
     return 8, "no FMA flags: one 128-bit unit assumed"

@@ -8,6 +8,7 @@ from embedkit.pairs import (
     connected_groups,
     group_codes,
     groups_from_labels,
+    is_missing,
     pairs_from_groups,
     pairs_from_labels,
     unordered_pairs,
@@ -118,3 +119,23 @@ def test_group_codes_agree_with_pandas_factorize():
         got = group_codes(labels)
         assert got.dtype == np.int64
         np.testing.assert_array_equal(got, codes)
+
+
+def test_is_missing_agrees_with_pandas_isna():
+    pd = pytest.importorskip("pandas")
+    values = [
+        None,
+        float("nan"),
+        np.float32("nan"),
+        pd.NA,
+        pd.NaT,
+        np.datetime64("NaT"),
+        0,
+        "",
+        "nan",
+        b"",
+        False,
+        (1,),
+    ]
+    for value in values:
+        assert is_missing(value) == bool(pd.isna(value)), value

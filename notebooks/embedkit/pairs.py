@@ -28,6 +28,7 @@ __all__ = [
     "connected_groups",
     "group_codes",
     "groups_from_labels",
+    "is_missing",
     "pairs_from_groups",
     "pairs_from_labels",
     "unordered_pairs",
@@ -82,7 +83,7 @@ def unordered_pairs(pairs: Any, n: int | None = None, name: str = "pairs") -> np
     return np.unique(arr, axis=0)
 
 
-def _missing(label: Any) -> bool:
+def is_missing(label: Any) -> bool:
     """``None``, or a value not equal to itself (NaN, NaT) or that cannot say (pandas' NA)."""
     if label is None:
         return True
@@ -107,7 +108,7 @@ def group_codes(labels: Any) -> np.ndarray:
     items = list(labels)
     codes = np.empty(len(items), dtype=np.int64)
     seen: dict[Any, int] = {}
-    alone = [i for i, label in enumerate(items) if _missing(label)]
+    alone = [i for i, label in enumerate(items) if is_missing(label)]
     lone = set(alone)
     for i, label in enumerate(items):
         if i not in lone:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .pairs import _missing, as_pairs, group_codes
+from .pairs import as_pairs, group_codes, is_missing
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -133,7 +133,7 @@ def group_aware_split(groups: Any, splits: Sequence[str], *, train: str = "train
         )
     if len(codes) == 0:
         return np.array([], dtype=str)
-    missing = [i for i, split in enumerate(split_arr) if _missing(split)]
+    missing = [i for i, split in enumerate(split_arr) if is_missing(split)]
     if missing:
         raise ValueError(f"splits has a missing value at index {missing[0]}")
     split_codes = group_codes(split_arr)
