@@ -249,7 +249,6 @@ def test_recall_on_hard_task(capsys):
 # --- does size explain the lowest resize copy? ---
 
 SIDES = np.array([112, 112, 112, 134, 134, 146, 146, 157, 157, 168, 168, 168])
-WHY = "a smaller copy keeps less detail"
 SCORES = {  # the lowest is always the first 112 px copy
     # smaller copies lower, but another 112 px copy keeps 0.97, above the median
     "not alone": [0.60, 0.97, 0.70, 0.80, 0.82, 0.84, 0.86, 0.95, 0.96, 0.98, 0.99, 0.985],
@@ -268,26 +267,63 @@ def size_facts(scores):
     return (below[shrunk].mean(), below[~shrunk].mean()), scores[1:3].max()
 
 
+def size_rule(rho, share_below, best_as_small, median):
+    if not (rho > 0 and share_below[0] > share_below[1]):
+        return "no"
+    return "not alone" if best_as_small >= median else "yes"
+
+
+def size_stub(rho, share_below, best_as_small, median):
+    return None
+
+
+def rule_without_rho(rho, share_below, best_as_small, median):
+    return size_rule(1.0, share_below, best_as_small, median)
+
+
+def rule_without_shares(rho, share_below, best_as_small, median):
+    return size_rule(rho, (1, 0), best_as_small, median)
+
+
+def rule_swapped(rho, share_below, best_as_small, median):
+    return {"yes": "not alone", "not alone": "yes", "no": "no"}[
+        size_rule(rho, share_below, best_as_small, median)
+    ]
+
+
+def rule_keeper_ignored(rho, share_below, best_as_small, median):
+    return "no" if size_rule(rho, share_below, best_as_small, median) == "no" else "not alone"
+
+
 @pytest.mark.parametrize("answer", SCORES)
 def test_size_explains(capsys, answer):
     shares, best = size_facts(SCORES[answer])
-    lesson04.check_size_explains(shares, best, answer, SIDES, SCORES[answer], why=WHY)
-    assert "Correct!" in capsys.readouterr().out
-    lesson04.check_size_explains(None, None, None, SIDES, SCORES[answer], why=None)
-    assert "Not done yet" in capsys.readouterr().out
-    lesson04.check_size_explains(shares, best, answer, SIDES, SCORES[answer], why=None)  # a reason first
-    assert "Not done yet" in capsys.readouterr().out
-    for no_reason in ("", "  ", 1):
-        with pytest.raises(AssertionError, match="why"):
-            lesson04.check_size_explains(shares, best, answer, SIDES, SCORES[answer], why=no_reason)
+    lesson04.check_size_explains(shares, best, size_rule, SIDES, SCORES[answer])
+    assert f"Correct! On this set your rule reads '{answer}'" in capsys.readouterr().out
+    lesson04.check_size_explains(None, None, size_stub, SIDES, SCORES[answer])
+    assert "Not done yet: share_below, best_as_small, the function size_explains" in capsys.readouterr().out
+    lesson04.check_size_explains(shares, best, size_stub, SIDES, SCORES[answer])
+    assert "Not done yet: the function size_explains" in capsys.readouterr().out
+    # Trying the answers in turn: a rule that always gives one answer fails, and the message names neither the
+    # answer nor which fact was misread, nor a number.
     median = np.median(SCORES[answer])
-    for wrong in set(SCORES) - {answer}:  # the right facts, the rule misread: which fact, not the numbers
+    for constant in SCORES:
         with pytest.raises(AssertionError, match="not quite") as refused:
-            lesson04.check_size_explains(shares, best, wrong, SIDES, SCORES[answer], why=WHY)
+            lesson04.check_size_explains(shares, best, lambda *evidence, c=constant: c, SIDES, SCORES[answer])
         message = str(refused.value)
-        assert "first fact" in message if (wrong == "no") != (answer == "no") else "second fact" in message
-        assert not any(f"{x:.2f}" in message for x in (*shares, best, median))
         assert not any(f'"{name}"' in message or f"'{name}'" in message for name in SCORES)
+        assert "first fact" not in message and "second fact" not in message
+        assert not any(f"{x:.2f}" in message for x in (*shares, best, median))
+    for not_an_answer in (True, "No"):
+        with pytest.raises(AssertionError, match="returns"):
+            lesson04.check_size_explains(
+                shares, best, lambda *evidence, c=not_an_answer: c, SIDES, SCORES[answer]
+            )
+    for wrong_rule in (rule_without_rho, rule_without_shares, rule_swapped, rule_keeper_ignored):
+        with pytest.raises(AssertionError, match="not quite"):
+            lesson04.check_size_explains(shares, best, wrong_rule, SIDES, SCORES[answer])
+    with pytest.raises(AssertionError, match="a function"):  # an answer, not a rule
+        lesson04.check_size_explains(shares, best, answer, SIDES, SCORES[answer])
     counts = (shares[0] * 3, shares[1] * 9)
     for wrong_shares, wrong_best, _why in [
         (shares[::-1], best, "the two shares swapped"),
@@ -300,21 +336,18 @@ def test_size_explains(capsys, answer):
         if np.allclose(wrong_shares, shares) and np.isclose(wrong_best, best):
             continue
         with pytest.raises(AssertionError, match="share_below|best_as_small"):
-            lesson04.check_size_explains(wrong_shares, wrong_best, answer, SIDES, SCORES[answer], why=WHY)
-
-    for wrong in (True, "No"):
-        with pytest.raises(AssertionError):
-            lesson04.check_size_explains(shares, best, wrong, SIDES, SCORES[answer], why=WHY)
+            lesson04.check_size_explains(wrong_shares, wrong_best, size_rule, SIDES, SCORES[answer])
 
 
-def test_size_explains_none_shrunk_as_far():
+def test_size_explains_none_shrunk_as_far(capsys):
     sides, scores = SIDES.copy(), np.array(SCORES["yes"])
     sides[0] = 100  # the lowest alone at its side: best_as_small is -inf (nan is taken too)
     shares = ((scores[:1] < np.median(scores)).mean(), (scores[1:] < np.median(scores)).mean())
     for best in (-np.inf, np.nan):
-        lesson04.check_size_explains(shares, best, "yes", sides, scores, why=WHY)
+        lesson04.check_size_explains(shares, best, size_rule, sides, scores)
+        assert "Correct!" in capsys.readouterr().out
     with pytest.raises(AssertionError, match="best_as_small"):
-        lesson04.check_size_explains(shares, 0.75, "yes", sides, scores, why=WHY)
+        lesson04.check_size_explains(shares, 0.75, size_rule, sides, scores)
 
 
 # --- exercise 1 ---
@@ -376,7 +409,12 @@ def test_exercise_1(capsys):
     assert "Correct!" in capsys.readouterr().out
     stub = (lambda k: (None, None), lambda k: None, None, None, None, lambda k: None, S, GROUPS, LABELS)
     lesson04.check_exercise_1(*stub)
-    assert "Not done yet" in capsys.readouterr().out
+    assert "Not done yet: recall_fraction, best_possible, short_of_one" in capsys.readouterr().out
+    top10, fraction_at_10, best_at_10 = *recall_fraction(10), best_possible(10)
+    lesson04.check_exercise_1(
+        recall_fraction, best_possible, top10, fraction_at_10, best_at_10, lambda k: None, S, GROUPS, LABELS
+    )
+    assert "Not done yet: short_of_one" in capsys.readouterr().out  # names what is left
     for fraction, best in [
         (recall_fraction_any, best_possible),
         (recall_fraction_with_self, best_possible),

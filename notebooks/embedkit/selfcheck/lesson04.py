@@ -443,23 +443,29 @@ def check_recall_on_hard_task(recall_by_hand: Callable, S, groups, labels) -> No
 # --- does size explain the lowest resize copy? ----------------------------------------------------
 
 SIZE_ANSWERS = ("yes", "not alone", "no")
+# Made-up evidence (rho, share_below, best_as_small, median) for the learner's rule, and the reading each
+# calls for: all three answers occur, so a rule that always gives one answer fails; each fact varies alone.
+SIZE_CASES = [
+    ((0.5, (0.7, 0.4), 0.99, 0.95), "not alone"),
+    ((0.5, (0.7, 0.4), 0.80, 0.95), "yes"),
+    ((0.5, (0.7, 0.4), -np.inf, 0.95), "yes"),
+    ((-0.3, (0.7, 0.4), 0.80, 0.95), "no"),
+    ((-0.3, (0.7, 0.4), 0.99, 0.95), "no"),
+    ((0.5, (0.3, 0.6), 0.80, 0.95), "no"),
+    ((0.5, (0.3, 0.6), 0.99, 0.95), "no"),
+]
 
 
-def check_size_explains(share_below, best_as_small, size_explains, side, cos_with_original, *, why) -> None:
-    """Your two facts and your reading of the resize evidence against the lesson's rule, worked out from the
-    resize copies' sides and scores. ``share_below``: the shares below the resize median of the copies shrunk
-    as far as the lowest (itself included) and of the larger ones; ``best_as_small``: the highest score among
-    the other copies shrunk to the lowest's side (-inf if none). ``size_explains``: "no" unless smaller copies
-    score lower (a positive rank correlation of side with score, and the first share above the second); then
-    "not alone" if ``best_as_small`` reaches the median, else "yes". ``why``: the learner's reason, in one
-    line, written before the rule is read. A wrong answer is told which fact it misread, not the numbers."""
-    if why is None or share_below is None or best_as_small is None or size_explains is None:
-        print(
-            "Not done yet: set why, then share_below, best_as_small and size_explains "
-            '("yes", "not alone" or "no")'
-        )
-        return
-    assert isinstance(why, str) and why.strip(), "why: your reason, in one line of text"
+def _size_reading(rho, share_below, best_as_small, median):
+    lower = rho > 0 and share_below[0] > share_below[1]  # smaller copies score lower, by trend and by shares
+    return "no" if not lower else ("not alone" if best_as_small >= median else "yes")
+
+
+def check_size_explains(share_below, best_as_small, size_explains: Callable, side, cos_with_original) -> None:
+    """Your two facts against the resize copies' sides and scores, then your rule ``size_explains(rho,
+    share_below, best_as_small, median)`` on this evidence and on made-up evidence that calls for each of the
+    three answers (the rule is the one in the lesson's Solution). A wrong rule is told neither which case
+    it misread nor the answer, so trying the answers in turn does not pass."""
     copies = pd.DataFrame({"side": np.asarray(side), "cos": np.asarray(cos_with_original, dtype=float)})
     lowest = copies["cos"].idxmin()
     median, low_side = copies["cos"].median(), copies.loc[lowest, "side"]
@@ -467,33 +473,40 @@ def check_size_explains(share_below, best_as_small, size_explains, side, cos_wit
     shrunk = copies["side"] <= low_side
     below = copies["cos"] < median
     shares = (below[shrunk].mean(), below[~shrunk].mean() if (~shrunk).any() else np.nan)
+    same_size = copies.loc[(copies["side"] == low_side) & (copies.index != lowest), "cos"]
+    best = same_size.max() if len(same_size) else -np.inf
+    assert callable(size_explains), "size_explains: a function of (rho, share_below, best_as_small, median)"
+    missing = [
+        name
+        for name, answer in [("share_below", share_below), ("best_as_small", best_as_small)]
+        if answer is None
+    ]
+    if size_explains(rho, shares, best, median) is None:
+        missing.append("the function size_explains")
+    if missing:
+        print("Not done yet: " + ", ".join(missing))
+        return
     assert np.shape(share_below) == (2,) and np.allclose(share_below, shares, equal_nan=True), (
         f"share_below: two fractions from `copies <= {low_side} px:`, of the copies below the resize median: "
         "first among the copies shrunk as far as the lowest (itself included), then among the larger ones"
     )
-    same_size = copies.loc[(copies["side"] == low_side) & (copies.index != lowest), "cos"]
-    best = same_size.max() if len(same_size) else -np.inf
     assert (np.isneginf(best) and not np.isfinite(best_as_small)) or np.isclose(best_as_small, best), (
         f"best_as_small: the highest score among the other copies shrunk to {low_side} px "
         "(the lowest left out; -inf if there are none)"
     )
-    assert size_explains in SIZE_ANSWERS, (
-        f'size_explains = {size_explains!r}: set it to "yes", "not alone" or "no"'
+    cases = [((rho, shares, best, median), _size_reading(rho, shares, best, median)), *SIZE_CASES]
+    readings = [size_explains(*evidence) for evidence, _ in cases]
+    assert all(reading in SIZE_ANSWERS for reading in readings), (
+        'size_explains returns "yes", "not alone" or "no", whatever the evidence'
     )
-    lower = rho > 0 and shares[0] > shares[1]
-    keeps = best >= median
-    expected = "no" if not lower else ("not alone" if keeps else "yes")
-    if (size_explains == "no") != (expected == "no"):
-        raise AssertionError(
-            "not quite: you misread the first fact, whether smaller copies score lower here. Look again at "
-            "the sign of the rank correlation of side with score and at the two shares in share_below"
-        )
-    assert size_explains == expected, (
-        "not quite: you misread the second fact, whether another copy shrunk as far keeps its score. Compare "
-        "best_as_small with the resize median again"
+    assert all(reading == want for reading, (_, want) in zip(readings, cases, strict=True)), (
+        f"not quite: on some of the {len(cases)} sets of evidence the check tries (this set's, and made-up "
+        "ones that call for each answer), your rule reads the evidence otherwise. Ask what each answer "
+        "claims and which of the four numbers would show it"
     )
+    expected = cases[0][1]
     print(
-        f"Correct! {size_explains!r}: "
+        f"Correct! On this set your rule reads {expected!r}: "
         + {
             "no": "smaller copies do not score lower here, so size does not explain the lowest",
             "not alone": "smaller copies score lower, but a copy shrunk as far keeps its score: size is not "
@@ -501,7 +514,7 @@ def check_size_explains(share_below, best_as_small, size_explains, side, cos_wit
             "separate the two",
             "yes": "smaller copies score lower, and no other copy shrunk as far keeps its score: size may "
             "explain the lowest",
-        }[size_explains]
+        }[expected]
     )
 
 
@@ -523,9 +536,14 @@ def check_exercise_1(
     fractions agree with scikit-learn's recall_score (multilabel, one row per query) over the network's top k
     and over a perfect ranking's; the scoring functions are switched off while your functions run. Then
     short_of_one(k) at every k from 1 to one past the largest R, so k = R occurs for some query."""
-    answers = (top10, recall_fraction_at_10, best_possible_at_10, short_of_one(10))
-    if any(answer is None for answer in answers):
-        print("Not done yet")
+    answers = {
+        "recall_fraction": None if top10 is None else recall_fraction_at_10,
+        "best_possible": best_possible_at_10,
+        "short_of_one": short_of_one(10),
+    }
+    missing = [name for name, answer in answers.items() if answer is None]
+    if missing:
+        print("Not done yet: " + ", ".join(missing))
         return
     for function in (recall_fraction, best_possible, short_of_one):
         _refuse_libraries(function, function.__name__, "NumPy only")
