@@ -113,13 +113,12 @@ def unsolved_outputs(nb: nbformat.NotebookNode) -> list[int]:
 
 
 def make_my_photo(dest: Path) -> Path:
-    """A photo none of the bundled files is (a bundled photo turned and mirrored), for the exercise
-    that asks the learner for a photo of their own."""
-    from PIL import Image, ImageOps
+    """A real photo that no bundled file is cut from (scikit-image's motorcycle, saved elsewhere as a
+    JPEG), for the exercise that asks the learner for a photo of their own."""
+    from PIL import Image
+    from skimage import data
 
-    first = Path(__file__).resolve().parents[1] / "data" / "test" / "astronaut-helmet_original.jpg"
-    with Image.open(first) as image:
-        ImageOps.mirror(image.convert("RGB").rotate(90, expand=True)).save(dest, quality=90)
+    Image.fromarray(data.stereo_motorcycle()[0]).save(dest, quality=90)
     return dest
 
 

@@ -1,6 +1,7 @@
 """embedkit.selfcheck.lesson00: the check of exercise 1 passes the lesson's model answer, says "Not
 done yet" while the exercise is untouched, and turns away the mistakes a learner makes. It runs the
-suite's backbone on the bundled cat photo and on a photo made from another bundled one."""
+suite's backbone on the bundled cat photo and on a real photo no bundled file is cut from; what it takes
+for the learner's own photo is tried on more real photos and on images that are none."""
 
 import sysconfig
 from pathlib import Path
@@ -179,10 +180,80 @@ def test_a_bundled_image_or_a_packaged_photo_is_not_the_learners(backbone, manif
         lesson00.check_top_k_of(answer, tmp_path / "not_there.jpg", EVEN, backbone, manifest)
 
 
-@pytest.mark.parametrize("spread", [0, 2])
-def test_a_nearly_one_colour_picture_is_refused(backbone, manifest, tmp_path, spread):
-    # A blank screenshot (spread 0) or a plain picture with faint noise: no photo to read a top 5 from.
-    gray = 128 + np.random.default_rng(0).integers(-spread, spread + 1, size=(240, 320, 3))
-    Image.fromarray(gray.astype(np.uint8)).save(tmp_path / "blank.png")
-    with pytest.raises(AssertionError, match=r"\(nearly\) one colour"):
-        lesson00.check_top_k_of(top_k_of_with(backbone), tmp_path / "blank.png", EVEN, backbone, manifest)
+def _saved(picture: Image.Image, folder: Path, name: str) -> Path:
+    picture.save(folder / name, quality=85)
+    return folder / name
+
+
+def _bundled(manifest, group: str) -> Image.Image:
+    return load_rgb(manifest.query("group == @group and transformation == 'original'")["file"].iloc[0])
+
+
+_NOISE = np.random.default_rng(0)
+NOT_PHOTOS = {  # what a learner who takes no photo may make in a line or two, and what the check says
+    "blank": (lambda m: Image.new("RGB", (320, 240), (128, 128, 128)), r"\(nearly\) one colour"),
+    "faint noise on gray": (
+        lambda m: Image.fromarray((128 + _NOISE.integers(-2, 3, (240, 320, 3))).astype(np.uint8)),
+        r"\(nearly\) one colour",
+    ),
+    "gray gradient": (
+        lambda m: Image.fromarray(np.tile(np.linspace(0, 255, 300), (300, 1)).astype(np.uint8)),
+        "even shading",
+    ),
+    "colour gradient": (
+        lambda m: Image.fromarray(
+            np.stack(
+                [np.tile(np.linspace(0, 255, 300), (200, 1)).T[:, :200]] * 2 + [np.full((300, 200), 90.0)], -1
+            ).astype(np.uint8)
+        ),
+        "even shading",
+    ),
+    "noise": (lambda m: Image.fromarray(_NOISE.integers(0, 256, (300, 300, 3), dtype=np.uint8)), "noise"),
+    "noise, gray": (lambda m: Image.fromarray(_NOISE.integers(0, 256, (480, 640), dtype=np.uint8)), "noise"),
+    "dahlia upside down, middle 2/3, turned 15°": (
+        lambda m: ImageOps.flip(_bundled(m, "dahlia")).crop((37, 37, 187, 187)).rotate(15),
+        "looks like the bundled dahlia",
+    ),
+    "helmet turned a quarter and mirrored": (
+        lambda m: ImageOps.mirror(_bundled(m, "astronaut-helmet").rotate(90, expand=True)),
+        "looks like the bundled astronaut-helmet",
+    ),
+    "cat mirrored, turned 10°, enlarged": (
+        lambda m: ImageOps.mirror(_bundled(m, "chelsea-cat")).rotate(-10).resize((900, 900)),
+        "looks like the bundled chelsea-cat",
+    ),
+    "pagoda brightened, re-encoded badly": (
+        lambda m: Image.eval(_bundled(m, "china-pagoda"), lambda v: min(255, int(v * 1.3))),
+        "looks like the bundled china-pagoda",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(NOT_PHOTOS))
+def test_an_image_that_is_no_photo_of_ones_own_is_refused(manifest, tmp_path, kind):
+    make, message = NOT_PHOTOS[kind]
+    with pytest.raises(AssertionError, match=message):
+        lesson00._refuse_bundled(_saved(make(manifest), tmp_path, "mine.jpg"), manifest)
+
+
+def _real_photos():
+    """Real photos that no bundled file is cut from, as scikit-image and matplotlib ship them."""
+    import matplotlib
+    from skimage import data
+
+    sample = Path(matplotlib.get_data_path(), "sample_data", "Minduka_Present_Blue_Pack.png")
+    return {
+        "motorcycle": lambda: Image.fromarray(data.stereo_motorcycle()[1]),
+        "clock": lambda: Image.fromarray(data.clock()),
+        "moon": lambda: Image.fromarray(data.moon()),
+        "page of text": lambda: Image.fromarray(data.page()),
+        "eye's blood vessels": lambda: Image.fromarray(data.microaneurysms()),
+        "gift box": lambda: Image.open(sample).convert("RGB"),
+    }
+
+
+@pytest.mark.parametrize("kind", list(_real_photos()))
+def test_a_real_photo_is_taken(manifest, tmp_path, kind):
+    photo = _real_photos()[kind]()
+    lesson00._refuse_bundled(_saved(photo, tmp_path, "mine.jpg"), manifest)  # raises if refused
+    lesson00._refuse_bundled(_saved(ImageOps.mirror(photo), tmp_path, "mine.png"), manifest)

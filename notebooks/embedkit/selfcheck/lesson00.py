@@ -17,6 +17,7 @@ refuses the call.
 from __future__ import annotations
 
 import contextlib
+import functools
 import numbers
 import sysconfig
 import tempfile
@@ -34,8 +35,17 @@ __all__ = ["check_top_k_of"]
 
 #: Gray thumbnails nearly this alike (1: the same picture) mark a photo as one of the bundled images.
 LIKENESS_LIMIT = 0.9
-#: A gray thumbnail whose pixels spread (std, levels of 0-255) less than this is (nearly) one colour.
+#: Turns (degrees) and centred crops (share of the side) of each bundled original also compared with a
+#: photo, which is compared in its 8 flips and quarter turns: real photos stay below 0.6 against these.
+TURNS = tuple(range(-20, 21, 5))
+CROPS = (1.0, 0.85, 0.7, 0.55)
+#: A gray thumbnail that a plane (one colour, or an even shading) fits to within this spread (levels of
+#: 0-255) has too little in it to be a photo.
 FLAT_LIMIT = 4.0
+#: Neighbouring pixels of a 64 × 64 gray thumbnail, less that plane, correlate below this only in noise
+#: (about 0 for pixels drawn at random; 0.39 and 0.41 for the bundled grass and gravel, 0.5 and up for
+#: the other bundled and the other photos tried).
+NOISE_LIMIT = 0.2
 #: How far the guess of ``rest`` at k = 5 may lie from that of a network giving every class the same chance.
 GUESS_TOLERANCE = 0.002  # refuses 1 (nothing in the top 5) and 0.99 (k = 10)
 
@@ -46,16 +56,58 @@ _USE_LOAD_RGB = {
 }
 
 
-def _gray_thumbnail(file) -> np.ndarray:
-    """The middle of the photo, 16 × 16 in gray levels 0-255, flattened."""
-    picture = ImageOps.fit(load_rgb(file).convert("L"), (16, 16), Image.Resampling.BOX, bleed=0.2)
-    return np.asarray(picture, float).ravel()
+def _gray_thumbnail(picture: Image.Image, side: int = 16) -> np.ndarray:
+    """The middle of a picture, ``side`` × ``side`` in gray levels 0-255."""
+    middle = ImageOps.fit(picture.convert("L"), (side, side), Image.Resampling.BOX, bleed=0.2)
+    return np.asarray(middle, float)
 
 
-def _thumbnail(file) -> np.ndarray:
-    """The gray thumbnail scaled to mean 0 and spread 1."""
-    pixels = _gray_thumbnail(file)
+def _scaled(pixels: np.ndarray) -> np.ndarray:
+    """Pixels flattened and scaled to mean 0 and spread 1."""
+    pixels = pixels.ravel()
     return (pixels - pixels.mean()) / (pixels.std() + 1e-6)
+
+
+def _less_plane(pixels: np.ndarray) -> np.ndarray:
+    """What is left of a square thumbnail once the plane that fits it best (least squares) is taken off."""
+    rows, cols = np.indices(pixels.shape)
+    plane = np.column_stack([np.ones(pixels.size), rows.ravel(), cols.ravel()])
+    fit, *_ = np.linalg.lstsq(plane, pixels.ravel(), rcond=None)
+    return (pixels.ravel() - plane @ fit).reshape(pixels.shape)
+
+
+def _neighbour_correlation(pixels: np.ndarray) -> float:
+    """How alike neighbouring pixels are, across and down (1: alike, about 0: unrelated, as in noise)."""
+    z = pixels - pixels.mean()
+    together = (z[:, 1:] * z[:, :-1]).sum() + (z[1:] * z[:-1]).sum()
+    return float(together / (2 * (z * z).sum() + 1e-9))
+
+
+@functools.lru_cache(maxsize=4)
+def _bundled_thumbnails(files: tuple[str, ...], originals: tuple[str, ...]) -> tuple[np.ndarray, tuple]:
+    """Scaled gray thumbnails of every bundled file, and of each original turned by ``TURNS`` and cut to
+    ``CROPS`` around its centre; and the file each comes from."""
+    thumbnails, names = [], []
+    for file in files:
+        thumbnails.append(_scaled(_gray_thumbnail(load_rgb(file))))
+        names.append(file)
+    for file in originals:
+        gray = load_rgb(file).convert("L")
+        for turn in TURNS:
+            turned = gray.rotate(turn, Image.Resampling.BILINEAR)
+            for crop in CROPS:
+                width, height = turned.size
+                w, h = width * crop, height * crop
+                box = ((width - w) / 2, (height - h) / 2, (width + w) / 2, (height + h) / 2)
+                thumbnails.append(_scaled(_gray_thumbnail(turned.crop(box))))
+                names.append(file)
+    return np.stack(thumbnails), tuple(names)
+
+
+def _flips_and_turns(pixels: np.ndarray) -> list[np.ndarray]:
+    """A square thumbnail in its 8 orientations: 4 quarter turns, each also mirrored."""
+    turned = [np.rot90(pixels, quarter) for quarter in range(4)]
+    return turned + [t[:, ::-1] for t in turned]
 
 
 def _top_k_classes_off(*args, **kwargs):
@@ -88,22 +140,34 @@ def _on_its_side(cat_file, folder: Path) -> Path:
 
 
 def _refuse_bundled(mine: Path, manifest: pd.DataFrame) -> None:
-    """Raise when ``mine`` comes with an installed package, is (nearly) one colour, or looks like one
-    of the bundled images."""
+    """Raise when ``mine`` comes with an installed package, has too little in it to be a photo (one
+    colour, an even shading, noise), or looks like one of the bundled images, flipped, turned,
+    re-encoded or cut around its centre (a crop off centre can pass)."""
     installed = {Path(sysconfig.get_paths()[kind]).resolve() for kind in ("purelib", "platlib")}
     assert not any(mine.resolve().is_relative_to(folder) for folder in installed), (
         f"{mine} comes with an installed package (the bundled images are cut from such photos): "
         "use a photo you took"
     )
-    spread = _gray_thumbnail(mine).std()
+    picture = load_rgb(mine)
+    small = _gray_thumbnail(picture)
+    spread = _less_plane(small).std()
     assert spread >= FLAT_LIMIT, (
-        f"that image is (nearly) one colour (its gray levels spread by {spread:.1f}): use a photo"
+        f"that image is (nearly) one colour or an even shading (what a plane leaves of its gray levels "
+        f"spreads by {spread:.1f}): use a photo"
+    )
+    alike = _neighbour_correlation(_less_plane(_gray_thumbnail(picture, 64)))
+    assert alike >= NOISE_LIMIT, (
+        f"that image looks like noise (its neighbouring pixels correlate by {alike:.2f}, the bundled "
+        "photos' by 0.39 or more): use a photo"
+    )
+    bundled, names = _bundled_thumbnails(
+        tuple(map(str, manifest["file"])),
+        tuple(map(str, manifest.query("transformation == 'original'")["file"])),
     )
     # 1: the same picture; a photo of one's own stays well below the limit.
-    likeness = np.stack([_thumbnail(f) for f in manifest["file"]]) @ _thumbnail(mine) / 256
+    likeness = (np.stack([_scaled(t) for t in _flips_and_turns(small)]) @ bundled.T / small.size).max(axis=0)
     assert likeness.max() < LIKENESS_LIMIT, (
-        f"that looks like the bundled {Path(manifest['file'].iloc[likeness.argmax()]).name}: "
-        "use a photo you took"
+        f"that looks like the bundled {Path(names[likeness.argmax()]).name}: use a photo you took"
     )
 
 
@@ -186,11 +250,11 @@ def check_top_k_of(
     that knows nothing, must lie within 0.002 of 1 - 5 / (number of classes). Then ``top_k_of(file, k)``
     against the package's ``top_k_classes`` (same classes, probabilities and ``rest`` within 1e-4) on
     files opened with ``load_rgb``: the cat photo with k = 1, 5 and 10, its RGBA cut-out, the cat stored
-    on its side with an EXIF tag, and ``my_photo``, which must be no bundled image nor (nearly) one
-    colour. While it runs, ``top_k_classes`` is switched off and the network refuses a batch that did
-    not come through ``backbone.as_input``. ``untrained``, the random network, if given, has its
-    ``rest`` for the cat photo printed beside the guess. Returns the top 5 of ``my_photo``; ``None``
-    while not done.
+    on its side with an EXIF tag, and ``my_photo``, which must be no bundled image (nor one flipped,
+    turned or cut around its centre) and no plain colour, even shading or noise. While it runs,
+    ``top_k_classes`` is switched off and the network refuses a batch that did not come through
+    ``backbone.as_input``. ``untrained``, the random network, if given, has its ``rest`` for the cat
+    photo printed beside the guess. Returns the top 5 of ``my_photo``; ``None`` while not done.
     """
     given = [("MY_PHOTO", my_photo), ("MY_GUESS_REST", guess_rest), ("top_k_of", top_k_of)]
     if any(value is None for _, value in given):
