@@ -696,3 +696,31 @@ def test_closest_pair_guessed_answers_are_not_named(flags_as_leak, shares):
             _pair(2, 1), flags_as_leak, shares, 0, MANIFEST, X_PAIRS, S_PAIRS, 0.99
         )
     assert "is wrong" not in str(refused.value)
+
+
+def _top_unstable_sort(scores_row, k):  # the right k, sorted without kind="stable": ties in any order
+    scores_row = np.asarray(scores_row, dtype=np.float64)
+    n = len(scores_row)
+    kth = np.partition(scores_row, n - k)[n - k]
+    above = np.flatnonzero(scores_row > kth)
+    tied = np.flatnonzero(scores_row == kth)[: k - len(above)]
+    chosen = np.concatenate([above, tied])
+    return chosen[np.argsort(-scores_row[chosen])]
+
+
+def test_top_neighbours_unstable_sort_fails_on_every_cpu():
+    with pytest.raises(AssertionError, match="of equal scores"):
+        lesson03.check_top_neighbours(_top_unstable_sort, _no_self(X_SMALL), X_SMALL, QUERY, K)
+    assert np.argsort(np.array([2.0, 1.0, 3.0])).tolist() == [1, 0, 2]  # np.argsort is whole again
+
+
+def test_failure_messages_show_the_case():
+    with pytest.raises(AssertionError, match=r"top_neighbours\(\[0\.2, 0\.9.*gave \[4, 1"):
+        lesson03.check_top_neighbours(_top_unstable_sort, _no_self(X_SMALL), X_SMALL, QUERY, K)
+    zero_by_sum = r"cosine\(\[1, -1\], \[1, 0\]\) gave"
+    with np.errstate(all="ignore"), pytest.raises(AssertionError, match=zero_by_sum):
+        lesson03.check_cosine(_cosine_sum_is_zero)
+    with pytest.raises(AssertionError, match=r"returned .*a float64"):
+        lesson03.check_cosine(_cosine_numpy_scalar)
+    with pytest.raises(AssertionError, match=r"the rows \[-1, -2\], \[1, 2\], \[-2, -1\] gave"):
+        lesson03.check_all_pairs(_all_pairs_max_without_abs, X_SMALL, cosine)

@@ -98,6 +98,13 @@ def _oracle_cosine(a, b) -> float:
     return 1 - scipy.spatial.distance.cosine(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
 
 
+def _shown(v: Any) -> str:
+    """A short printable form of a vector or matrix: three decimals, on one line."""
+    return np.array2string(
+        np.asarray(v, dtype=np.float64), precision=3, suppress_small=True, max_line_width=10_000
+    )
+
+
 def _raises_zero_vector(function: Callable, *args: Any) -> None:
     """``function(*args)`` must raise ``ValueError`` whose message says "zero vector"."""
     shown = [repr(a.tolist()) if isinstance(a, np.ndarray) else repr(a) for a in args]
@@ -192,14 +199,20 @@ def check_cosine(cosine: Callable) -> Callable:
     expected = [_oracle_cosine(a, b) for a, b in check_pairs]  # before SciPy is switched off
     with switched_off(LIBRARY_COSINES, _NUMPY_ONLY):
         given = check_pairs.copy()  # float64 arrays, which np.asarray does not copy
-        for (a, b), want in zip(given, expected, strict=True):
+        for i, ((a, b), want) in enumerate(zip(given, expected, strict=True)):
             got = cosine(a, b)
-            assert abs(got - want) < 1e-9, f"differs from SciPy: {got!r} where SciPy gives {float(want)!r}"
+            assert abs(got - want) < 1e-9, (
+                f"cosine(a, b) gave {got} where SciPy gives {float(want)!r}, for\n"
+                f"a = {_shown(check_pairs[i, 0])}\nb = {_shown(check_pairs[i, 1])}"
+            )
         assert np.array_equal(given, check_pairs), (
             "cosine changed the vectors it was given: divide into new arrays (a = a / m), not in place"
         )
         returned = cosine([1, 2], [3, 4])
-        assert type(returned) is float, f"return a plain Python float, not {type(returned).__name__}"
+        assert type(returned) is float, (
+            f"cosine([1, 2], [3, 4]) returned {returned!r}, a {type(returned).__name__}: "
+            "return a plain Python float, float(...)"
+        )
         for a, b, want, why in [
             ([0, 0, 3], [0, 0, 0.001], 1.0, "a short vector keeps its direction"),
             (
@@ -276,8 +289,10 @@ def check_against_libraries(cosine: Callable, pairs: np.ndarray) -> Callable:
         ).numpy(),
     }
     for name, other in references.items():
-        worst = np.abs(ours - other).max()
-        assert worst <= 1e-9, f"differs from {name} by up to {worst:.1e} on these pairs"
+        i = int(np.argmax(np.abs(ours - other)))
+        assert abs(ours[i] - other[i]) <= 1e-9, (
+            f"on pairs[{i}], the cosine that ran gives {float(ours[i])!r} and {name} {float(other[i])!r}"
+        )
     if not yours:  # the fallback *is* the package's, so it is not compared with itself
         print(
             "Not done yet: checked the package's fallback in place of your cosine; "
@@ -285,8 +300,11 @@ def check_against_libraries(cosine: Callable, pairs: np.ndarray) -> Callable:
         )
         return cosine
     package = np.array([_package_cosine(a, b) for a, b in pairs])
-    worst = np.abs(ours - package).max()
-    assert worst <= 1e-6, f"differs from embedkit.similarity.cosine_similarity by up to {worst:.1e}"
+    i = int(np.argmax(np.abs(ours - package)))
+    assert abs(ours[i] - package[i]) <= 1e-6, (
+        f"on pairs[{i}], your cosine gives {float(ours[i])!r} and embedkit.similarity.cosine_similarity "
+        f"{float(package[i])!r}"
+    )
     print(f"Correct! your cosine agrees with SciPy, PyTorch and embedkit on {len(pairs):,} pairs")
     return cosine
 
@@ -330,20 +348,30 @@ def check_all_pairs(all_pairs_cosine: Callable, X: np.ndarray, cosine: Callable)
     assert np.array_equal(given, random_rows), (
         "all_pairs_cosine changed the matrix it was given: divide into a new array (X = X / m), not in place"
     )
-    assert np.shape(got_random) == (30, 30), "one row and one column per vector"
+    assert np.shape(got_random) == (30, 30), (
+        f"for 30 rows of 8 numbers it gave shape {np.shape(got_random)}, not (30, 30): one row and one "
+        "column per vector"
+    )
     assert np.asarray(got_random).dtype == np.float64, f"return float64, not {np.asarray(got_random).dtype}"
+    i, j = np.unravel_index(np.argmax(np.abs(got_random - expected_random)), (30, 30))
     assert np.allclose(got_random, expected_random, rtol=0, atol=1e-12), (
-        "differs from scikit-learn on random rows"
+        f"entry ({i}, {j}) is {float(got_random[i, j])!r} where scikit-learn gives "
+        f"{float(expected_random[i, j])!r}, "
+        f"for the rows\n{_shown(random_rows[i])}\n{_shown(random_rows[j])}"
     )
     want_negative = np.array([[1, -1, 0.8], [-1, 1, -0.8], [0.8, -0.8, 1]])
+    negative = (
+        f"the rows [-1, -2], [1, 2], [-2, -1] gave\n{_shown(got_negative)}\nnot\n{_shown(want_negative)}"
+    )
     assert np.array_equal(np.sign(got_negative), np.sign(want_negative)), (
-        "a row whose entries are all negative keeps its direction: "
-        "scale by the largest entry in absolute value (np.abs)"
+        f"{negative}\na row whose entries are all negative keeps its direction: how did you scale it?"
     )
-    assert np.allclose(got_negative, want_negative, rtol=0, atol=1e-12), (
-        "rows [-1, -2], [1, 2], [-2, -1]: wrong cosines"
+    assert np.allclose(got_negative, want_negative, rtol=0, atol=1e-12), negative
+    i, j = np.unravel_index(np.argmax(np.abs(got_X - expected_X)), np.shape(expected_X))
+    assert np.allclose(got_X, expected_X, rtol=0, atol=1e-9), (
+        f"on the embeddings, entry ({i}, {j}) is {float(got_X[i, j])!r} "
+        f"where scikit-learn gives {float(expected_X[i, j])!r}"
     )
-    assert np.allclose(got_X, expected_X, rtol=0, atol=1e-9), "differs from scikit-learn on the embeddings"
     assert got_tiny is not None and np.allclose(got_tiny, 1, rtol=0, atol=1e-12), (
         f"[[1e-200, 0], [1, 0]] gave {got_tiny}: a very short row is not a zero vector; "
         "divide each row by its largest entry first"
@@ -382,6 +410,8 @@ def check_loop_and_matrix(
         print("Correct! your loop over cosine and your all_pairs_cosine agree, and with the course package")
 
 
+_np_lexsort = np.lexsort  # kept before any spy takes its place
+
 #: Sorting calls written as methods (``row.argsort()``), which no spy can watch.
 _SORT_METHODS = {"argsort", "sort", "sort_values"}
 
@@ -407,7 +437,8 @@ def _sort_methods_in(function: Callable) -> list[str]:
 @contextlib.contextmanager
 def _sorts_limited(limit: list[int]) -> Iterator[None]:
     """While the block runs, ``np.argsort``, ``np.sort``, ``np.lexsort`` and ``sorted`` refuse more than
-    ``limit[0]`` entries: the k best are picked first, and only they are sorted."""
+    ``limit[0]`` entries: the k best are picked first, and only they are sorted. ``np.argsort`` of a row
+    without ``kind="stable"`` puts equal values in reverse position order, as an unstable sort may."""
 
     def limited(name: str, sort: Callable, size: Callable) -> Callable:
         def watched(*args, **kwargs):
@@ -417,9 +448,17 @@ def _sorts_limited(limit: list[int]) -> Iterator[None]:
                     f"top_neighbours sorts {size(items)} scores ({name}) for k = {limit[0]}: "
                     "pick the k best first (np.argpartition or np.partition), then sort only those k"
                 )
+            if name == "argsort" and not _stable(*args[1:], **kwargs) and np.ndim(items) == 1:
+                # An unstable sort may put equal values in any order: this one reverses them, on every CPU.
+                items = np.asarray(items)
+                return _np_lexsort((-np.arange(len(items)), items))
             return sort(items, *args[1:], **kwargs) if name == "sorted" else sort(*args, **kwargs)
 
         return watched
+
+    def _stable(axis: Any = -1, kind: str | None = None, *_: Any, stable: Any = None, **__: Any) -> bool:
+        """Whether ``np.argsort(a, *args, **kwargs)`` was asked for a stable sort."""
+        return bool(stable) or kind in ("stable", "mergesort")
 
     watched = [
         (np, "argsort", np.size),
@@ -508,16 +547,18 @@ def check_top_neighbours(
         got = np.asarray(got)
         shown = f"{scores[:8].tolist()}{' ...' if len(scores) > 8 else ''}"
         assert np.issubdtype(got.dtype, np.integer), (
-            f"positions (np.argpartition gives them), not scores: got {got}"
+            f"top_neighbours({shown}, k={kk}) gave {got.tolist()}, not {want}: positions, not scores"
         )
         assert got.tolist() == want, f"top_neighbours({shown}, k={kk}) gave {got.tolist()}, not {want}: {why}"
     neighbours = np.asarray(got_query)
     assert query not in neighbours and neighbours.shape == (k,), (
-        f"k = {k} positions, the query itself not among them"
+        f"row {query} of S_no_self, k = {k}: gave {neighbours.tolist()}; want {k} positions, "
+        f"the query itself ({query}) not among them"
     )
     scores = np.asarray(S_no_self)[query, neighbours]
     assert np.allclose(scores, package_scores, rtol=0, atol=1e-6), (
-        "not the k highest scores of the query's row"
+        f"row {query} of S_no_self, k = {k}: the positions {neighbours.tolist()} hold the scores "
+        f"{_shown(scores)}, not the {k} highest, {_shown(package_scores)}"
     )
     print(
         f"Correct! its {k} nearest neighbours, from {scores[0]:.3f} down to {scores[-1]:.3f}, "
@@ -548,7 +589,7 @@ def check_angular_distance(angular_distance: Callable | None, triangle_breaker: 
     assert calls, "write angular_distance with a call to cosine(): the check feeds it cosines a hair past ±1"
     same = angular_distance([1, 1, 1], [1, 1, 1])
     # near ±1, arccos magnifies rounding: allow a millionth of a degree or so
-    assert abs(same) < 1e-5, f"a vector against itself should give 0 degrees, got {same}"
+    assert abs(same) < 1e-5, f"[1, 1, 1] and [1, 1, 1] gave {same}, not 0 degrees"
     right_angle = angular_distance([1, 0], [0, 1])
     assert abs(right_angle - 90) < 1e-9, f"[1, 0] and [0, 1] gave {right_angle}, not 90: degrees, not radians"
     for overshoot, angle in [(np.nextafter(1.0, 2.0), 0.0), (np.nextafter(-1.0, -2.0), 180.0)]:
@@ -556,7 +597,7 @@ def check_angular_distance(angular_distance: Callable | None, triangle_breaker: 
         with _cosine_replaced(angular_distance, lambda a, b, v=overshoot: v):
             got = angular_distance([1, 0], [1, 0])
         assert not np.isnan(got) and abs(got - angle) < 1e-6, (
-            f"a cosine of {overshoot!r} gave {got}, not {angle}"
+            f"with cosine() answering {float(overshoot)!r} (a hair past ±1), it gave {got}, not {angle}"
         )
     opposite = angular_distance([5, 5, 5], [-5, -5, -5])
     assert abs(opposite - 180) < 1e-5, f"[5, 5, 5] and [-5, -5, -5] gave {opposite}, not 180"
@@ -569,11 +610,13 @@ def check_angular_distance(angular_distance: Callable | None, triangle_breaker: 
         )
     x, y, z = (np.asarray(v, dtype=np.float64) for v in triangle_breaker)
     assert x.shape == y.shape == z.shape == (2,) and all(v.any() for v in (x, y, z)), (
-        "three 2-D vectors, no zero vector"
+        f"triangle_breaker = {triangle_breaker!r}: want three 2-D vectors, no zero vector"
     )
     cos_dist = scipy.spatial.distance.cosine  # 1 - cos, by SciPy
     assert cos_dist(x, z) > cos_dist(x, y) + cos_dist(y, z) + 1e-9, (
-        "1 - cos keeps the triangle inequality for these"
+        f"for x, y, z = {x.tolist()}, {y.tolist()}, {z.tolist()}, "
+        f"1 - cos gives d(x, z) = {cos_dist(x, z):.3f} "
+        f"<= d(x, y) + d(y, z) = {cos_dist(x, y):.3f} + {cos_dist(y, z):.3f}: the inequality holds"
     )
     print(
         f"Correct! 1 - cos: {cos_dist(x, z):.3f} > {cos_dist(x, y):.3f} + {cos_dist(y, z):.3f}; "
@@ -615,21 +658,35 @@ def check_pearson(pearson: Callable | None) -> Callable | None:
     with _cosine_replaced(pearson, recording):
         stubbed = call(a, b)
     assert calls, "write pearson with a call to cosine(): that is the point of the exercise"
-    assert abs(stubbed - 0.25) < 1e-12, "pearson should return what cosine() returns for the changed vectors"
-    assert all(abs(p.mean()) < 1e-9 and abs(q.mean()) < 1e-9 for p, q in calls), (
-        "the vectors handed to cosine() should be the changed ones (look at what Pearson subtracts)"
+    assert abs(stubbed - 0.25) < 1e-12, (
+        f"with cosine() answering 0.25, pearson(a, b) returned {stubbed!r}: return what cosine() returns"
+    )
+    means = [(p.mean(), q.mean()) for p, q in calls]
+    assert all(abs(p) < 1e-9 and abs(q) < 1e-9 for p, q in means), (
+        f"pearson(a, b) of 30 random numbers each handed cosine() vectors whose means are "
+        f"{', '.join(f'{p:.2g} and {q:.2g}' for p, q in means)}: "
+        "which change to each vector does Pearson's formula make?"
     )
     r = call(a, b)
-    assert abs(call(3 * a + 7, b) - r) < 1e-9, "pearson(3a + 7, b) should equal pearson(a, b)"
-    assert abs(call(a, -b) + r) < 1e-9, "pearson(a, -b) should be -pearson(a, b)"
-    assert abs(call(a, 2 * a - 5) - 1) < 1e-9, "pearson(a, 2a - 5) should be 1"
-    for x, y in [
-        ([1, 2, 10], [1, 3, 2]),
-        (a, b),
-        (check_rng.exponential(size=25), check_rng.exponential(size=25)),
+    # a and b: 30 random normal numbers each
+    for name, got, want in [
+        ("pearson(3a + 7, b)", call(3 * a + 7, b), r),
+        ("pearson(a, -b)", call(a, -b), -r),
+        ("pearson(a, 2a - 5)", call(a, 2 * a - 5), 1.0),
+        ("pearson(a + 100, b + 100)", call(a + 100, b + 100), r),
     ]:
-        assert abs(call(x, y) - pearsonr(x, y).statistic) < 1e-9, "differs from scipy.stats.pearsonr"
-    assert abs(call(a + 100, b + 100) - r) < 1e-9, "pearson(a + 100, b + 100) should equal pearson(a, b)"
+        assert abs(got - want) < 1e-9, (
+            f"{name} gave {got!r}, not {want!r} (pearson(a, b) = {r!r}; a, b: 30 random numbers each)"
+        )
+    for x, y, shown in [
+        ([1, 2, 10], [1, 3, 2], "[1, 2, 10], [1, 3, 2]"),
+        (a, b, "a, b: 30 random normal numbers each"),
+        (check_rng.exponential(size=25), check_rng.exponential(size=25), "25 random positive numbers each"),
+    ]:
+        got, want = call(x, y), pearsonr(x, y).statistic
+        assert abs(got - want) < 1e-9, (
+            f"pearson({shown}) gave {got!r}; scipy.stats.pearsonr gives {float(want)!r}"
+        )
     print("Correct! pearson is the cosine of the centred vectors, and agrees with scipy.stats.pearsonr")
     return pearson
 
@@ -680,7 +737,8 @@ def check_closest_train_test_pair(
     )
     best = 1 - dist[group_of[train][nearest] != group_of[test][:, None]].min()
     assert pair_score >= best - 1e-6, (
-        f"a more similar train/test pair from different groups exists (cos {best:.3f})"
+        f"{train_path} and {test_path} score {pair_score:.3f}; a train/test pair from different groups "
+        f"scores {best:.3f}"
     )
     assert isinstance(flags_as_leak, bool | np.bool_), "flags_as_leak: True or False"
     assert shares in ("source photo", "label", "neither"), 'shares: "source photo", "label" or "neither"'
@@ -690,8 +748,9 @@ def check_closest_train_test_pair(
         "n_flagged: a whole number"
     )
     assert n_flagged == flagged, (
-        f"n_flagged = {n_flagged} is wrong: count every train x test pair from different groups (not "
-        "different source photos) whose score is above lowest_copy['cos_with_original']"
+        f"n_flagged = {n_flagged} is too {'high' if n_flagged > flagged else 'low'}: count every "
+        "train x test pair from different groups (not different source photos) whose score is above "
+        "lowest_copy['cos_with_original']"
     )
     # Two answers with few possible values: one message for both, so that trying values finds neither.
     a, b = manifest.iloc[row[train_path]], manifest.iloc[row[test_path]]
