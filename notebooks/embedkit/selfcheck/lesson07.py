@@ -1065,7 +1065,8 @@ def plot_pipeline(
     first, rows = embedded_at[0], len(embedded_at)
     fast_rate, slow_rate = 1 / np.min(t_embeds), 1 / np.max(t_embeds)
     x_end = 1.05 * embedded_at[-1]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    rates = " to ".join(dict.fromkeys(f"{r:.1f}" for r in (slow_rate, fast_rate)))
+    fig, ax = plt.subplots(figsize=(8, 5.5))
     ax.step(np.r_[0, decoded_at], np.arange(rows + 1), where="post", label="decoded (tasks)")
     ax.step(np.r_[0, embedded_at], np.arange(rows + 1), where="post", label="embedded (actors)")
     ax.fill_between(
@@ -1074,13 +1075,14 @@ def plot_pipeline(
         [batch, batch + (x_end - first) * fast_rate],
         color="k",
         alpha=0.15,
-        label=f"cost model: {slow_rate:.1f} to {fast_rate:.1f} rows/s ({len(t_embeds)} measurements)",
+        label=f"cost model: {rates} rows/s ({len(t_embeds)} measurement(s))",
     )
     ax.axvspan(0, first, color="gold", alpha=0.25, label=f"start-up: first rows embedded after {first:.0f} s")
     ax.set(xlabel="seconds since the pipeline started", ylabel="rows finished", title=title)
     ax.set_xlim(0, x_end)
     ax.set_ylim(0, rows * 1.05)
-    ax.legend(loc="lower right", fontsize=10, framealpha=1)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=10)  # below: off the data
+    fig.tight_layout()
     plt.show()
 
 
