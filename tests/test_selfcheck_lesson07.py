@@ -638,12 +638,66 @@ def test_pool_right_answer_passes(capsys):
     assert "16 cores: 14 actors" in _correct(capsys)
 
 
-def test_pool_stub_says_not_done(capsys):
+def test_pool_stub_prints_the_lessons_plan(capsys):
     def stub(*args):
         return None
 
-    assert checks.check_pool(stub, stub, 0.05, 0.004) == (stub, stub)
-    _not_done(capsys)
+    got = checks.check_pool(stub, stub, 0.05, 0.004)
+    out = _not_done(capsys)
+    assert all(map(is_stand_in, got)) and got[0](16, 0.05, 0.004) == actors_for(16, 0.05, 0.004)
+    assert (
+        "the lesson's answer, not yours yet" in out.lower()
+        and "16 cores: 14 actors" in out
+        and "64 cores:" in out
+    )
+    assert checks.check_pool(*got, 0.05, 0.004) == got  # the cell run again
+    assert "16 cores: 14 actors" in _not_done(capsys)
+
+
+# --------------------------------------------------------------------------- written code that returns None
+# fails (a forgotten `return`); only the untouched stub is "not done yet"
+
+
+def _forgot_return(*args, **kwargs):
+    args[0] if args else None  # noqa: B018 (works out something, returns nothing)
+
+
+class EmbedderForgotReturn(Embedder):
+    def __call__(self, batch):
+        to_table(batch, np.zeros((len(batch["path"]), 4), dtype=np.float32))
+
+
+def test_stub_detection():
+    assert checks._is_stub(cost_stub) and checks._is_stub(pipeline_stub) and checks._is_stub(EmbedderStub)
+    assert checks._is_stub(lambda table, target: None)
+    assert not checks._is_stub(_forgot_return) and not checks._is_stub(Embedder)
+    assert not checks._is_stub(EmbedderForgotReturn) and not checks._is_stub(embed_cost)
+
+
+def test_forgotten_return_fails(collection, decoding, tmp_path):
+    message = r"returned None: did you forget `return`\?"
+    with pytest.raises(AssertionError, match=message):
+        checks.check_cost_model(_forgot_return, predicted_seconds, 2, 1, 512, 0.001, 0.02)
+    with pytest.raises(AssertionError, match=message):
+        checks.check_cost_model(embed_cost, _forgot_return, 2, 1, 512, 0.001, 0.02)
+    transform, photo, bad, folder, _ = decoding
+    with pytest.raises(AssertionError, match=message):
+        checks.check_to_pixels(_forgot_return, transform, photo, bad, folder)
+    with pytest.raises(AssertionError, match=message):
+        checks.check_pool(_forgot_return, rate_for, 0.05, 0.004)
+    with pytest.raises(AssertionError, match=message):
+        checks.check_pool(actors_for, _forgot_return, 0.05, 0.004)
+    with pytest.raises(AssertionError, match=message):
+        checks.check_ivf_index(_forgot_return, collection, 0.8, pairs_above)
+    with pytest.raises(AssertionError, match=message):
+        checks.check_choose_nprobe(_forgot_return)
+    with pytest.raises(AssertionError, match=r"read nothing and wrote no Parquet shard"):
+        checks.run_pipeline(_forgot_return, ["file:///a.jpg"], tmp_path, decode, Embedder, EMBEDDER_ARGS)
+
+
+def test_embedder_forgotten_return_fails(loaded_once, actor_data, backbone):
+    with pytest.raises(AssertionError, match=r"returned None: did you forget `return`\?"):
+        checks.check_embedder(EmbedderForgotReturn, *actor_data, backbone)
 
 
 @pytest.mark.parametrize(
@@ -809,3 +863,44 @@ def test_choose_nprobe_stub_gets_the_packages_rule(capsys):
 def test_choose_nprobe_wrong_answers_fail(wrong):
     with pytest.raises(AssertionError):
         checks.check_choose_nprobe(wrong)
+
+
+# --------------------------------------------------------------------------- the given verdicts
+
+
+def test_ratio_verdict_inside_the_band():
+    lines = checks.ratio_verdict([1.08, 1.05, 0.9], ["before", "before", "after"])
+    assert (
+        lines[0]
+        == "measured / predicted time: 1.08, 1.05 (costs measured before); 0.90 (costs measured after)"
+    )
+    assert lines[1:] == ["verdict: within 25% of the model, on both sides of predicted"]
+
+
+def test_ratio_verdict_outside_the_band():
+    lines = checks.ratio_verdict([1.4, 1.5, 1.6], ["before", "before", "after"])
+    assert lines[1:] == ["verdict: more than 25% off the model, slower than predicted"]
+
+
+def test_ratio_verdict_straddling_the_band_says_the_cost_moved():
+    lines = checks.ratio_verdict([1.08, 1.08, 1.50], ["before", "before", "after"])
+    assert lines[1] == (
+        "verdict: within 25% against the costs measured before; more than 25% off (slower than predicted) "
+        "against the costs measured after"
+    )
+    assert lines[2] == (
+        "verdict: the in-process cost itself moved by 39% between measurements, so this run cannot separate "
+        "overhead from load"
+    )
+    assert (
+        "cannot separate" in checks.ratio_verdict([0.7, 1.3], ["before", "after"])[-1]
+    )  # both sides, none inside
+
+
+def test_compared_uses_the_band():
+    assert [checks.compared(r) for r in (0.79, 0.8, 1.25, 1.26)] == [
+        "faster than",
+        "about as fast as",
+        "about as fast as",
+        "slower than",
+    ]

@@ -2,15 +2,20 @@
 function, the embedding actor, the pipeline, the actor pool of a bigger node, the IVF index and the
 rule that chooses ``nprobe``.
 
-Each check takes the learner's code and the lesson's data as arguments; while an exercise still
-returns ``None`` it prints the lesson's "Not done yet" line and returns a stand-in (the package's
-version, or for the cost model the lesson's own), so the lesson runs on. Ray and FAISS are imported
-only by the checks that need them.
+Each check takes the learner's code and the lesson's data as arguments; while an exercise is still
+the untouched stub (a function that does nothing but return ``None``) it prints the lesson's "Not done
+yet" line and returns a stand-in (the package's version, or the lesson's own), so the lesson runs on.
+Written code that returns ``None`` fails: a forgotten ``return`` is not an exercise left for later.
+Ray and FAISS are imported only by the checks that need them.
+
+The end of the module holds the lesson's given measuring and plotting code (not exercises), kept
+here so that the notebook shows only the lines that compute what the lesson is about.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dis
 import inspect
 import sys
 import time
@@ -37,12 +42,44 @@ __all__ = [
     "check_pool",
     "check_ivf_index",
     "check_choose_nprobe",
+    "BAND",
+    "ratio_verdict",
+    "plot_pipeline",
+    "report_pipeline",
+    "search_sweep",
+    "plot_scaling",
+    "report_search",
+    "compared",
+    "nprobe_sweep",
+    "ivf_verdict",
+    "report_ivf_costs",
+    "plot_nprobe",
+    "report_targets",
 ]
 
 _MISSING = object()
 
 
 # --------------------------------------------------------------------------- shared by this lesson's checks
+
+
+def _is_stub(code: Any) -> bool:
+    """True for the exercise's untouched stub: a function whose body only returns ``None`` (``return None``,
+    ``pass`` or ``...``), or a class whose own methods are all such functions."""
+    if isinstance(code, type):
+        methods = [f for f in vars(code).values() if inspect.isfunction(f)]
+        return bool(methods) and all(map(_is_stub, methods))
+    if not inspect.isfunction(code):
+        return False
+    steps = [
+        (i.opname, i.argval) for i in dis.get_instructions(code) if i.opname not in ("RESUME", "NOP", "CACHE")
+    ]
+    return steps in ([("RETURN_CONST", None)], [("LOAD_CONST", None), ("RETURN_VALUE", None)])
+
+
+def _returned_none(name: str) -> AssertionError:
+    """The failure for written code that returned ``None``."""
+    return AssertionError(f"your function {name} returned None: did you forget `return`?")
 
 
 def _namespace(code: Any) -> dict:
@@ -150,15 +187,15 @@ def check_cost_model(
     ``actors``, ``decode_cores`` and ``d`` are this machine's plan (for the stand-in), ``t_decode`` and
     ``t_forward`` the fastest costs (for the printout). Returns ``(embed_cost, predicted_seconds)``.
     """
-    if (
-        is_stand_in(embed_cost)
-        or embed_cost(0.001, 0.02) is None
-        or predicted_seconds(10, np.ones(2), np.ones(2)) is None
-    ):
-        print("Not done yet: the lesson's own cost model stands in for yours")
+    if is_stand_in(embed_cost) or _is_stub(embed_cost) or _is_stub(predicted_seconds):
+        print("Not done yet: the lesson's own cost model stands in for yours (both functions)")
         if is_stand_in(embed_cost) and is_stand_in(predicted_seconds):  # the cell run again
             return embed_cost, predicted_seconds
         return _lesson_cost_model(actors, decode_cores, d)
+    if embed_cost(0.001, 0.02) is None:
+        raise _returned_none("embed_cost")
+    if predicted_seconds(10, np.ones(2), np.ones(2)) is None:
+        raise _returned_none("predicted_seconds")
     spaces = [_namespace(embed_cost), _namespace(predicted_seconds)]
     for actors_now, cores_now, d_now in _PLANS:
         plan = {"ACTORS": actors_now, "DECODE_CORES": cores_now, "d": d_now}
@@ -245,7 +282,7 @@ def check_to_pixels(
     import embedkit.images
     from embedkit.distributed import decode_for_model, pixels_from_bytes
 
-    if is_stand_in(to_pixels) or to_pixels(Path(photo).read_bytes()) is None:
+    if is_stand_in(to_pixels) or _is_stub(to_pixels):
         print(
             "Not done yet: the package's decoding, embedkit.distributed.pixels_from_bytes, stands in for "
             "yours"
@@ -257,6 +294,8 @@ def check_to_pixels(
             return pixels_from_bytes(data, transform)
 
         return stand_in(package_to_pixels)
+    if to_pixels(Path(photo).read_bytes()) is None:
+        raise _returned_none("to_pixels")
     pictures = _check_pictures(photo, Path(folder))
     strip = _elongated_picture(photo, Path(folder))
     packages = {
@@ -338,7 +377,7 @@ def check_embedder(
     import embedkit.distributed
     import embedkit.embeddings
 
-    if is_stand_in(Embedder):
+    if is_stand_in(Embedder) or _is_stub(Embedder):
         print("Not done yet: the package's actor, embedkit.distributed.PixelEmbedder, stands in for yours")
         return PackageEmbedder
     good = len(expected)
@@ -405,8 +444,7 @@ def check_embedder(
         del loaded.model.forward  # the network's own forward again
         torch.set_num_threads(threads_before)
     if table is None:
-        print("Not done yet: the package's actor, embedkit.distributed.PixelEmbedder, stands in for yours")
-        return PackageEmbedder
+        raise _returned_none("Embedder.__call__")
     bad_calls = forward_calls[calls_before:]
     del forward_calls[calls_before:]
     assert isinstance(table, pa.Table), "return to_table(batch, vectors), a pyarrow table"
@@ -474,10 +512,10 @@ def run_pipeline(
     embedder_args: dict,
     **plan: Any,
 ) -> tuple[Callable, float]:
-    """Run ``embed_to_parquet(uris, out_dir)`` with the package's pipelines switched off. Where it read
-    nothing (the stub), run the package's ``pipeline_to_parquet`` with ``decode``, ``Embedder`` and the
-    plan (its keyword arguments: actors, actor_cpus, actor_gpus, decode_cpus, batch_size) instead; where
-    it called ``read_binary_files`` but wrote no shard in ``out_dir``, raise an AssertionError.
+    """Run ``embed_to_parquet(uris, out_dir)`` with the package's pipelines switched off. For the untouched
+    stub, run the package's ``pipeline_to_parquet`` with ``decode``, ``Embedder`` and the plan (its keyword
+    arguments: actors, actor_cpus, actor_gpus, decode_cpus, batch_size) instead; where written code wrote
+    no shard in ``out_dir``, raise an AssertionError.
 
     Returns the function that wrote the shards and the ``time.time()`` at which it started.
     """
@@ -486,6 +524,17 @@ def run_pipeline(
     import embedkit.distributed
 
     out_dir = Path(out_dir)
+    if _is_stub(embed_to_parquet) or is_stand_in(embed_to_parquet):
+        print(
+            "Not done yet: the package's pipeline_to_parquet runs your decode and Embedder in place of yours"
+        )
+
+        def package_pipeline(uris, out_dir):
+            embedkit.distributed.pipeline_to_parquet(uris, out_dir, decode, Embedder, embedder_args, **plan)
+
+        start = time.time()
+        package_pipeline(uris, out_dir)
+        return stand_in(package_pipeline), start
     reads = []
     real_read = ray.data.read_binary_files
 
@@ -509,14 +558,10 @@ def run_pipeline(
         "your embed_to_parquet read the files but wrote no Parquet shard in out_dir: end the chain with "
         ".write_parquet(str(out_dir))"
     )
-    print("Not done yet: the package's pipeline_to_parquet runs your decode and Embedder in place of yours")
-
-    def package_pipeline(uris, out_dir):
-        embedkit.distributed.pipeline_to_parquet(uris, out_dir, decode, Embedder, embedder_args, **plan)
-
-    start = time.time()
-    package_pipeline(uris, out_dir)
-    return stand_in(package_pipeline), start
+    raise AssertionError(
+        "your embed_to_parquet read nothing and wrote no Parquet shard in out_dir: start the chain with "
+        "ray.data.read_binary_files(uris, include_paths=True) and end it with .write_parquet(str(out_dir))"
+    )
 
 
 def _rows_match_the_package(written, package, uris, files, bad_files, reference) -> None:
@@ -711,10 +756,23 @@ def check_pool(
     one actor more nor one fewer embeds faster (the cost model's t_emb first falls, then rises), a few
     nodes worked out by hand, and the rate is that pool's; then print what they give for 16 and 64 cores.
 
-    There is no stand-in: no later cell runs them. Returns ``(actors_for, rate_for)``."""
-    if actors_for(16, t_forward, t_decode) is None or rate_for(16, t_forward, t_decode) is None:
-        print("Not done yet: write both functions")
+    While either is the untouched stub, the lesson's own pool sizing stands in and its plan for 16 and 64
+    cores is printed, labelled as the lesson's. Returns ``(actors_for, rate_for)``."""
+    if is_stand_in(actors_for) or _is_stub(actors_for) or _is_stub(rate_for):
+        if not (is_stand_in(actors_for) and is_stand_in(rate_for)):
+            actors_for, rate_for = _lesson_pool()
+        print(
+            "Not done yet: the lesson's own pool sizing stands in for yours (both functions). The "
+            "lesson's answer, "
+            "not yours yet, with this machine's costs (extrapolated: a real node's cores and memory, "
+            "and Ray's "
+            "own processes, change them):"
+        )
+        _print_pool(actors_for, rate_for, t_forward, t_decode)
         return actors_for, rate_for
+    for name, f in (("actors_for", actors_for), ("rate_for", rate_for)):
+        if f(16, t_forward, t_decode) is None:
+            raise _returned_none(name)
     costs = [(t_forward, t_decode), *_POOL_COSTS]
     cases = [(cores, fwd, dec) for cores in (2, 4, 16, 64) for fwd, dec in costs]
     for cores, fwd, dec in cases:
@@ -743,13 +801,30 @@ def check_pool(
         f"Correct! The best pool and its rate on all {len(cases)} nodes and costs. With this machine's costs "
         "(extrapolated: a real node's cores and memory, and Ray's own processes, change them):"
     )
+    _print_pool(actors_for, rate_for, t_forward, t_decode)
+    return actors_for, rate_for
+
+
+def _lesson_pool() -> tuple[Callable, Callable]:
+    """The lesson's own ``actors_for`` and ``rate_for``: the stand-ins while exercise 4 is not done."""
+
+    def actors_for(cores, t_forward, t_decode):
+        return min(range(1, cores), key=lambda a: _t_emb_of(a, cores, t_forward, t_decode))
+
+    def rate_for(cores, t_forward, t_decode):
+        return 1 / _t_emb_of(actors_for(cores, t_forward, t_decode), cores, t_forward, t_decode)
+
+    return stand_in(actors_for), stand_in(rate_for)
+
+
+def _print_pool(actors_for: Callable, rate_for: Callable, t_forward: float, t_decode: float) -> None:
+    """The plan ``actors_for`` and ``rate_for`` give for a 16- and a 64-core node."""
     for cores in (16, 64):
         a = actors_for(cores, t_forward, t_decode)
         print(
             f"   {cores} cores: {a} actors, {cores - a} decoding, "
             f"about {rate_for(cores, t_forward, t_decode):,.0f} images/s"
         )
-    return actors_for, rate_for
 
 
 # --------------------------------------------------------------------------- exercise 5: the IVF index
@@ -767,7 +842,7 @@ def check_ivf_index(
     import embedkit.ann
     from embedkit.ann import build_ivf
 
-    if is_stand_in(ivf_index) or ivf_index(part, 16) is None:
+    if is_stand_in(ivf_index) or _is_stub(ivf_index):
         print("Not done yet: the lesson goes on with the package's embedkit.ann.build_ivf in place of yours")
         if is_stand_in(ivf_index):  # the cell run again
             return ivf_index
@@ -776,6 +851,8 @@ def check_ivf_index(
             return build_ivf(vectors, nlist=nlist, seed=seed)
 
         return stand_in(package_ivf_index)
+    if ivf_index(part, 16) is None:
+        raise _returned_none("ivf_index")
     trained_rows, repeated_rows, kmeans_seeds = (
         [],
         [],
@@ -891,7 +968,7 @@ def check_choose_nprobe(choose_nprobe: Callable) -> Callable:
     from embedkit.ann import choose_nprobe as package_choose
 
     one_row = pd.DataFrame({"nprobe": [1], "recall": [1.0]})
-    if is_stand_in(choose_nprobe) or choose_nprobe(one_row, 0.0) is None:
+    if is_stand_in(choose_nprobe) or _is_stub(choose_nprobe):
         print("Not done yet: the package's embedkit.ann.choose_nprobe stands in for yours")
         if is_stand_in(choose_nprobe):  # the cell run again
             return choose_nprobe
@@ -900,6 +977,8 @@ def check_choose_nprobe(choose_nprobe: Callable) -> Callable:
             return package_choose(table["nprobe"], table["recall"], target)
 
         return stand_in(package_choose_nprobe)
+    if choose_nprobe(one_row, 0.0) is None:
+        raise _returned_none("choose_nprobe")
     with _package_off(embedkit.ann, ("choose_nprobe",), _namespace(choose_nprobe)):
         answers = [
             choose_nprobe(pd.DataFrame({"nprobe": nprobes, "recall": recalls}), target)
@@ -917,3 +996,524 @@ def check_choose_nprobe(choose_nprobe: Callable) -> Callable:
             assert got == answer, f"{table_text}: got {got}, the rule gives {answer}"
     print(f"Correct! The rule's answer on all {len(_MADE_UP)} made-up tables")
     return choose_nprobe
+
+
+# ------------------------------------------------------------------- given measuring and plotting code
+# (not exercises): what the lesson's cells call to print the verdicts and draw the figures. The notebook
+# keeps the lines that compute what the lesson is about (the steady rate, the measured / predicted ratios,
+# the recall table); the bookkeeping around them lives here.
+
+#: A measured / predicted time ratio within this band counts as a match (an IVF / exact one: "the same").
+BAND = (0.8, 1.25)
+
+
+def _rounded(x: float) -> float:
+    """x to two significant figures, for a number the cost model only estimates."""
+    return float(f"{x:.2g}")
+
+
+def _side(ratio: float) -> str:
+    return "faster" if ratio < BAND[0] else "slower" if ratio > BAND[1] else "within"
+
+
+def _way(ratios: np.ndarray) -> str:
+    return (
+        "faster than" if np.all(ratios < 1) else "slower than" if np.all(ratios > 1) else "on both sides of"
+    )
+
+
+def ratio_verdict(ratios: Sequence[float], when: Sequence[str]) -> list[str]:
+    """Lines on measured / predicted time ``ratios``, one per cost measurement (``when`` says when each was
+    measured, e.g. "before the pipelines"): the ratios by ``when``, and a verdict. Where some lie in ``BAND``
+    and others outside it (or on both sides of it), a second verdict says how far the in-process cost itself
+    moved between measurements (the measured time is the same in every ratio): then this run cannot separate
+    overhead from load."""
+    ratios, when = np.atleast_1d(np.asarray(ratios, dtype=float)), list(when)
+    groups = list(dict.fromkeys(when))
+    by_group = {g: ratios[[w == g for w in when]] for g in groups}
+    shown = "; ".join(f"{', '.join(f'{r:.2f}' for r in by_group[g])} (costs measured {g})" for g in groups)
+    lines = [f"measured / predicted time: {shown}"]
+    sides = {_side(r) for r in ratios}
+    if len(sides) == 1:
+        verdict = "within 25% of" if sides == {"within"} else "more than 25% off"
+        return [*lines, f"verdict: {verdict} the model, {_way(ratios)} predicted"]
+
+    def described(r):
+        own = {_side(x) for x in r}
+        if own == {"within"}:
+            return "within 25%"
+        return f"more than 25% off ({_way(r)} predicted)" if "within" not in own else "partly within 25%"
+
+    lines.append(
+        "verdict: " + "; ".join(f"{described(by_group[g])} against the costs measured {g}" for g in groups)
+    )
+    moved = ratios.max() / ratios.min() - 1
+    lines.append(
+        f"verdict: the in-process cost itself moved by {moved:.0%} between measurements, so this run cannot "
+        "separate overhead from load"
+    )
+    return lines
+
+
+def plot_pipeline(
+    decoded_at: np.ndarray, embedded_at: np.ndarray, batch: int, t_embeds: np.ndarray, title: str
+) -> None:
+    """Rows decoded and embedded against time (seconds since the start, sorted), with the start-up and the
+    band of steady rates the kept cost measurements ``t_embeds`` (seconds per image) predict."""
+    import matplotlib.pyplot as plt
+
+    first, rows = embedded_at[0], len(embedded_at)
+    fast_rate, slow_rate = 1 / np.min(t_embeds), 1 / np.max(t_embeds)
+    x_end = 1.05 * embedded_at[-1]
+    rates = " to ".join(dict.fromkeys(f"{r:.1f}" for r in (slow_rate, fast_rate)))
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    ax.step(np.r_[0, decoded_at], np.arange(rows + 1), where="post", label="decoded (tasks)")
+    ax.step(np.r_[0, embedded_at], np.arange(rows + 1), where="post", label="embedded (actors)")
+    ax.fill_between(
+        [first, x_end],
+        [batch, batch + (x_end - first) * slow_rate],
+        [batch, batch + (x_end - first) * fast_rate],
+        color="k",
+        alpha=0.15,
+        label=f"cost model: {rates} rows/s ({len(t_embeds)} measurement(s))",
+    )
+    ax.axvspan(0, first, color="gold", alpha=0.25, label=f"start-up: first rows embedded after {first:.0f} s")
+    ax.set(xlabel="seconds since the pipeline started", ylabel="rows finished", title=title)
+    ax.set_xlim(0, x_end)
+    ax.set_ylim(0, rows * 1.05)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=10)  # below: off the data
+    fig.tight_layout()
+    plt.show()
+
+
+def report_pipeline(
+    decoded_at: np.ndarray,
+    embedded_at: np.ndarray,
+    batch: int,
+    t_embeds: np.ndarray,
+    when: Sequence[str],
+    kept: np.ndarray,
+    forward_runs: np.ndarray,
+    forward_is_slower: bool,
+    actors: int,
+    threads: int,
+    threads_in_actor: Any,
+    row_mb: float,
+    store_mb: float,
+) -> None:
+    """Print the pipeline's bookkeeping: the actor's pauses (gaps between finished
+    batches over twice the usual one) and the rate without them, the actor's forward pass against this
+    process's (``forward_runs``, seconds per image), and the most decoded rows that waited against Ray
+    Data's budget (half the object store in Ray 2.60)."""
+    when = list(when)
+    first, rows = embedded_at[0], len(embedded_at)
+    gaps = np.diff(np.unique(embedded_at))  # between consecutive finished batches, after start-up
+    usual = np.median(gaps)  # one batch's work
+    pauses = gaps[gaps > 2 * usual]
+    run_s, idle_s = embedded_at[-1] - first, float((pauses - usual).sum())
+    working_rate = (rows - batch) / (run_s - idle_s)  # rows/s with the pauses left out
+    kept_when = [w for w, k in zip(when, kept, strict=True) if k]
+    print(
+        f"the actor waited for rows {len(pauses)} time(s), {idle_s:.1f} s in all "
+        f"({idle_s / run_s:.0%} of its "
+        f"{run_s:.0f} s); without those pauses {working_rate:.1f} rows/s:"
+    )
+    print("\n".join("   " + line for line in ratio_verdict((1 / working_rate) / t_embeds[kept], kept_when)))
+    if not forward_is_slower:
+        print(
+            "decoding is the slower side of this plan: the actors' batches follow its pace and say "
+            "nothing about t_fwd"
+        )
+    else:
+        inside = usual * actors / batch  # the actor's seconds per image: its usual gap between batches
+        fwd_kept = forward_runs <= 1.5 * forward_runs.min()  # as above: over 1.5x the fastest is left out
+        print(
+            f"forward pass: {1e3 * inside:.1f} ms/image in the actor (its usual gap between batches; "
+            "PyTorch threads "
+            f"{threads_in_actor}), against this process's timings ({threads} thread(s)):"
+        )
+        fwd_when = [w for w, k in zip(when, fwd_kept, strict=True) if k]
+        print("\n".join("   " + line for line in ratio_verdict(inside / forward_runs[fwd_kept], fwd_when)))
+    moments = np.unique(np.r_[decoded_at, embedded_at])
+    waiting = np.searchsorted(decoded_at, moments, side="right") - np.searchsorted(
+        embedded_at, moments, side="right"
+    )
+    folder_mb, budget_mb = rows * row_mb, 0.5 * store_mb
+    print(
+        f"at most {waiting.max()} decoded rows ({waiting.max() * row_mb:.0f} MB) waited at once; the "
+        f"folder's {rows} "
+        f"rows are {folder_mb:.0f} MB, Ray Data's budget {budget_mb:.0f} MB (half the object store, "
+        "shared among the "
+        "steps)\n"
+        + (
+            "the folder is larger, so backpressure may be what held decoding back"
+            if folder_mb > budget_mb
+            else "the folder fits it, though each step gets only a share"
+        )
+    )
+
+
+def search_sweep(vectors: np.ndarray, sizes: Sequence[int], timed: Callable, rounds: int = 3) -> np.ndarray:
+    """Seconds of exact all-pairs search (``IndexFlatIP``, ``search(x, 1)``) of the first n rows of
+    ``vectors`` for each n of ``sizes``: every n ``rounds`` times in a mixed order, each the fastest of its
+    runs."""
+    import faiss
+
+    flat_of = {n: faiss.IndexFlatIP(vectors.shape[1]) for n in sizes}
+    for n, index in flat_of.items():
+        index.add(vectors[:n])
+    runs = {n: [] for n in sizes}
+    for k in np.random.default_rng(0).permutation(np.repeat(sizes, rounds)):
+        runs[k].append(timed(lambda k=k: flat_of[k].search(vectors[:k], 1)))
+    return np.array([min(runs[n]) for n in sizes])
+
+
+def plot_scaling(
+    predicted_seconds: Callable,
+    t_embs: tuple[float, float],
+    cs: tuple[float, float],
+    pipeline: tuple[int, float, int, float, float],
+    search: tuple[np.ndarray, np.ndarray, np.ndarray],
+    n_stars: np.ndarray,
+    device: str,
+    measurements: int,
+) -> None:
+    """Predicted and measured seconds against n (upper panel) and measured / predicted (lower). ``t_embs`` and
+    ``cs``: the (fastest, slowest) costs for the bands; ``pipeline``: (files, seconds of the whole run, rows
+    after start-up, their seconds, their ratio); ``search``: (sizes, seconds, ratios)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
+
+    files, whole_s, embedded_n, embedded_s, pipeline_ratio = pipeline
+    search_n, search_s, search_ratio = search
+    n_grid = np.logspace(2, 8, 50)
+    (embed_lo, search_lo), (embed_hi, search_hi) = (
+        predicted_seconds(n_grid, t, c) for t, c in zip(t_embs, cs, strict=True)
+    )
+    fig, (ax, rax) = plt.subplots(2, 1, figsize=(9, 9.5), gridspec_kw={"height_ratios": [3, 2]})
+    ax.fill_between(n_grid, embed_lo, embed_hi, color="C0", alpha=0.35, label=f"embed, predicted ({device})")
+    ax.fill_between(
+        n_grid, search_lo, search_hi, color="C1", alpha=0.35, label="exact all pairs, predicted (this CPU)"
+    )
+    ax.loglog([files], [whole_s], "C0o", ms=13, mfc="none", mew=2, label="embed, measured (whole pipeline)")
+    ax.loglog(
+        [embedded_n],
+        [embedded_s],
+        "C0s",
+        ms=7,
+        label=f"embed, measured (after start-up: {embedded_n} images)",
+    )
+    ax.loglog(search_n, search_s, "C1o", ms=9, label="exact all pairs, measured")
+    ax.axvspan(
+        n_stars.min(),
+        n_stars.max(),
+        color="gray",
+        alpha=0.3,
+        label=f"n* = {_rounded(n_stars.min()):,.0f} to {_rounded(n_stars.max()):,.0f} (model)",
+    )
+    ax.set(
+        xlabel="images n",
+        ylabel="seconds",
+        title=f"Where exact search overtakes embedding (bands: {measurements} cost measurements)",
+    )
+    ax.legend(fontsize=10)
+    rax.semilogy(search_n, search_ratio, "C1o", ms=9, label="exact all pairs")
+    rax.semilogy([embedded_n], [pipeline_ratio], "C0s", ms=9, label="embed (after start-up)")
+    rax.axhline(1, color="k", lw=1)
+    rax.axhspan(*BAND, color="gray", alpha=0.15, label="within 25%")
+    all_ratios = np.r_[search_ratio, pipeline_ratio]
+    rax.set_ylim(
+        min(0.5, all_ratios.min() / 1.5), max(2, all_ratios.max() * 1.5)
+    )  # from the data: no point clipped
+    ticks = [
+        v
+        for v in (0.125, 0.25, 0.5, 0.8, 1, 1.25, 2, 4, 8, 16)
+        if rax.get_ylim()[0] <= v <= rax.get_ylim()[1]
+    ]
+    rax.set_yticks(ticks, [f"{v:g}" for v in ticks])
+    rax.set(
+        xscale="log",
+        xlabel="n (images embedded: square; vectors searched: circles)",
+        ylabel="measured / predicted time",
+        title="How far off the model is here (predicted from each cost's fastest)",
+    )
+    rax.set_xticks([embedded_n, *search_n], [f"{v:,}" for v in (embedded_n, *search_n)])
+    rax.xaxis.set_minor_formatter(NullFormatter())
+    rax.yaxis.set_minor_formatter(NullFormatter())
+    rax.legend(fontsize=10)
+    fig.tight_layout()
+    plt.show()
+
+
+def report_search(
+    search_n: np.ndarray,
+    search_s: np.ndarray,
+    search_ratio: np.ndarray,
+    c_sweep: float,
+    c_search: float,
+    d: int,
+    c_n: int,
+) -> None:
+    """Print each size's measured and predicted time, the n^2 shape against the sweep's own ``c_n`` point
+    (``c_sweep``), and the constant: ``c_sweep`` against the fastest ``c_search`` measured before."""
+    shape = search_s / (
+        c_sweep * search_n**2 * d
+    )  # against the sweep's own n = c_n point: the n^2 law, apart from c
+    for n, s, r, h in zip(search_n, search_s, search_ratio, shape, strict=True):
+        print(
+            f"exact all pairs, n = {n:>5,}: measured {s:.3f} s, predicted {s / r:.3f} s (ratio "
+            f"{r:.2f}; shape {h:.2f})"
+        )
+    off = [f"n = {n:,}: {h:.2f}" for n, h in zip(search_n, shape, strict=True) if _side(h) != "within"]
+    print(
+        f"verdict: the n^2 shape, each time against the sweep's own n = {c_n:,} point (a change of "
+        "load before the "
+        "sweep cancels), "
+        + (
+            f"holds within 25% from n = {search_n[0]:,} to {search_n[-1]:,}"
+            if not off
+            else "misses by more than 25% at "
+            + ", ".join(off)
+            + ": it drifts with n, or the load changed during the sweep"
+        )
+    )
+    inside = all(_side(r) == "within" for r in search_ratio)
+    print(
+        f"the constant: the sweep's c is {c_sweep / c_search:.2f}x the fastest c measured before; "
+        "the ratio column is " + ("within 25% at every n" if inside else "more than 25% off somewhere")
+    )
+
+
+def compared(ratio: float) -> str:
+    """How an IVF / exact time ratio reads, with ``BAND`` as the noise."""
+    return {"faster": "faster than", "slower": "slower than", "within": "about as fast as"}[_side(ratio)]
+
+
+def nprobe_sweep(
+    vectors: np.ndarray,
+    queries: np.ndarray,
+    nprobes: Sequence[int],
+    ivf_index: Callable,
+    pairs_above: Callable,
+    threshold: float,
+    nlist: int,
+    rounds: int = 3,
+) -> tuple[pd.DataFrame, np.ndarray, float]:
+    """An IVF index's (``ivf_index(vectors, nlist)``) recall, share of rows scanned per query and query
+    time at each nprobe; exact search's pairs and ms/query. Exact search and every nprobe run ``rounds``
+    times in a mixed order; each time is the fastest of its runs."""
+    import faiss
+
+    from embedkit.ann import pair_recall
+
+    flat = faiss.IndexFlatIP(vectors.shape[1])
+    flat.add(vectors)
+    index = ivf_index(vectors, nlist)
+    sizes = np.array([index.invlists.list_size(i) for i in range(index.nlist)])  # rows filed in each cell
+    found, best = {}, {}
+    for k in np.random.default_rng(0).permutation(
+        np.repeat([0, *nprobes], rounds)
+    ):  # 0 stands for exact search
+        setting = int(k)
+        if setting:
+            index.nprobe = setting
+        begin = time.perf_counter()
+        found[setting] = pairs_above(index if setting else flat, vectors, queries, threshold)
+        best[setting] = min(best.get(setting, np.inf), time.perf_counter() - begin)
+    table = []
+    for nprobe in nprobes:
+        _, cells = index.quantizer.search(vectors[queries], nprobe)  # the cells each query scans
+        table.append(
+            {
+                "nprobe": nprobe,
+                "recall": pair_recall(found[nprobe], found[0]),
+                "share scanned": sizes[cells].sum(1).mean() / len(vectors),
+                "ms/query": 1e3 * best[nprobe] / len(queries),
+                "IVF / exact time": best[nprobe] / best[0],
+            }
+        )
+    return pd.DataFrame(table), found[0], 1e3 * best[0] / len(queries)
+
+
+def ivf_verdict(table: pd.DataFrame, chosen: int, name: str) -> str:
+    """Where IVF is faster than, about as fast as, or slower than exact search in collection ``name``'s
+    sweep ``table``."""
+    verdicts = table["IVF / exact time"].map(compared)
+    return (
+        f"verdict on {name}, a time ratio within {BAND[0]} to {BAND[1]} counted as the same: IVF is "
+        + "; ".join(
+            f"{v} exact search at nprobe = {', '.join(str(p) for p in table['nprobe'][verdicts == v])}"
+            for v in dict.fromkeys(verdicts)
+        )
+        + f"; so at the chosen nprobe = {chosen}, {verdicts[table['nprobe'] == chosen].iloc[0]} exact search"
+    )
+
+
+def report_ivf_costs(
+    tuning: pd.DataFrame,
+    report: pd.DataFrame,
+    chosen: int,
+    exact_ms: tuple[float, float],
+    n: int,
+    nlist: int,
+    target: float,
+) -> None:
+    """Print what IVF at ``chosen`` costs against exact search on A (``tuning``) and B (``report``), per query
+    and per row scanned, with a verdict; where IVF is slower on both, the share scanned below which it would
+    gain and the n at which an nlist growing as sqrt(n) gets there (an extrapolation)."""
+    at = [t.loc[t["nprobe"] == chosen].iloc[0] for t in (tuning, report)]
+    share = np.array([float(r["share scanned"]) for r in at])
+    ivf_ms, exact_ms = np.array([float(r["ms/query"]) for r in at]), np.array(exact_ms)
+    ivf_per_row = 1e3 * ivf_ms / (share * n)  # ms per 1,000 rows scanned
+    exact_per_row = 1e3 * exact_ms / n  # ms per 1,000 rows compared
+    per_row_x = ivf_per_row / exact_per_row  # what IVF pays per row, in rows of exact search
+    slower = share * per_row_x  # IVF / exact time per query, A and B
+    costs = pd.DataFrame(
+        {
+            "share scanned": share,
+            "IVF ms/query": ivf_ms,
+            "exact ms/query": exact_ms,
+            "IVF ms/1k rows": ivf_per_row,
+            "exact ms/1k rows": exact_per_row,
+            "IVF/exact per row": per_row_x,
+            "IVF/exact per query": slower,
+        },
+        index=["A", "B"],
+    )
+    print(
+        f"at nprobe = {chosen} ({chosen / nlist:.0%} of the cells), n = {n:,}; fastest of 3 runs each "
+        "(A and B: the same n, d, nprobe and queries, other cells)"
+    )
+    formats = {c: ("{:.3f}" if "1k" in c else "{:.2f}").format for c in costs}
+    print(
+        costs.to_string(
+            formatters=formats | {"share scanned": "{:.0%}".format, "IVF/exact per row": "{:.1f}".format}
+        )
+    )
+    kinds = [compared(r) for r in slower]
+    if kinds[0] != kinds[1]:
+        print(
+            f"verdict: at the {target} choice IVF is {kinds[0]} exact search on A, {kinds[1]} it on "
+            "B: it depends on "
+            "the measurement"
+        )
+    elif kinds[0] != "slower than":
+        print(f"verdict: at the {target} choice IVF is {kinds[0]} exact search here, on A and on B")
+    else:
+        gains_below = " to ".join(
+            dict.fromkeys(f"{v:.0%}" for v in (1 / per_row_x.max(), 1 / per_row_x.min()))
+        )
+        print(
+            f"verdict: at the {target} choice IVF is slower than exact search, on A and on B; paying "
+            "more per row, it "
+            f"gains only where a query scans less than {gains_below} of the rows"
+        )
+        reach = " to ".join(dict.fromkeys(f"{_rounded(n * v**2):,.0f}" for v in (slower.min(), slower.max())))
+        print(
+            f"extrapolation, not a measurement: if nlist grows as sqrt(n) and nprobe = {chosen} "
+            "keeps the recall, the "
+            f"share scanned falls as 1/sqrt(n)\n   and gets there from about n = {reach} on (a lower "
+            "bound if nprobe "
+            "must grow)"
+        )
+
+
+def plot_nprobe(
+    tuning: pd.DataFrame, report: pd.DataFrame, exact_ms: tuple[float, float], target: float, nlist: int
+) -> None:
+    """Recall (upper panel) and ms per query (lower) against nprobe: A's sweep, B's points drawn right of
+    each, and exact search's time on A and B (one line where the two printed times coincide)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import LogLocator, NullFormatter
+
+    nprobes = tuning["nprobe"].tolist()
+    on_b = ", ".join(str(p) for p in report["nprobe"])
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 9))
+    top.plot(tuning["nprobe"], tuning["recall"], "o-", ms=7, label="collection A (choosing)")
+    top.plot(
+        report["nprobe"] * 1.15,
+        report["recall"],
+        "D",
+        ms=9,
+        mfc="none",
+        mew=2,
+        color="C3",
+        label=f"collection B at nprobe = {on_b} (reporting; drawn right of each)",
+    )
+    top.axhline(target, color="gray", ls=":", label=f"target on A: {target}")
+    top.axhline(0.95, color="C2", ls="--", label="required: 0.95")
+    top.set(
+        xscale="log",
+        xlabel=f"nprobe (cells scanned, of {nlist})",
+        ylabel="recall of exact pairs",
+        title="Recall against nprobe",
+    )
+    top.set_xticks(nprobes, [str(p) for p in nprobes])
+    top.legend(fontsize=10, loc="lower right")
+    bottom.plot(tuning["nprobe"], tuning["ms/query"], "o-", label="IVF (collection A)")
+    bottom.plot(
+        report["nprobe"] * 1.15,
+        report["ms/query"],
+        "D",
+        ms=9,
+        mfc="none",
+        mew=2,
+        color="C3",
+        label=f"IVF (collection B, nprobe = {on_b}, drawn right of each)",
+    )
+    exact_a, exact_b = exact_ms
+    if f"{exact_a:.2f}" == f"{exact_b:.2f}":  # the printed times coincide: one line for both
+        bottom.axhline(exact_a, color="C1", ls="--", lw=2, label=f"exact search (A and B): {exact_a:.2f} ms")
+    else:
+        bottom.axhline(
+            exact_a, color="C1", ls="--", lw=2, label=f"exact search (collection A): {exact_a:.2f} ms"
+        )
+        bottom.axhline(
+            exact_b,
+            color="C3",
+            ls=(0, (1, 3)),
+            lw=2.5,
+            label=f"exact search (collection B): {exact_b:.2f} ms",
+        )
+    bottom.set(
+        xscale="log",
+        yscale="log",
+        xlabel=f"nprobe (cells scanned, of {nlist})",
+        ylabel="ms per query (this CPU)",
+        title="Query time against nprobe (fastest of 3 runs each)",
+    )
+    bottom.set_xticks(nprobes, [str(p) for p in nprobes])
+    bottom.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+    bottom.yaxis.set_major_formatter(lambda v, _: f"{v:g}")
+    bottom.yaxis.set_minor_formatter(NullFormatter())
+    bottom.legend(fontsize=10)
+    fig.tight_layout()
+    plt.show()
+
+
+def report_targets(tuning: pd.DataFrame, report: pd.DataFrame, choices: dict[float, int | None]) -> None:
+    """Print, for each target on A and the nprobe chosen for it, the recall on A and on B (against the
+    required 0.95) and the ms/query on each; then the lower choice's time as a share of the higher's."""
+    if None in choices.values():
+        print(
+            "no nprobe of the sweep reaches "
+            + ", ".join(str(t) for t, p in choices.items() if p is None)
+            + " on A"
+        )
+        return
+    a, b = (t.set_index("nprobe") for t in (tuning, report))
+    for target, p in sorted(choices.items()):
+        print(
+            f"target {target} on A: nprobe = {p:>2}: recall {a.loc[p, 'recall']:.3f} on A, "
+            f"{b.loc[p, 'recall']:.3f} on B "
+            f"({'reaches' if b.loc[p, 'recall'] >= 0.95 else 'BELOW'} the required 0.95); "
+            f"{a.loc[p, 'ms/query']:.2f} / {b.loc[p, 'ms/query']:.2f} ms/query (A / B)"
+        )
+    low, high = (choices[t] for t in sorted(choices))
+    print(
+        f"the {min(choices)} choice scans {low} cells against {high}: "
+        f"{a.loc[low, 'ms/query'] / a.loc[high, 'ms/query']:.2f}"
+        f" / {b.loc[low, 'ms/query'] / b.loc[high, 'ms/query']:.2f} of the {max(choices)} choice's "
+        "time per query "
+        "(A / B: each pair from one sweep)"
+    )
