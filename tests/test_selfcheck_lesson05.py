@@ -169,8 +169,20 @@ def _best_f2(curve):
     return float((5 * p * r / (4 * p + r)).fillna(0).idxmax())
 
 
-def _fit_for(curve, t):
-    return "delete" if curve.loc[t, "merges"] == 0 else "flag"
+def _fit_for(curve, t, max_merges=0):
+    return "delete" if curve.loc[t, "merges"] <= max_merges else "flag"
+
+
+def test_f2_every_curve_the_check_uses_is_possible_data(scored):
+    """Every false pair joins two photos into one found group: a grid point has a merge exactly where it
+    has a false pair, and no more merges than false pairs; the counts add up and only shrink as t rises."""
+    candidates, candidate_scores, groups, curve, threshold, _ = scored
+    cases = lesson05._fit_cases(curve, threshold, candidates, candidate_scores, groups)
+    assert {m for _, _, m, _ in cases} == {0, 1} and {a for *_, a in cases} == {"delete", "flag"}
+    for c in [*lesson05._own_curves().values(), *(c for c, *_ in cases)]:
+        assert ((c["fp"] > 0) == (c["merges"] > 0)).all() and (c["merges"] <= c["fp"]).all()
+        assert (c["found"] == c["tp"] + c["fp"]).all() and (c["tp"] + c["fn"]).nunique() == 1
+        assert c["tp"].is_monotonic_decreasing and c["fp"].is_monotonic_decreasing
 
 
 def test_f2_right_answer_passes_and_stub_gets_a_stand_in(scored, capsys):
@@ -178,9 +190,16 @@ def test_f2_right_answer_passes_and_stub_gets_a_stand_in(scored, capsys):
     args = (curve, threshold, candidates, candidate_scores, groups)
     assert lesson05.check_f2(_best_f2, _fit_for, *args) == (_best_f2, _fit_for)
     out = capsys.readouterr().out
-    assert "Correct on 23 curves" in out and "fit_for correct at 6 thresholds" in out
-    _not_done_then_stand_in(capsys, lesson05.check_f2(lambda c: None, lambda c, t: None, *args))
-    best, fit = lesson05.check_f2(_best_f2, lambda c, t: None, *args)
+    assert "Correct on 23 curves" in out and "fit_for correct at 9 thresholds" in out
+
+    # A fit_for that also keeps the rule's precision floor answers the same on every case: it passes.
+    def with_floor(c, t, max_merges=0):
+        return "delete" if c.loc[t, "merges"] <= max_merges and c.loc[t, "precision"] >= 0.95 else "flag"
+
+    assert lesson05.check_f2(_best_f2, with_floor, *args)[1] is with_floor
+    capsys.readouterr()
+    _not_done_then_stand_in(capsys, lesson05.check_f2(lambda c: None, lambda c, t, max_merges=0: None, *args))
+    best, fit = lesson05.check_f2(_best_f2, lambda c, t, max_merges=0: None, *args)
     assert best is _best_f2 and is_stand_in(fit) and "now write fit_for" in capsys.readouterr().out
 
 
@@ -194,9 +213,22 @@ def test_f2_right_answer_passes_and_stub_gets_a_stand_in(scored, capsys):
         ),
         (lambda c: float(c["f1"].idxmax()), _fit_for, "F2"),
         (lambda c: float(f_beta_by_threshold(c, 2).idxmax()), _fit_for, "switched off"),
-        (_best_f2, lambda c, t: "delete" if c.loc[t, "fp"] == 0 else "flag", "fit_for"),
+        (_best_f2, lambda c, t, max_merges=0: "delete" if c.loc[t, "fp"] == 0 else "flag", "fit_for"),
+        (_best_f2, lambda c, t, max_merges=0: _fit_for(c.assign(merges=c["fp"]), t, max_merges), "fit_for"),
+        (_best_f2, lambda c, t, max_merges=0: "delete" if c.loc[t, "merges"] == 0 else "flag", "fit_for"),
+        (_best_f2, lambda c, t, max_merges=0: _fit_for(c, t, max_merges - 1), "fit_for"),
+        (_best_f2, lambda c, t, max_merges=0: "delete" if t >= 0.59 else "flag", "fit_for"),
     ],
-    ids=["beta for beta squared", "best F1", "the package's F-beta", "fit_for on false pairs"],
+    ids=[
+        "beta for beta squared",
+        "best F1",
+        "the package's F-beta",
+        "fit_for on no false pairs",
+        "fit_for on false pairs up to max_merges",
+        "fit_for ignoring max_merges",
+        "fit_for with fewer merges than max_merges",
+        "fit_for by a fixed threshold",
+    ],
 )
 def test_f2_wrong_answers_fail(scored, best_f2, fit_for, message):
     candidates, candidate_scores, groups, curve, threshold, _ = scored

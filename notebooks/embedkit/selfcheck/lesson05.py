@@ -239,14 +239,55 @@ def check_rule(my_rule: Callable, curve: pd.DataFrame, candidates, candidate_sco
 # --- exercise 3 ---------------------------------------------------------------------------------
 
 
-def _small_curve(tp, fp, merges=0):
-    """A curve like choose_threshold's on 5 grid points, with 100 true pairs to find."""
+def _small_curve(tp, fp, merges):
+    """A curve like choose_threshold's on 5 grid points, with 100 true pairs to find. ``merges`` must fit
+    ``fp``: every false pair joins two photos into one found group, so a grid point has a merge exactly
+    where it has a false pair, and no more merges than false pairs."""
     c = pd.DataFrame({"tp": tp, "fp": fp}, index=[0.4, 0.5, 0.6, 0.7, 0.8])
     c["fn"], c["found"] = 100 - c["tp"], c["tp"] + c["fp"]
     c["precision"], c["recall"] = c["tp"] / c["found"], c["tp"] / 100
     c["f1"] = 2 * c["precision"] * c["recall"] / (c["precision"] + c["recall"])
     c["merges"], c["ari"] = merges, np.nan
     return c
+
+
+def _own_curves() -> dict[str, pd.DataFrame]:
+    """The check's hand-made curves. On ``first`` the best F0.5, F1 and F2 are three different thresholds;
+    on ``second`` the best F1.5, F2 and F3 are: only F2 picks both of the right ones. On ``merging`` the
+    false pairs from 0.5 to 0.7 sit in one mixed group, so a limit on false pairs and a limit on merges
+    give different answers there (precision stays at least 0.95 from 0.5 up, so the rule's precision
+    floor gives the same answers as a limit on merges alone)."""
+    return {
+        "first": _small_curve([100, 100, 90, 70, 40], [200, 40, 15, 2, 0], [2, 1, 1, 1, 0]),
+        "second": _small_curve([100, 97, 89, 86, 70], [195, 192, 125, 81, 10], [3, 3, 2, 1, 1]),
+        "merging": _small_curve([100, 100, 95, 80, 50], [60, 4, 3, 1, 0], [3, 1, 1, 1, 0]),
+    }
+
+
+def _fit_cases(curve, threshold, candidates, candidate_scores, groups) -> list[tuple]:
+    """fit_for's cases ``(curve, t, max_merges, answer)``: on this curve the answer comes from the pairs (not
+    from the curve), on the check's ``merging`` curve from its counts."""
+
+    def from_pairs(t, max_merges):
+        mixed = _merges_from_pairs(candidates, candidate_scores, groups, t)
+        return (curve, t, max_merges, "delete" if mixed <= max_merges else "flag")
+
+    cases = [from_pairs(float(f_beta_by_threshold(curve, 2).idxmax()), 0), from_pairs(threshold, 0)]
+    # On this curve, the strictest point with one merge and precision at least 0.95, if any (where the rule's
+    # precision floor would not decide either).
+    one_merge = curve.index[(curve["merges"] == 1) & (curve["precision"] >= 0.95)]
+    if len(one_merge):
+        cases.append(from_pairs(float(one_merge.max()), 1))
+    merging = _own_curves()["merging"]
+    cases += [
+        (merging, 0.4, 1, "flag"),  # 3 mixed groups
+        (merging, 0.5, 0, "flag"),
+        (merging, 0.5, 1, "delete"),  # 4 false pairs, 1 mixed group
+        (merging, 0.6, 1, "delete"),
+        (merging, 0.7, 0, "flag"),
+        (merging, 0.8, 0, "delete"),
+    ]
+    return cases
 
 
 def _merges_from_pairs(candidates, candidate_scores, groups, t) -> int:
@@ -265,30 +306,14 @@ def check_f2(
     groups,
 ):
     """Exercise 3: no grid threshold of each test curve has a higher F2 than ``best_f2``'s (F2 recounted
-    from the pair counts), and ``fit_for`` says "delete" exactly where no found group mixes photos
-    (worked out by hand on the check's curves, recounted from the pairs on this one); the package's
-    F-beta is switched off while they run. Returns ``(best_f2, fit_for)``."""
+    from the pair counts), and ``fit_for`` says "delete" exactly where at most ``max_merges`` found groups
+    mix photos (``_fit_cases``: from the check's ``merging`` curve, recounted from the pairs on this one);
+    the package's F-beta is switched off while they run. Returns ``(best_f2, fit_for)``."""
     candidates, candidate_scores = np.asarray(candidates), np.asarray(candidate_scores)
     groups = np.asarray(groups)
-    # Two small curves of the check's own. On the first the best F0.5, F1 and F2 are three different
-    # thresholds; on the second the best F1.5, F2 and F3 are. Only F2 picks both of the right ones.
-    own = _small_curve([100, 100, 90, 70, 40], [200, 40, 15, 2, 0])
-    own_2 = _small_curve([100, 97, 89, 86, 70], [195, 192, 125, 81, 10])
-    merging = _small_curve(
-        [100, 100, 90, 70, 40], [200, 40, 15, 2, 0], merges=[3, 1, 0, 0, 0]
-    )  # no merge from 0.6
+    own, own_2 = _own_curves()["first"], _own_curves()["second"]
     best_here = float(f_beta_by_threshold(curve, 2).idxmax())
-    # fit_for's cases, each with the answer: by hand on the check's curves, from the pairs on this curve.
-    fit_cases = [
-        (curve, t, "delete" if _merges_from_pairs(candidates, candidate_scores, groups, t) == 0 else "flag")
-        for t in (best_here, threshold)
-    ]
-    fit_cases += [
-        (merging, 0.4, "flag"),
-        (merging, 0.5, "flag"),
-        (merging, 0.6, "delete"),
-        (own, 0.5, "delete"),
-    ]
+    fit_cases = _fit_cases(curve, threshold, candidates, candidate_scores, groups)
     fit_stand_in = _not_written("fit_for", 3)
     fit_done = not _returns_none(fit_for, curve, threshold)
     if _returns_none(best_f2, curve):
@@ -305,7 +330,7 @@ def check_f2(
     message = "compute F2 yourself: the package's F-beta is switched off while your functions run"
     with _package_off([best_f2, fit_for], evaluation, ["f_beta_by_threshold"], message):
         yours = {name: best_f2(test_curve) for name, test_curve in test_curves.items()}
-        fits = [fit_for(c, t) for c, t, _ in fit_cases] if fit_done else None
+        fits = [fit_for(c, t, max_merges=m) for c, t, m, _ in fit_cases] if fit_done else None
     for name, test_curve in test_curves.items():
         assert yours[name] is not None and round(float(yours[name]), 2) in test_curve.index, (
             f"{name}: return a threshold of curve.index"
@@ -327,9 +352,11 @@ def check_f2(
     if fits is None:
         print("now write fit_for")
     else:
-        for (_, t, want), got in zip(fit_cases, fits, strict=True):
+        for (c, t, m, want), got in zip(fit_cases, fits, strict=True):
             assert got == want, (
-                f"fit_for(..., {t:.2f}) is {got!r}: not what the rule (no merges) allows there; try again"
+                f"fit_for(curve, {t:.2f}, max_merges={m}) is {got!r}, but at {t:.2f} that curve has "
+                f"{int(c.loc[t, 'fp'])} false pairs in {int(c.loc[t, 'merges'])} found groups that mix "
+                f"photos; the rule allows {m} such groups. Try again"
             )
         print(
             f"fit_for correct at {len(fit_cases)} thresholds. At F2's {best_here:.2f} on this curve, "
@@ -338,7 +365,8 @@ def check_f2(
         )
     for label, small, betas in (("first", own, (0.5, 1, 2)), ("second", own_2, (1.5, 2, 3))):
         print(f"the check's {label} curve, F-scores from its counts:")
-        table = small[["tp", "fp", "fn"]].assign(**{f"F{b:g}": f_beta_by_threshold(small, b) for b in betas})
+        f_scores = {f"F{b:g}": f_beta_by_threshold(small, b) for b in betas}
+        table = small[["tp", "fp", "fn", "merges"]].assign(**f_scores)
         print(table.to_string(float_format=lambda x: f"{x:.3f}"))
     return best_f2, (fit_for if fits is not None else fit_stand_in)
 
