@@ -423,3 +423,16 @@ def test_chain_strength_right_answer_passes_and_stub_gets_a_placeholder(folder, 
 def test_chain_strength_wrong_answers_fail(folder, rule, message):
     with pytest.raises(AssertionError, match=message):
         lesson06.check_chain_strength(_strength_by(folder.S, rule), folder.S, folder.files, ends=folder.ends)
+
+
+def test_chain_strength_on_an_own_folder_tries_the_largest_groups_least_similar_pair(folder, capsys):
+    S = folder.S
+    right = _strength_by(S, _highest_joining)
+    lesson06.check_chain_strength(right, S, folder.files, threshold=folder.t)
+    assert "all 6 pairs" in capsys.readouterr().out
+
+    def two_hops(S, a, b):  # the best path of at most two steps: a short cut that misses longer chains
+        return float(max(S[a, b], np.max(np.minimum(S[a], S[b]))))
+
+    with pytest.raises(AssertionError, match="the highest threshold"):
+        lesson06.check_chain_strength(_strength_by(S, two_hops), S, folder.files, threshold=folder.t)
