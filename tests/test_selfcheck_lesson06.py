@@ -327,6 +327,61 @@ def test_blur_score_wrong_answers_fail(blur_data, wrong, message):
 # --- exercise 4 ---------------------------------------------------------------------------------
 
 
+def _dhash_guard_by(compare_with_dropped=False, strictly=False, keep_later=False, as_indices=False):
+    def dhash_guard(dhashes, bits=4):
+        keep = np.ones(len(dhashes), dtype=bool) if keep_later else np.zeros(len(dhashes), dtype=bool)
+        for p, h in enumerate(dhashes):
+            if keep_later:
+                keep[p] = all((h ^ dhashes[q]).bit_count() > bits for q in range(p + 1, len(dhashes)))
+                continue
+            earlier = range(p) if compare_with_dropped else np.flatnonzero(keep[:p])
+            keep[p] = all((h ^ dhashes[q]).bit_count() > bits - (1 if strictly else 0) for q in earlier)
+        return list(np.flatnonzero(keep)) if as_indices else keep
+
+    return dhash_guard
+
+
+@pytest.fixture(scope="module")
+def folder_dhashes(folder):
+    from embedkit.duplicates import dhash
+
+    return [dhash(folder.root / f) for f in folder.files]
+
+
+def test_dhash_guard_right_answer_passes_and_stub_gets_a_placeholder(folder, folder_dhashes, capsys):
+    right = _dhash_guard_by()
+    got = lesson06.check_dhash_guard(right, folder_dhashes, folder.files)
+    assert got is right and "Correct! your dhash_guard" in capsys.readouterr().out
+    stand = lesson06.check_dhash_guard(None, folder_dhashes, folder.files)
+    _not_done_then_stand_in(capsys, stand)
+    with pytest.raises(NotImplementedError):
+        stand(folder_dhashes)
+
+
+def test_dhash_guard_hand_made_case_is_the_package_guard():
+    kept = lesson06._package_dhash_keep(lesson06.DHASH_CASE, 4)
+    assert kept.tolist() == [True, False, True, True, False, False]
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (_dhash_guard_by(compare_with_dropped=True), "you drop photo 2, the package keeps it"),
+        (_dhash_guard_by(strictly=True), "you keep photo 1, the package drops it"),
+        (_dhash_guard_by(keep_later=True), "you drop photo 0"),
+        (_dhash_guard_by(as_indices=True), "return a bool array"),
+        (lambda d, bits=4: lesson06._package_dhash_keep(d, bits), "not call the package's guard_duplicate"),
+    ],
+    ids=["a dropped photo drops others", "fewer than bits", "the last copy kept", "indices", "the package"],
+)
+def test_dhash_guard_wrong_answers_fail(folder, folder_dhashes, wrong, message):
+    with pytest.raises(AssertionError, match=message):
+        lesson06.check_dhash_guard(wrong, folder_dhashes, folder.files)
+
+
+# --- exercise 5 ---------------------------------------------------------------------------------
+
+
 def _strength_by(S, rule):
     def chain_strength(a, b):
         return rule(S, a, b)
@@ -368,3 +423,16 @@ def test_chain_strength_right_answer_passes_and_stub_gets_a_placeholder(folder, 
 def test_chain_strength_wrong_answers_fail(folder, rule, message):
     with pytest.raises(AssertionError, match=message):
         lesson06.check_chain_strength(_strength_by(folder.S, rule), folder.S, folder.files, ends=folder.ends)
+
+
+def test_chain_strength_on_an_own_folder_tries_the_largest_groups_least_similar_pair(folder, capsys):
+    S = folder.S
+    right = _strength_by(S, _highest_joining)
+    lesson06.check_chain_strength(right, S, folder.files, threshold=folder.t)
+    assert "all 6 pairs" in capsys.readouterr().out
+
+    def two_hops(S, a, b):  # the best path of at most two steps: a short cut that misses longer chains
+        return float(max(S[a, b], np.max(np.minimum(S[a], S[b]))))
+
+    with pytest.raises(AssertionError, match="the highest threshold"):
+        lesson06.check_chain_strength(_strength_by(S, two_hops), S, folder.files, threshold=folder.t)

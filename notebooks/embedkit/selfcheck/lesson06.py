@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+import embedkit.calibration as calibration
 import embedkit.grouping as grouping
 import embedkit.quality as quality
 import embedkit.splits as splits
@@ -29,6 +30,7 @@ __all__ = [
     "check_find_leaks",
     "check_curate_agrees",
     "check_blur_score",
+    "check_dhash_guard",
     "check_chain_strength",
     "as_leak",
 ]
@@ -338,12 +340,77 @@ def check_blur_score(blur_score: Callable, measures, paths: Sequence[str], folde
 
 # --- exercise 4 ---------------------------------------------------------------------------------
 
+# photo 1 is 4 bits from photo 0 (dropped: at most 4); photo 2 is 4 bits from the dropped photo 1 and 8
+# from photo 0 (kept: only kept photos drop others); photo 3 is 5 bits from photo 0 (kept); photo 4 is 1
+# bit from the kept photo 2 (dropped); photo 5 is 1 bit from photo 0, in the 64th bit (dropped)
+DHASH_CASE = [0b0, 0b1111, 0b1111_1111, 0b11111 << 20, 0b1111_1110, 1 << 63]
 
-def check_chain_strength(chain_strength: Callable, S, files: Sequence[str], ends=None):
-    """Exercise 4: ``chain_strength`` against the similarity at which SciPy's single-linkage tree joins
+
+def _package_dhash_keep(dhashes, bits: int) -> np.ndarray:
+    """The package's guard where only its dHash test can fire: each photo's original and its one copy
+    share a direction no other photo has, so no item of one photo is alike an item of another."""
+    n = len(dhashes)
+    vectors = np.repeat(np.eye(n, dtype=np.float32), 2, axis=0)
+    photo = np.repeat(np.arange(n), 2)
+    keep, _, _ = calibration.guard_duplicate_photos(
+        vectors, photo, np.tile([True, False], n), list(dhashes), dhash_bits=bits
+    )
+    return keep
+
+
+def check_dhash_guard(dhash_guard: Callable, dhashes: Sequence[int], files: Sequence[str], bits: int = 4):
+    """Exercise 4: ``dhash_guard(dhashes, bits)`` keeps what ``calibration.guard_duplicate_photos`` keeps
+    with its embedding test unable to fire, on ``DHASH_CASE`` and on the folder's ``dhashes``; the
+    package's guard refuses to run while the learner's function does."""
+    if _not_done_yet(dhash_guard):
+        print("Not done yet: write dhash_guard above (the package's guard runs the calibration below)")
+        return _not_written("dhash_guard", 4)
+    dhashes = [int(h) for h in dhashes]
+    cases = {"the hand-made case": (DHASH_CASE, [f"photo {k}" for k in range(len(DHASH_CASE))])}
+    cases["this folder's files"] = (dhashes, list(files))
+    expected = {name: _package_dhash_keep(hashes, bits) for name, (hashes, _) in cases.items()}
+    message = "dhash_guard must compare the dHashes itself, not call the package's guard_duplicate_photos"
+    with code_switched_off([calibration.guard_duplicate_photos], message):
+        yours = {name: dhash_guard(list(hashes), bits) for name, (hashes, _) in cases.items()}
+    for name, (hashes, names) in cases.items():
+        mine = np.asarray(yours[name])
+        assert mine.shape == (len(hashes),) and mine.dtype == bool, (
+            f"{name}: return a bool array with one entry per photo (True: kept), not {yours[name]!r}"
+        )
+        wrong = np.flatnonzero(mine != expected[name])
+        if wrong.size:
+            k = int(wrong[0])
+            kept = np.flatnonzero(expected[name][:k])
+            distances = [(int(hashes[k] ^ hashes[q]).bit_count(), int(q)) for q in kept]
+            closest = min(distances) if distances else None
+            why = (
+                f"the closest photo kept before it, {names[closest[1]]}, is {closest[0]} bits away"
+                if closest
+                else "no photo is kept before it"
+            )
+            raise AssertionError(
+                f"{name}: you {'keep' if mine[k] else 'drop'} {names[k]}, the package "
+                f"{'keeps' if expected[name][k] else 'drops'} it ({why}; a photo is dropped at {bits} bits "
+                "or fewer from one kept before it, and a dropped photo drops no other)"
+            )
+    dropped = int((~expected["this folder's files"]).sum())
+    print(
+        f"Correct! your dhash_guard keeps what the package's guard keeps: the hand-made case, and this "
+        f"folder's {len(dhashes)} files, {dropped} of them dropped as copies of a file kept before them"
+    )
+    return dhash_guard
+
+
+# --- exercise 5 ---------------------------------------------------------------------------------
+
+
+def check_chain_strength(chain_strength: Callable, S, files: Sequence[str], ends=None, threshold=None):
+    """Exercise 5: ``chain_strength`` against the similarity at which SciPy's single-linkage tree joins
     the two files, on ``ends`` (the cat and the cup) and five pairs of the folder's files drawn at random
     (pixel-identical copies left out: they score 1.0 whatever the path); neither the pair's own score
-    nor a step of ``COSINE_GRID`` passes where the answer differs."""
+    nor a step of ``COSINE_GRID`` passes where the answer differs. Where ``ends`` is not given (the
+    learner's own folder) and ``threshold`` is, the least similar two files of the largest group that
+    pairs at or above ``threshold`` join are tried too: the pair a short cut through the path misses most."""
     from scipy.cluster.hierarchy import cophenet, linkage
     from scipy.spatial.distance import squareform
 
@@ -354,9 +421,18 @@ def check_chain_strength(chain_strength: Callable, S, files: Sequence[str], ends
     tried = [(int(a), int(b)) for a, b in drawn if a != b and S[a, b] < 0.999][:5]
     if ends is not None:
         tried.insert(0, (int(ends[0]), int(ends[1])))
+    elif threshold is not None:
+        from embedkit.pairs import connected_groups
+
+        labels = connected_groups(len(S), np.argwhere(np.triu(S >= threshold, k=1)))
+        largest = np.flatnonzero(labels == np.bincount(labels).argmax())
+        if len(largest) > 2:
+            inside = S[np.ix_(largest, largest)] + np.eye(len(largest)) * 9.0  # no file with itself
+            a, b = np.unravel_index(np.argmin(inside), inside.shape)
+            tried.insert(0, (int(largest[a]), int(largest[b])))
     if _not_done_yet(chain_strength):
         print("Not done yet: write chain_strength above (nothing below needs it)")
-        return _not_written("chain_strength", 4)
+        return _not_written("chain_strength", 5)
     distance = np.clip(1.0 - S.astype(np.float64), 0.0, None)
     np.fill_diagonal(distance, 0.0)
     joined_at = 1.0 - squareform(cophenet(linkage(squareform(distance, checks=False), method="single")))
