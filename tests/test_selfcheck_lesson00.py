@@ -1,5 +1,5 @@
-"""embedkit.selfcheck.lesson00: the check of exercise 1 passes the lesson's model answer, says "Not
-done yet" while the exercise is untouched, and turns away the mistakes a learner makes. It runs the
+"""embedkit.selfcheck.lesson00: the checks of the prediction and of exercise 1 pass the lesson's model
+answers, say "Not done yet" while they are untouched, and turn away the mistakes a learner makes. It runs the
 suite's backbone on the bundled cat photo and on a real photo no bundled file is cut from; what it takes
 for the learner's own photo is tried on more real photos and on images that are none."""
 
@@ -80,7 +80,7 @@ def _untouched():
 
 
 def test_the_model_answer_passes_and_gives_the_photos_top_5(backbone, manifest, my_photo, capsys):
-    mine = lesson00.check_top_k_of(top_k_of_with(backbone), my_photo, EVEN, backbone, manifest)
+    mine = lesson00.check_top_k_of(top_k_of_with(backbone), my_photo, backbone, manifest)
     assert "Correct!" in capsys.readouterr().out
     expected = backbone.top_k_classes(backbone.preprocess(load_rgb(my_photo)).unsqueeze(0), k=5)[0]
     assert [name for name, _ in mine] == [name for name, _ in expected]
@@ -88,21 +88,24 @@ def test_the_model_answer_passes_and_gives_the_photos_top_5(backbone, manifest, 
     assert _untouched()
 
 
-@pytest.mark.parametrize(
-    "with_function, with_photo, with_guess",
-    [(False, False, False), (True, False, True), (False, True, True), (True, True, False)],
-)
-def test_untouched_stub_says_not_done(
-    backbone, manifest, my_photo, capsys, with_function, with_photo, with_guess
-):
-    function = top_k_of_with(backbone) if with_function else None
-    photo = my_photo if with_photo else None
-    guess = EVEN if with_guess else None
-    assert lesson00.check_top_k_of(function, photo, guess, backbone, manifest) is None
+def test_untouched_stub_says_not_done(backbone, manifest, my_photo, capsys):
+    assert lesson00.check_top_k_of(None, my_photo, backbone, manifest) is None
+    lesson00.check_guess_rest(None, 1000)
     out = capsys.readouterr().out
-    assert "Not done yet" in out
-    assert ("MY_PHOTO" in out) != with_photo and ("top_k_of" in out) != with_function
-    assert ("MY_GUESS_REST" in out) != with_guess
+    assert out.count("Not done yet") == 2 and "top_k_of" in out and "MY_GUESS_REST" in out
+
+
+def test_without_a_photo_the_function_is_still_checked_on_the_cat_files(backbone, manifest, capsys):
+    assert lesson00.check_top_k_of(top_k_of_with(backbone), None, backbone, manifest) is None
+    out = capsys.readouterr().out
+    assert "Correct on the cat files" in out and "set MY_PHOTO" in out and "Not done yet" not in out
+    with pytest.raises(AssertionError, match="rest is"):  # a wrong function is refused all the same
+        lesson00.check_top_k_of(
+            top_k_of_with(backbone, rest_as="numbered k and above"), None, backbone, manifest
+        )
+    with pytest.raises(AssertionError, match="composite transparency over white"):
+        lesson00.check_top_k_of(top_k_of_with(backbone, load=_opened_as_rgb), None, backbone, manifest)
+    assert _untouched()
 
 
 # --------------------------------------------------------------------------- wrong answers
@@ -121,31 +124,37 @@ def test_untouched_stub_says_not_done(
 )
 def test_a_mistake_is_refused_with_its_cause(backbone, manifest, my_photo, mistake, message):
     with pytest.raises(AssertionError, match=message):
-        lesson00.check_top_k_of(top_k_of_with(backbone, **mistake), my_photo, EVEN, backbone, manifest)
+        lesson00.check_top_k_of(top_k_of_with(backbone, **mistake), my_photo, backbone, manifest)
     assert _untouched()
 
 
-@pytest.mark.parametrize("guess", [1.0, 0.99, 0.5, 99.5, "0.995", True])
-def test_a_wrong_guess_of_rest_is_refused(backbone, manifest, my_photo, guess):
-    # 1: nothing in the top 5; 0.99: the top 10; 99.5: a percentage; a string or a bool is no number.
+@pytest.mark.parametrize("guess", [1.0, 0.99, 0.5, 99.5, 0.005, "0.995", True])
+def test_a_wrong_guess_of_rest_is_refused(guess):
+    # 1: nothing in the top 5; 0.99: the top 10; 99.5: a percentage; 0.005: the top 5's share, not the
+    # rest; a string or a bool is no number.
     with pytest.raises(AssertionError, match="MY_GUESS_REST"):
-        lesson00.check_top_k_of(top_k_of_with(backbone), my_photo, guess, backbone, manifest)
+        lesson00.check_guess_rest(guess, 1000)
 
 
-def test_a_guess_within_rounding_passes_and_the_random_network_is_printed(
-    backbone, manifest, my_photo, capsys
-):
-    lesson00.check_top_k_of(
-        top_k_of_with(backbone), my_photo, 0.996, backbone, manifest, untrained=backbone
-    )  # any network will do
+def test_a_guess_within_rounding_passes(capsys):
+    lesson00.check_guess_rest(0.996, 1000)
     out = capsys.readouterr().out
-    assert "evenly spread 0.995 (your guess 0.996), the random network" in out
+    assert "Correct! evenly spread, 0.995 lies outside the top 5 (your guess 0.996)" in out
+
+
+def test_a_batch_without_its_batch_axis_is_refused_with_a_hint(backbone, manifest, my_photo):
+    def no_unsqueeze(file, k):
+        backbone.classifier(backbone.as_input(backbone.preprocess(load_rgb(file))))
+
+    with pytest.raises(AssertionError, match=r"unsqueeze\(0\) before as_input"):
+        lesson00.check_top_k_of(no_unsqueeze, my_photo, backbone, manifest)
+    assert _untouched()
 
 
 def test_a_fixed_k_is_refused(backbone, manifest, my_photo):
     five = top_k_of_with(backbone)
     with pytest.raises(AssertionError, match="k=1: expected 1"):
-        lesson00.check_top_k_of(lambda file, k: five(file, 5), my_photo, EVEN, backbone, manifest)
+        lesson00.check_top_k_of(lambda file, k: five(file, 5), my_photo, backbone, manifest)
 
 
 def test_calling_the_package_is_refused_under_any_name(backbone, manifest, my_photo):
@@ -156,7 +165,7 @@ def test_calling_the_package_is_refused_under_any_name(backbone, manifest, my_ph
         return top, 1 - sum(p for _, p in top)
 
     with pytest.raises(AssertionError, match="not call top_k_classes"):
-        lesson00.check_top_k_of(lazy, my_photo, EVEN, backbone, manifest)
+        lesson00.check_top_k_of(lazy, my_photo, backbone, manifest)
     assert _untouched()
     assert backbone.top_k_classes(backbone.preprocess(load_rgb(my_photo)).unsqueeze(0), k=1)[0]
 
@@ -165,19 +174,19 @@ def test_a_bundled_image_or_a_packaged_photo_is_not_the_learners(backbone, manif
     answer = top_k_of_with(backbone)
     cut_out = manifest.query("label == 'coffee' and transformation == 'rgba_cutout'")["file"].iloc[0]
     with pytest.raises(AssertionError, match="looks like the bundled"):
-        lesson00.check_top_k_of(answer, cut_out, EVEN, backbone, manifest)
+        lesson00.check_top_k_of(answer, cut_out, backbone, manifest)
     original = manifest.query("label == 'cat' and transformation == 'original'")["file"].iloc[0]
     with Image.open(original) as image:  # a copy somewhere else, a little smaller
         ImageOps.scale(image.convert("RGB"), 0.8).save(tmp_path / "renamed.jpg", quality=85)
     with pytest.raises(AssertionError, match="looks like the bundled"):
-        lesson00.check_top_k_of(answer, tmp_path / "renamed.jpg", EVEN, backbone, manifest)
+        lesson00.check_top_k_of(answer, tmp_path / "renamed.jpg", backbone, manifest)
     packaged = next(
         Path(sysconfig.get_paths()["purelib"]).glob("PIL/*.py")
     )  # any file will do: refused by place
     with pytest.raises(AssertionError, match="installed package"):
-        lesson00.check_top_k_of(answer, packaged, EVEN, backbone, manifest)
+        lesson00.check_top_k_of(answer, packaged, backbone, manifest)
     with pytest.raises(AssertionError, match="no file at"):
-        lesson00.check_top_k_of(answer, tmp_path / "not_there.jpg", EVEN, backbone, manifest)
+        lesson00.check_top_k_of(answer, tmp_path / "not_there.jpg", backbone, manifest)
 
 
 def _saved(picture: Image.Image, folder: Path, name: str) -> Path:

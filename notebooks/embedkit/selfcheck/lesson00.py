@@ -1,8 +1,10 @@
-"""Self-check of lesson 00, start here: exercise 1's ``top_k_of``, the top k ImageNet classes of a photo.
+"""Self-check of lesson 00, start here: the prediction of ``rest`` and exercise 1's ``top_k_of``.
 
-The lesson calls it in one short cell::
+The lesson calls them in two short cells: the prediction, made before the random network runs, then
+exercise 1::
 
-    my_top5 = lesson00.check_top_k_of(top_k_of, MY_PHOTO, MY_GUESS_REST, backbone, manifest, untrained)
+    lesson00.check_guess_rest(MY_GUESS_REST, len(backbone.categories))
+    my_top5 = lesson00.check_top_k_of(top_k_of, MY_PHOTO, backbone, manifest)
 
 See the package's docstring for how a check behaves. The oracle is the package's own
 ``Backbone.top_k_classes``, run before it is switched off. No later cell needs ``top_k_of`` itself,
@@ -31,7 +33,7 @@ from PIL import Image, ImageOps
 from embedkit.backbones import Backbone
 from embedkit.images import load_rgb
 
-__all__ = ["check_top_k_of"]
+__all__ = ["check_guess_rest", "check_top_k_of"]
 
 #: Gray thumbnails nearly this alike (1: the same picture) mark a photo as one of the bundled images.
 LIKENESS_LIMIT = 0.9
@@ -218,14 +220,19 @@ def _learner_running(backbone: Backbone) -> Iterator[None]:
     as_input, given = Backbone.as_input, []
 
     def recorded(self, batch):
+        assert getattr(batch, "ndim", 4) == 4, (
+            f"as_input wants a batch, shape (1, 3, side, side); got shape {tuple(batch.shape)}: "
+            "unsqueeze(0) before as_input"
+        )
         given.append(as_input(self, batch))
         return given[-1]
 
     def from_as_input(module, args):
         if not any(args[0] is x for x in given):
             raise AssertionError(
-                "pass the batch through backbone.as_input before the network (it puts the batch on "
-                "the network's device, in its layout)"
+                "the batch the network got is not the tensor backbone.as_input returned: call the "
+                "network on what as_input returns, unchanged (it puts the batch on the network's device, "
+                "in its layout)"
             )
 
     hook = backbone.classifier.register_forward_pre_hook(from_as_input)
@@ -238,33 +245,38 @@ def _learner_running(backbone: Backbone) -> Iterator[None]:
         Backbone.as_input = as_input
 
 
+def check_guess_rest(guess_rest, classes: int) -> None:
+    """The prediction, made before the random network runs: ``guess_rest``, ``rest`` at k = 5 for a
+    network that gives each of ``classes`` classes the same probability, must lie within 0.002 of
+    1 - 5 / ``classes``."""
+    if guess_rest is None:
+        print("Not done yet: set MY_GUESS_REST; the next cell shows what the random network gives")
+        return
+    even = _refuse_guess(guess_rest, classes)
+    print(f"Correct! evenly spread, {even:.3f} lies outside the top 5 (your guess {guess_rest:.3f})")
+
+
 def check_top_k_of(
     top_k_of: Callable | None,
     my_photo,
-    guess_rest,
     backbone: Backbone,
     manifest: pd.DataFrame,
-    untrained: Backbone | None = None,
 ) -> list[tuple[str, float]] | None:
-    """Exercise 1: first ``guess_rest``, the learner's prediction of ``rest`` at k = 5 for a network
-    that knows nothing, must lie within 0.002 of 1 - 5 / (number of classes). Then ``top_k_of(file, k)``
-    against the package's ``top_k_classes`` (same classes, probabilities and ``rest`` within 1e-4) on
-    files opened with ``load_rgb``: the cat photo with k = 1, 5 and 10, its RGBA cut-out, the cat stored
-    on its side with an EXIF tag, and ``my_photo``, which must be no bundled image (nor one flipped,
-    turned or cut around its centre) and no plain colour, even shading or noise. While it runs,
+    """Exercise 1: ``top_k_of(file, k)`` against the package's ``top_k_classes`` (same classes,
+    probabilities and ``rest`` within 1e-4) on files opened with ``load_rgb``: the cat photo with k = 1, 5
+    and 10, its RGBA cut-out, the cat stored on its side with an EXIF tag, and ``my_photo``, which must be
+    no bundled image (nor one flipped, turned or cut around its centre) and no plain colour, even shading
+    or noise. Without ``my_photo`` the cat files are checked and the photo is skipped. While it runs,
     ``top_k_classes`` is switched off and the network refuses a batch that did not come through
-    ``backbone.as_input``. ``untrained``, the random network, if given, has its ``rest`` for the cat
-    photo printed beside the guess. Returns the top 5 of ``my_photo``; ``None`` while not done.
+    ``backbone.as_input``. Returns the top 5 of ``my_photo``; ``None`` while not done or without a photo.
     """
-    given = [("MY_PHOTO", my_photo), ("MY_GUESS_REST", guess_rest), ("top_k_of", top_k_of)]
-    if any(value is None for _, value in given):
-        missing = ", ".join(name for name, value in given if value is None)
-        print(f"Not done yet: set {missing}; the lesson goes on without your photo's top 5")
+    if top_k_of is None:
+        print("Not done yet: write top_k_of; the lesson goes on without your photo's top 5")
         return None
-    even = _refuse_guess(guess_rest, len(backbone.categories))
-    mine = Path(my_photo)
-    assert mine.is_file(), f"no file at {mine.resolve()}"
-    _refuse_bundled(mine, manifest)
+    mine = None if my_photo is None else Path(my_photo)
+    if mine is not None:
+        assert mine.is_file(), f"no file at {mine.resolve()}"
+        _refuse_bundled(mine, manifest)
     cat_files = manifest.query("label == 'cat'").set_index("transformation")["file"]
     network_says: dict[str, list[tuple[str, float]]] = {}  # the package's top 10 for each file
     yours = {}
@@ -273,8 +285,9 @@ def check_top_k_of(
             "the cat photo": cat_files["original"],
             "the cat cut-out": cat_files["rgba_cutout"],
             "the cat stored on its side": _on_its_side(cat_files["original"], Path(folder)),
-            "your photo": mine,
         }
+        if mine is not None:
+            files["your photo"] = mine
         # The cat photo first, at every k: a loader's mistake then shows on the files made to catch it.
         calls = [("the cat photo", k) for k in (5, 1, 10)]
         calls += [(what, 5) for what in files if what != "the cat photo"]
@@ -285,17 +298,11 @@ def check_top_k_of(
             with _learner_running(backbone):
                 yours[what, k] = top_k_of(files[what], k)
             _compare(what, k, yours[what, k], network_says[what][:k])
+    cat_rest = f"rest outside the top 5: the cat photo {float(yours['the cat photo', 5][1]):.3f}"
+    if mine is None:
+        print(f"Correct on the cat files ({cat_rest}). Your photo: skipped; set MY_PHOTO to see its top 5")
+        return None
     my_top5 = [(name, float(p)) for name, p in yours["your photo", 5][0]]
-    random_rest = ""
-    if untrained is not None:
-        random_top5 = untrained.top_k_classes(
-            untrained.preprocess(load_rgb(cat_files["original"])).unsqueeze(0)
-        )
-        random_rest = f", the random network {1 - sum(p for _, p in random_top5[0]):.3f}"
-    print(
-        f"Correct! rest outside the top 5 for the cat photo: evenly spread {even:.3f} (your guess "
-        f"{guess_rest:.3f}){random_rest}, this network {float(yours['the cat photo', 5][1]):.3f}; "
-        f"for your photo {float(yours['your photo', 5][1]):.3f}"
-    )
+    print(f"Correct! {cat_rest}, your photo {float(yours['your photo', 5][1]):.3f}")
     print("your photo's top 5:", ", ".join(f"{name} {p:.3f}" for name, p in my_top5))
     return my_top5
