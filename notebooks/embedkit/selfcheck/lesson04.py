@@ -464,8 +464,8 @@ def _size_reading(rho, share_below, best_as_small, median):
 def check_size_explains(share_below, best_as_small, size_explains: Callable, side, cos_with_original) -> None:
     """Your two facts against the resize copies' sides and scores, then your rule ``size_explains(rho,
     share_below, best_as_small, median)`` on this evidence and on made-up evidence that calls for each of the
-    three answers (the rule is the one in the lesson's Solution). A wrong rule is told neither which case
-    it misread nor the answer, so trying the answers in turn does not pass."""
+    three answers (the rule is the one in the lesson's Solution). A wrong rule is shown the first evidence it
+    misread, never the answer: the learner submits a rule, so the evidence cannot be gamed."""
     copies = pd.DataFrame({"side": np.asarray(side), "cos": np.asarray(cos_with_original, dtype=float)})
     lowest = copies["cos"].idxmin()
     median, low_side = copies["cos"].median(), copies.loc[lowest, "side"]
@@ -499,11 +499,17 @@ def check_size_explains(share_below, best_as_small, size_explains: Callable, sid
     assert all(reading in SIZE_ANSWERS for reading in readings), (
         'size_explains returns "yes", "not alone" or "no", whatever the evidence'
     )
-    assert all(reading == want for reading, (_, want) in zip(readings, cases, strict=True)), (
-        f"not quite: on some of the {len(cases)} sets of evidence the check tries (this set's, and made-up "
-        "ones that call for each answer), your rule reads the evidence otherwise. Ask what each answer "
-        "claims and which of the four numbers would show it"
-    )
+    wants = [want for _, want in cases]
+    misread = [i for i, (reading, want) in enumerate(zip(readings, wants, strict=True)) if reading != want]
+    if misread:
+        (r, (below_small, below_large), top, mid), _ = cases[misread[0]]
+        raise AssertionError(
+            f"not quite: your rule misreads {len(misread)} of the {len(cases)} sets of evidence the check "
+            f"tries; the first is {'this set' if misread[0] == 0 else 'a made-up one'}: rho {r:.2f}, "
+            f"share_below "
+            f"({below_small:.2f}, {below_large:.2f}), best_as_small {top:.2f}, median {mid:.2f}. Does each "
+            "signal point to size there, and does another copy shrunk as far keep its score?"
+        )
     expected = cases[0][1]
     print(
         f"Correct! On this set your rule reads {expected!r}: "
