@@ -409,6 +409,30 @@ def _top_partition_any_tie(scores_row, k):  # argpartition keeps any of the scor
     return chosen[np.lexsort((chosen, -row[chosen]))]
 
 
+def _top_partition_sorted_k(scores_row, k):  # np.argpartition puts the k in sorted order, ties in any order
+    return np.argpartition(-np.asarray(scores_row, dtype=np.float64), range(k))[:k]
+
+
+def _top_partition_stable(scores_row, k):  # any of the tied scores at the cut, then a stable sort
+    row = np.asarray(scores_row, dtype=np.float64)
+    chosen = np.argpartition(-row, k - 1)[:k]
+    return chosen[np.argsort(-row[chosen], kind="stable")]
+
+
+def _top_partition_method(scores_row, k):  # the same as a method no spy can watch
+    return (-np.asarray(scores_row, dtype=np.float64)).argpartition(range(k))[:k]
+
+
+def _top_partition_every_place(scores_row, k):  # a full sort by np.argpartition
+    row = np.asarray(scores_row, dtype=np.float64)
+    return np.argpartition(-row, range(len(row)))[:k]
+
+
+def _top_unique(scores_row, k):  # a full sort hidden in np.unique, then the positions of each score
+    row = np.asarray(scores_row, dtype=np.float64)
+    return np.concatenate([np.flatnonzero(row == v) for v in np.unique(row)[::-1]])[:k]
+
+
 def _top_partition_unordered(scores_row, k):  # the right k, not best first
     return np.sort(top_neighbours(scores_row, k))
 
@@ -430,6 +454,11 @@ def _top_pandas_nlargest(scores_row, k):  # pandas does the selection the lesson
         _top_partition_any_tie,
         _top_partition_unordered,
         _top_pandas_nlargest,
+        _top_partition_sorted_k,
+        _top_partition_stable,
+        _top_partition_method,
+        _top_partition_every_place,
+        _top_unique,
     ],
 )
 def test_top_neighbours_wrong_answers_fail(wrong):
@@ -724,3 +753,79 @@ def test_failure_messages_show_the_case():
         lesson03.check_cosine(_cosine_numpy_scalar)
     with pytest.raises(AssertionError, match=r"the rows \[-1, -2\], \[1, 2\], \[-2, -1\] gave"):
         lesson03.check_all_pairs(_all_pairs_max_without_abs, X_SMALL, cosine)
+
+
+_numpy_argsort = np.argsort  # kept before the check's spies take its place
+
+
+def _lucky_argpartition(a, kth, *args, **kwargs):  # a NumPy whose ties happen to fall in position order
+    return _numpy_argsort(np.asarray(a), kind="stable")
+
+
+@pytest.mark.parametrize("wrong", [_top_partition_sorted_k, _top_partition_stable, _top_partition_any_tie])
+def test_top_neighbours_argpartition_tie_order_fails_on_every_numpy(wrong, monkeypatch):
+    monkeypatch.setattr(np, "argpartition", _lucky_argpartition)
+    with pytest.raises(AssertionError, match="lower|lowest"):
+        lesson03.check_top_neighbours(wrong, _no_self(X_SMALL), X_SMALL, QUERY, K)
+
+
+def test_top_neighbours_tie_cases_and_random_ties():
+    with pytest.raises(AssertionError, match=r"\[1\.0, 1\.0, 2\.0\], k=2\) gave \[2, 1\], not \[2, 0\]"):
+        lesson03.check_top_neighbours(
+            _tie_cases_only(_top_partition_sorted_k), _no_self(X_SMALL), X_SMALL, QUERY, K
+        )
+    with pytest.raises(AssertionError, match=r"of equal scores, the lower position first"):
+        wrong = _random_rows_only(_top_partition_sorted_k)
+        lesson03.check_top_neighbours(wrong, _no_self(X_SMALL), X_SMALL, QUERY, K)
+
+
+def _tie_cases_only(wrong):  # right on every case but [1, 1, 2] and [0.5, 0.5, 0.5, 0.9]
+    def answer(scores_row, k):
+        row = np.asarray(scores_row, dtype=np.float64)
+        return wrong(row, k) if row.tolist() in ([1, 1, 2], [0.5, 0.5, 0.5, 0.9]) else top_neighbours(row, k)
+
+    return answer
+
+
+def _random_rows_only(wrong):  # right on every case but the rows of whole numbers
+    def answer(scores_row, k):
+        row = np.asarray(scores_row, dtype=np.float64)
+        whole = len(row) <= 16 and np.all(row == np.round(row)) and row.tolist() != [1, 1, 2]
+        return wrong(row, k) if whole else top_neighbours(row, k)
+
+    return answer
+
+
+def test_partition_spies_are_valid_partitions_with_ties_reversed():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        row = rng.integers(0, 4, int(rng.integers(1, 30))).astype(np.float64)
+        kth = rng.integers(0, len(row), int(rng.integers(1, 4)))
+        with lesson03._sorts_limited([100]):
+            order, values = np.argpartition(row, kth), np.partition(row, kth)
+        assert sorted(order.tolist()) == list(range(len(row))) and np.array_equal(values, row[order])
+        for (
+            i
+        ) in kth:  # NumPy's promise: the kth place sorted, nothing larger before it, nothing smaller after
+            assert row[order[i]] == np.sort(row)[i]
+            assert (row[order[:i]] <= row[order[i]]).all() and (row[order[i + 1 :]] >= row[order[i]]).all()
+        for i in range(len(row) - 1):  # equal values: the higher position first
+            if row[order[i]] == row[order[i + 1]]:
+                assert order[i] > order[i + 1]
+    assert np.argpartition(np.array([1.0, 1.0, 2.0]), 1)[1] in (0, 1)  # NumPy's own again
+    assert np.unique([2, 1, 2]).tolist() == [1, 2] and heapq.nlargest(2, [1, 3, 2]) == [3, 2]
+
+
+def test_all_pairs_without_keepdims_names_the_shapes():
+    def no_keepdims(X):
+        X = np.asarray(X, dtype=np.float64)
+        largest = np.abs(X).max(axis=1)
+        if (largest == 0).any():
+            raise ValueError("zero vector")
+        X = X / largest
+        U = X / np.linalg.norm(X, axis=1)
+        return U @ U.T
+
+    shapes = r"raised ValueError.*\(30, 1\) column, not shape \(30,\): keepdims"
+    with pytest.raises(AssertionError, match=shapes):
+        lesson03.check_all_pairs(no_keepdims, X_SMALL, cosine)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import heapq
 import inspect
 import textwrap
 from collections.abc import Callable, Iterator
@@ -333,17 +334,34 @@ def check_all_pairs(all_pairs_cosine: Callable, X: np.ndarray, cosine: Callable)
     expected_random = _sklearn_cosine(random_rows)
     expected_X = _sklearn_cosine(np.asarray(X, dtype=np.float64))
     given = random_rows.copy()  # float64, which np.asarray does not copy
+
+    def call(M: np.ndarray, what: str, zero_vector_ok: bool = False) -> Any:
+        """``all_pairs_cosine(M)``; an error it raises names the call (None: it took M for a zero vector)."""
+        try:
+            return all_pairs_cosine(M)
+        except AssertionError:
+            raise
+        except Exception as exc:
+            if zero_vector_ok and isinstance(exc, ValueError) and "zero vector" in str(exc):
+                return None
+            n, d = np.shape(M)
+            shapes = (
+                f"; to divide the ({n}, {d}) rows by one number each, give those numbers as a ({n}, 1) "
+                f"column, not shape ({n},): keepdims=True"
+                if "broadcast" in str(exc)
+                else ""
+            )
+            raise AssertionError(
+                f"all_pairs_cosine({what}) raised {type(exc).__name__}: {str(exc).strip()}{shapes}"
+            ) from exc
+
     with switched_off(LIBRARY_COSINES, _NUMPY_ONLY):
-        got_random, got_X = all_pairs_cosine(given), all_pairs_cosine(np.array(X, copy=True))
-        got_negative = all_pairs_cosine(np.array([[-1.0, -2.0], [1.0, 2.0], [-2.0, -1.0]]))
-        try:
-            got_tiny = all_pairs_cosine(np.array([[1e-200, 0.0], [1.0, 0.0]]))
-        except ValueError:
-            got_tiny = None
-        try:
-            got_balanced = all_pairs_cosine(np.array([[1.0, -1.0], [1.0, 0.0]]))
-        except ValueError:
-            got_balanced = None
+        got_random = call(given, "30 random rows of 8")
+        got_X = call(np.array(X, copy=True), "the embeddings X")
+        negative = np.array([[-1.0, -2.0], [1.0, 2.0], [-2.0, -1.0]])
+        got_negative = call(negative, "[[-1, -2], [1, 2], [-2, -1]]")
+        got_tiny = call(np.array([[1e-200, 0.0], [1.0, 0.0]]), "[[1e-200, 0], [1, 0]]", zero_vector_ok=True)
+        got_balanced = call(np.array([[1.0, -1.0], [1.0, 0.0]]), "[[1, -1], [1, 0]]", zero_vector_ok=True)
         _raises_zero_vector(all_pairs_cosine, np.array([[1.0, 2.0], [0.0, 0.0], [3.0, 1.0]]))
     assert np.array_equal(given, random_rows), (
         "all_pairs_cosine changed the matrix it was given: divide into a new array (X = X / m), not in place"
@@ -413,7 +431,10 @@ def check_loop_and_matrix(
 _np_lexsort = np.lexsort  # kept before any spy takes its place
 
 #: Sorting calls written as methods (``row.argsort()``), which no spy can watch.
-_SORT_METHODS = {"argsort", "sort", "sort_values"}
+_SORT_METHODS = {"argsort", "sort", "sort_values", "argpartition", "partition"}
+
+#: NumPy's uniques sort the whole array they are given.
+_UNIQUES = ("unique", "unique_values", "unique_counts", "unique_inverse", "unique_all")
 
 
 def _sort_methods_in(function: Callable) -> list[str]:
@@ -434,11 +455,27 @@ def _sort_methods_in(function: Callable) -> list[str]:
     )
 
 
+def _ties_reversed(values: Any, kth: Any) -> np.ndarray:
+    """A valid ``np.argpartition(values, kth)`` of a 1-D array that is the worst for the tie rule: equal
+    values in reverse position order, and between the kth places the larger values first."""
+    values = np.asarray(values)
+    positions = np.arange(len(values))
+    order = _np_lexsort((-positions, values))  # ascending; of equal values, the higher position first
+    bounds = [-1, *sorted({int(i) % len(values) for i in np.atleast_1d(kth)}), len(values)]
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        part = order[lo + 1 : hi]  # between two kth places a partition promises no order: descending
+        order[lo + 1 : hi] = part[_np_lexsort((-part, -values[part]))]
+    return order
+
+
 @contextlib.contextmanager
 def _sorts_limited(limit: list[int]) -> Iterator[None]:
-    """While the block runs, ``np.argsort``, ``np.sort``, ``np.lexsort`` and ``sorted`` refuse more than
-    ``limit[0]`` entries: the k best are picked first, and only they are sorted. ``np.argsort`` of a row
-    without ``kind="stable"`` puts equal values in reverse position order, as an unstable sort may."""
+    """While the block runs, ``np.argsort``, ``np.sort``, ``np.lexsort``, ``np.unique`` (and its kin),
+    ``np.sort_complex``, ``sorted`` and ``heapq.nlargest`` refuse more than ``limit[0]`` entries, and
+    ``np.partition`` and ``np.argpartition`` more than ``limit[0]`` kth places: the k best are picked first,
+    and only they are sorted. Where NumPy promises no order for equal values (``np.argsort`` of a row
+    without ``kind="stable"``, ``np.argpartition``, ``np.partition``), they come in reverse position order,
+    on every CPU and NumPy version."""
 
     def limited(name: str, sort: Callable, size: Callable) -> Callable:
         def watched(*args, **kwargs):
@@ -456,6 +493,22 @@ def _sorts_limited(limit: list[int]) -> Iterator[None]:
 
         return watched
 
+    def partitioned(name: str, partition: Callable) -> Callable:
+        def watched(a, kth, *args, **kwargs):
+            if np.size(kth) > limit[0]:
+                raise AssertionError(
+                    f"top_neighbours sorts {np.size(kth)} scores (np.{name} with {np.size(kth)} kth places) "
+                    f"for k = {limit[0]}: pick the k best first, then sort only those k"
+                )
+            result = partition(a, kth, *args, **kwargs)  # NumPy's own, for its errors and other shapes
+            axis = kwargs.get("axis", args[0] if args else -1)
+            if np.ndim(a) != 1 or axis not in (-1, 0, None) or np.asarray(a).dtype.names:
+                return result
+            order = _ties_reversed(a, kth)
+            return order if name == "argpartition" else np.asarray(a)[order]
+
+        return watched
+
     def _stable(axis: Any = -1, kind: str | None = None, *_: Any, stable: Any = None, **__: Any) -> bool:
         """Whether ``np.argsort(a, *args, **kwargs)`` was asked for a stable sort."""
         return bool(stable) or kind in ("stable", "mergesort")
@@ -464,28 +517,36 @@ def _sorts_limited(limit: list[int]) -> Iterator[None]:
         (np, "argsort", np.size),
         (np, "sort", np.size),
         (np, "lexsort", lambda keys: np.shape(keys)[-1]),
+        (np, "sort_complex", np.size),
         (builtins, "sorted", len),
+        (heapq, "nlargest", int),
+        (heapq, "nsmallest", int),
     ]
+    watched += [(np, name, np.size) for name in _UNIQUES if hasattr(np, name)]
     with contextlib.ExitStack() as stack:
         for owner, name, size in watched:
             original = getattr(owner, name)
             stack.enter_context(mock.patch.object(owner, name, limited(name, original, size)))
+        for name in ("argpartition", "partition"):
+            stack.enter_context(mock.patch.object(np, name, partitioned(name, getattr(np, name))))
         yield
 
 
 def check_top_neighbours(
     top_neighbours: Callable, S_no_self: np.ndarray, X: np.ndarray, query: int, k: int
 ) -> Callable:
-    """Checks ``top_neighbours`` on a made-up row with ties and a -inf whose answers are known, then on row
-    ``query`` of ``S_no_self`` against the package's ``top_k(X)``. While it runs, ``top_k`` is switched
-    off and NumPy's and Python's sorts refuse more than k entries: it picks the k best, then sorts them."""
+    """Checks ``top_neighbours`` on made-up rows with ties and a -inf whose answers are known, on 20 seeded
+    rows of many ties against a stable sort, then on row ``query`` of ``S_no_self`` against the package's
+    ``top_k(X)``. While it runs, ``top_k`` is switched off, NumPy's and Python's sorts refuse more than k
+    entries (it picks the k best, then sorts them) and NumPy's sorts that promise no order for ties reverse
+    them (:func:`_sorts_limited`)."""
     if is_stand_in(top_neighbours):
         not_done("top_neighbours still returns None", "the package's top-k selection")
         return _fallback_top_neighbours
     package_rows, package_scores = (found[query] for found in top_k(X, k=k))  # before it is switched off
     row = np.array([0.2, 0.9, -np.inf, 0.5, 0.9, 0.1, 0.5, 0.7])
     cases = [  # (scores, k, the right answer, why)
-        (row, 1, [1], "the highest score, 0.9, is at position 1"),
+        (row, 1, [1], "the highest score, 0.9, is at positions 1 and 4: the lower one goes in"),
         (
             row,
             5,
@@ -508,11 +569,21 @@ def check_top_neighbours(
             "30 equal best scores: in position order (a sort that is not stable, np.argsort's default, "
             "may reorder more than 16 equal values; use kind='stable')",
         ),
+        ([1.0, 1.0, 2.0], 2, [2, 0], "1.0 at 0 and 1 tie for the last place: the lower position, 0, goes in"),
+        ([0.5, 0.5, 0.5, 0.9], 2, [3, 0], "0.5 at 0, 1 and 2 tie for the last place: the lowest goes in"),
     ]
+    tie_rng = np.random.default_rng(30)
+    for _ in range(20):  # many ties: whole numbers 0 to 3; the right answer by a stable sort of the row
+        n = int(tie_rng.integers(2, 17))
+        scores = tie_rng.integers(0, 4, n).astype(np.float64)
+        kk = int(tie_rng.integers(1, n + 1))
+        want = np.argsort(-scores, kind="stable")[:kk].tolist()  # before the spies go on
+        cases.append((scores, kk, want, "best first; of equal scores, the lower position first"))
     methods = sorted({m for f in _reached(top_neighbours)[0] for m in _sort_methods_in(f)})
     assert not methods, (
-        f"top_neighbours calls .{'(), .'.join(methods)}() as a method: call np.argsort(x) or np.sort(x) "
-        "instead, so that the check can see that only the k best are sorted"
+        f"top_neighbours calls .{'(), .'.join(methods)}() as a method: call np.argsort(x), "
+        "np.argpartition(x, kth) and the like as functions instead, so that the check can see how many "
+        "scores are sorted"
     )
 
     def _off(*args, **kwargs):
@@ -529,7 +600,7 @@ def check_top_neighbours(
         with _sorts_limited(limit):
             for scores, kk, _, _ in cases:
                 limit[0] = kk
-                answers.append(top_neighbours(scores.copy(), kk))
+                answers.append(top_neighbours(np.array(scores, dtype=np.float64), kk))
             limit[0] = k
             got_query = top_neighbours(np.array(S_no_self[query], copy=True), k)
     finally:
@@ -545,7 +616,7 @@ def check_top_neighbours(
     )
     for (scores, kk, want, why), got in zip(cases, answers, strict=True):
         got = np.asarray(got)
-        shown = f"{scores[:8].tolist()}{' ...' if len(scores) > 8 else ''}"
+        shown = f"{np.asarray(scores)[:16].tolist()}{' ...' if len(scores) > 16 else ''}"
         assert np.issubdtype(got.dtype, np.integer), (
             f"top_neighbours({shown}, k={kk}) gave {got.tolist()}, not {want}: positions, not scores"
         )
