@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import breadth_first_order, connected_components, depth_first_order
 
 from embedkit import duplicates, evaluation, pairs, splits
 from embedkit.images import load_rgb
@@ -102,6 +102,11 @@ def pixel_hash_without_size(path):
     return hashlib.sha256(load_rgb(path).tobytes()).hexdigest()
 
 
+def pixel_hash_without_a_separator(path):  # 1×11 and 11×1 both read "111"
+    rgb = load_rgb(path)
+    return hashlib.sha256(f"{rgb.width}{rgb.height}".encode() + rgb.tobytes()).hexdigest()
+
+
 def pixel_hash_of_the_bytes(path):
     with open(path, "rb") as file:
         return hashlib.sha256(file.read()).hexdigest()
@@ -129,6 +134,7 @@ def test_pixel_hash(lesson, capsys):
     assert standin(files[0]) == theirs[0]
     check = lesson01.check_pixel_hash
     refused(check, pixel_hash_without_size, files, theirs, match="hash the size too")
+    refused(check, pixel_hash_without_a_separator, files, theirs, match="put a separator")
     refused(check, pixel_hash_of_the_bytes, files, theirs, match="another compression level")
     refused(check, pixel_hash_without_load_rgb, files, theirs, match="cut-out laid over white")
     refused(check, pixel_hash_in_gray, files, theirs, match="one blue value")
@@ -246,6 +252,11 @@ def threshold_the_only_best(curve, max_merges=0, min_precision=evaluation.MIN_PR
     return allowed.index[allowed["f1"] == allowed["f1"].max()].item()  # fails where several tie
 
 
+def threshold_by_recall(curve, max_merges=0, min_precision=evaluation.MIN_PRECISION):
+    allowed = curve[(curve["merges"] <= max_merges) & (curve["precision"] >= min_precision)]
+    return allowed["recall"].idxmax()
+
+
 def threshold_by_the_package(curve, max_merges=0, min_precision=evaluation.MIN_PRECISION):
     return evaluation._pick_threshold(curve, False, min_precision, max_merges)
 
@@ -283,6 +294,7 @@ def test_rule_once_the_scores_are_written(lesson, capsys):
         (threshold_without_the_floor, "floor"),
         (threshold_above_the_floor, "exactly the floor.*is allowed"),
         (threshold_below_the_merge_limit, "exactly the limit.*is allowed"),
+        (threshold_by_recall, "F1"),
         (threshold_by_the_package, "switched off"),
     ]:
         refused(check, stub, wrong, *args, match=match)
@@ -337,6 +349,25 @@ def merges_by_scipy(found_pairs, true_groups):
     return int((pd.Series(np.asarray(true_groups)).groupby(label).nunique() > 1).sum())
 
 
+def merges_by_a_search(name):
+    """The found groups labelled by a SciPy breadth- or depth-first search from each unlabelled file
+    (the search looked up by its name when it runs, as a notebook's code does)."""
+
+    def my_merges(found_pairs, true_groups):
+        from scipy.sparse import coo_matrix
+
+        n = len(true_groups)
+        ends = (found_pairs[:, 0], found_pairs[:, 1])
+        graph = coo_matrix((np.ones(len(found_pairs)), ends), shape=(n, n)).tocsr()
+        label, search = np.full(n, -1), globals()[name]
+        for start in range(n):
+            if label[start] < 0:
+                label[search(graph, start, directed=False, return_predecessors=False)] = start
+        return int((pd.Series(np.asarray(true_groups)).groupby(label).nunique() > 1).sum())
+
+    return my_merges
+
+
 def merges_by_the_package(found_pairs, true_groups):
     label = pairs.connected_groups(len(true_groups), found_pairs)
     return int((pd.Series(np.asarray(true_groups)).groupby(label).nunique() > 1).sum())
@@ -356,14 +387,24 @@ def test_merges(lesson, capsys):
     refused(check, merges_counting_pairs, *args, match="count groups, not wrong pairs")
     refused(check, merges_relabelling_one_file, *args, match="relabel every file")
     refused(check, merges_by_scipy, *args, match="chain the pairs yourself")
+    for search in ["breadth_first_order", "depth_first_order"]:
+        assert merges_by_a_search(search)(pairs_within(16), lesson.groups) == lesson.curve.loc[16, "merges"]
+        refused(check, merges_by_a_search(search), *args, match="chain the pairs yourself")
     refused(check, merges_by_the_package, *args, match="chain the pairs yourself")
-    assert connected_components.__name__ == "connected_components"  # put back under this module's name too
+    for function in [connected_components, breadth_first_order, depth_first_order]:  # put back, here too
+        assert function.__name__ in {"connected_components", "breadth_first_order", "depth_first_order"}
 
 
 # --------------------------------------------------------------------------- one fold
 
 
-def folds_with(lesson, choose_on_every_pair=False, calibration_scored_over_all=False, by_the_package=False):
+def folds_with(
+    lesson,
+    choose_on_every_pair=False,
+    calibration_scored_over_all=False,
+    by_the_package=False,
+    without_calibration_recall=False,
+):
     """my_fold as the lesson's Solution writes it, or with one of a learner's mistakes."""
     iu, ju, all_pairs, distance, groups = (
         lesson.iu,
@@ -378,14 +419,15 @@ def folds_with(lesson, choose_on_every_pair=False, calibration_scored_over_all=F
         chosen_on = np.ones_like(inside) if choose_on_every_pair else inside
         scored = None if calibration_scored_over_all else ~held_out
         if by_the_package:
-            t = evaluation.choose_threshold(
+            chosen = evaluation.choose_threshold(
                 all_pairs[chosen_on],
                 distance[chosen_on],
                 groups,
                 range(65),
                 higher_is_similar=False,
                 scored_items=scored,
-            ).threshold
+            )
+            t, calibration_recall = chosen.threshold, chosen.recall
         else:
             calibration = evaluation.threshold_curve(
                 all_pairs[chosen_on],
@@ -396,10 +438,13 @@ def folds_with(lesson, choose_on_every_pair=False, calibration_scored_over_all=F
                 scored_items=scored,
             )
             t = threshold_right(calibration)
+            calibration_recall = calibration.loc[t, "recall"]
         unseen = evaluation.threshold_curve(
             all_pairs[~inside], distance[~inside], groups, [t], higher_is_similar=False, scored_items=held_out
         ).iloc[0]
-        return t, unseen["precision"], unseen["recall"]
+        if without_calibration_recall:
+            return t, unseen["precision"], unseen["recall"]
+        return t, calibration_recall, unseen["precision"], unseen["recall"]
 
     return my_fold
 
@@ -411,10 +456,12 @@ def test_fold(lesson, capsys):
     assert "Correct" in printed and lesson01.passed(right)
     merged = int((lesson.folds["held_out_merges"] > 0).sum())
     assert f"{min(merged, 2)} of these 3 merged" in printed
+    recall_0 = lesson.folds.iloc[0]["in_sample_recall"]
+    assert f"calibration recall in fold 0: {recall_0:.3f}; scored over every file it would be 0." in printed
     standin = not_done(capsys, check(stub, threshold_right, lesson.folds, lesson.groups))
     held_out = next(evaluation.group_folds(lesson.groups))[2]
     assert standin(held_out) == tuple(
-        lesson.folds.iloc[0][["threshold", "held_out_precision", "held_out_recall"]]
+        lesson.folds.iloc[0][["threshold", "in_sample_recall", "held_out_precision", "held_out_recall"]]
     )
     not_done(capsys, check(right, lesson01._package(threshold_right), lesson.folds, lesson.groups))
     if (
@@ -426,15 +473,24 @@ def test_fold(lesson, capsys):
             threshold_right,
             lesson.folds,
             lesson.groups,
-            match="choose on the pairs of two calibration files",
+            match="the pairs of two calibration files only",
         )
+    # the same thresholds and held-out numbers in every fold: only the calibration recall tells
     refused(
         check,
         folds_with(lesson, calibration_scored_over_all=True),
         threshold_right,
         lesson.folds,
         lesson.groups,
-        match="scored_items=~held_out",
+        match="counts the held-out groups' duplicate pairs as missed",
+    )
+    refused(
+        check,
+        folds_with(lesson, without_calibration_recall=True),
+        threshold_right,
+        lesson.folds,
+        lesson.groups,
+        match="return four numbers",
     )
     refused(
         check,

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -112,7 +112,7 @@ def _short(file: Any) -> str:
 
 def check_pixel_hash(my_pixel_hash: Callable, files: Sequence[Any], pixel_hashes: Sequence[str]) -> Callable:
     """Your pixel hash on hand-made images whose answer is known (re-saved, cut out over white, one value
-    nudged, the same bytes in two shapes), then which of ``files`` it calls equal, against
+    nudged, the same bytes in two shapes, twice), then which of ``files`` it calls equal, against
     ``pixel_hashes``, the package's (``duplicates.pixel_hash`` is switched off while yours runs)."""
     files = list(files)
     _forget(my_pixel_hash)
@@ -128,6 +128,7 @@ def check_pixel_hash(my_pixel_hash: Callable, files: Sequence[Any], pixel_hashes
     nudged[5, 5, 2] = 101  # one blue value one level off: (100, 100, 101) still converts to gray 100,
     # so a grayscale hash would miss it
     strip = photo[:2]  # 8 wide, 2 high; the same bytes as 2 wide, 8 high below
+    line = photo.reshape(-1, 3)[None, :11]  # 11 wide, 1 high; the same 33 bytes as 1 wide, 11 high below
     cases = [
         ("photo", photo, 1),
         ("again", photo, 9),
@@ -135,6 +136,8 @@ def check_pixel_hash(my_pixel_hash: Callable, files: Sequence[Any], pixel_hashes
         ("nudged", nudged, 6),
         ("wide", strip, 6),
         ("tall", strip.reshape(8, 2, 3), 6),
+        ("line", line, 6),
+        ("column", line.reshape(11, 1, 3), 6),
     ]
     message = "write the pixel hash yourself: duplicates.pixel_hash is switched off while yours runs"
     with code_switched_off([duplicates.pixel_hash], message):
@@ -153,6 +156,10 @@ def check_pixel_hash(my_pixel_hash: Callable, files: Sequence[Any], pixel_hashes
     )
     assert made["photo"] != made["nudged"], "one blue value one level off: not equal"
     assert made["wide"] != made["tall"], "the same bytes as 8×2 and as 2×8: not equal (hash the size too)"
+    assert made["line"] != made["column"], (
+        "the same bytes as 11×1 and as 1×11: not equal (put a separator between width and height: "
+        'without one both read "111")'
+    )
     same_mine = pd.factorize(pd.Series(yours, dtype=object))[0]
     same_theirs = pd.factorize(pd.Series(list(pixel_hashes), dtype=object))[0]
     wrong = [_short(f) for f, a, b in zip(files, same_mine, same_theirs, strict=True) if a != b]
@@ -249,13 +256,16 @@ def _check_pair_scores(my_pair_scores: Callable, distance: np.ndarray, same_grou
 
 def _edge_curve() -> pd.DataFrame:
     """Four thresholds made by hand: at 2 the precision is exactly the default floor, at 3 the merges are
-    exactly 2; both limits are inclusive."""
+    exactly 2; both limits are inclusive. It has every column a curve has, so that a rule that reads
+    another one still gets the check's message."""
     return pd.DataFrame(
         {
             "found": [2, 4, 6, 8],
             "precision": [1.0, evaluation.MIN_PRECISION, 0.97, 0.9],
+            "recall": [0.25, 0.45, 0.55, 0.72],
             "merges": [0, 0, 2, 3],
             "f1": [0.4, 0.6, 0.7, 0.8],
+            "ari": [0.3, 0.5, 0.6, 0.7],
         },
         index=pd.Index([1.0, 2.0, 3.0, 4.0], name="threshold"),
     )
@@ -379,8 +389,9 @@ def check_merges(
 ) -> Callable:
     """Your merge count on small cases worked out by hand (chains, whole groups relabelled, merged groups
     joined), then on ``pairs_within(t)`` against ``curve``'s ``merges`` at six thresholds, with
-    ``pairs.connected_groups``, the package's merge count and SciPy's and networkx's connected
-    components, ``fcluster`` and union-find switched off while yours runs."""
+    ``pairs.connected_groups``, the package's merge count, SciPy's graph functions
+    (``scipy.sparse.csgraph``), networkx's components and searches, ``fcluster`` and union-find switched
+    off while yours runs."""
     _forget(my_merges)
     if is_stand_in(my_merges) or my_merges(np.empty((0, 2), int), ["a"]) is None:
         print("Not done yet: the lesson goes on with the package's curve (evaluation.threshold_curve)")
@@ -402,8 +413,9 @@ def check_merges(
     import scipy.cluster.hierarchy
     import scipy.sparse.csgraph
 
+    graph = scipy.sparse.csgraph  # every graph function: components, traversals, shortest paths
     tools = [
-        scipy.sparse.csgraph.connected_components,
+        *(getattr(graph, name) for name in graph.__all__ if inspect.isroutine(getattr(graph, name))),
         scipy.cluster.hierarchy.fcluster,
         scipy.cluster.hierarchy.DisjointSet,
     ]
@@ -414,11 +426,18 @@ def check_merges(
             networkx.connected_components,
             networkx.number_connected_components,
             networkx.node_connected_component,
+            networkx.descendants,
+            networkx.bfs_tree,
+            networkx.dfs_tree,
+            networkx.bfs_edges,
+            networkx.dfs_edges,
+            networkx.dfs_preorder_nodes,
             networkx.utils.UnionFind,
         ]
     message = (
-        "chain the pairs yourself: pairs.connected_groups, the package's merge count and "
-        "SciPy's and networkx's components, fcluster and union-find are off"
+        "chain the pairs yourself: pairs.connected_groups, the package's merge count, "
+        "SciPy's graph functions (scipy.sparse.csgraph: components, breadth- and depth-first search), "
+        "networkx's components and searches, fcluster and union-find are off while my_merges runs"
     )
     package = [
         pairs.connected_groups,
@@ -453,9 +472,15 @@ def _fold_from_table(folds: pd.DataFrame, fold_masks: list[np.ndarray]) -> Calla
         if not matches:
             raise ValueError("held_out is none of evaluation.group_folds(groups)'s folds")
         row = folds.iloc[matches[0]]
-        return row["threshold"], row["held_out_precision"], row["held_out_recall"]
+        return row["threshold"], row["in_sample_recall"], row["held_out_precision"], row["held_out_recall"]
 
     return stand_in(package_fold)
+
+
+def _true_pairs(groups: np.ndarray) -> int:
+    """The pairs of files within one true group."""
+    sizes = pd.Series(groups).value_counts()
+    return int((sizes * (sizes - 1) // 2).sum())
 
 
 def check_fold(
@@ -463,8 +488,10 @@ def check_fold(
 ) -> Callable:
     """Your ``my_fold`` against rows of ``folds`` (``cross_validate_threshold``'s table): fold 0, the first
     two folds whose threshold merged held-out groups, and where fewer than two merged, the next folds,
-    so that three are checked. The package's rule is switched off while yours runs, and the calibration
-    curve must be scored over the calibration files."""
+    so that three are checked: first every threshold, then the calibration recall (which tells whether
+    the calibration curve was scored over the calibration files), then the held-out numbers. The
+    package's rule is switched off while yours runs."""
+    groups = np.asarray(groups)
     fold_masks = [held_out for _, _, held_out in evaluation.group_folds(groups)]
     assert len(fold_masks) == len(folds), (
         "folds: the table of evaluation.cross_validate_threshold with its defaults"
@@ -481,33 +508,46 @@ def check_fold(
     checked = list(dict.fromkeys(order))[:3]  # fold 0, two that merged, or the next folds where fewer merged
     message = "choose with your my_threshold: the package's rule is switched off while my_fold runs"
     rule = [evaluation.choose_threshold, evaluation._pick_threshold, evaluation.cross_validate_threshold]
-    yours, curves_scored_over = {}, {}
     with code_switched_off(rule, message):
-        with mock.patch.object(evaluation, "threshold_curve", wraps=evaluation.threshold_curve) as spy:
-            for k in checked:  # the spy records the scored_items of each threshold_curve call
-                spy.reset_mock()
-                yours[k] = my_fold(fold_masks[k])
-                curves_scored_over[k] = [call.kwargs.get("scored_items") for call in spy.call_args_list]
-    for k, (t, precision, recall) in yours.items():
-        row = folds.iloc[k]
-        assert not curves_scored_over[k] or any(
-            s is not None and np.array_equal(np.asarray(s, bool), ~fold_masks[k])
-            for s in curves_scored_over[k]
-        ), f"fold {k}: score the calibration curve over the calibration files (scored_items=~held_out)"
-        assert t == row["threshold"], (
-            f"fold {k}: threshold {t:g}, the table's is {row['threshold']:g}; choose on "
-            "the pairs of two calibration files, scored over the calibration files"
+        yours = {k: my_fold(fold_masks[k]) for k in checked}
+    for got in yours.values():
+        assert isinstance(got, tuple | list) and len(got) == 4, (
+            "return four numbers: (threshold, calibration recall, held-out precision, held-out recall)"
+        )
+    for k, (t, *_) in yours.items():  # a threshold chosen on the wrong pairs is told as such, first
+        assert t == folds.iloc[k]["threshold"], (
+            f"fold {k}: threshold {t:g}, the table's is {folds.iloc[k]['threshold']:g}: choose it with "
+            "my_threshold on the curve of the pairs of two calibration files only (not on all pairs: the "
+            "held-out groups must play no part in the choice)"
+        )
+    unscored = {}  # the calibration recall of a curve scored over every file, not only the calibration files
+    for k, (_, calibration_recall, precision, recall) in yours.items():
+        row, held_out = folds.iloc[k], fold_masks[k]
+        unscored[k] = row["in_sample_recall"] * _true_pairs(groups[~held_out]) / _true_pairs(groups)
+        assert np.isclose(calibration_recall, row["in_sample_recall"]), (
+            f"fold {k}: calibration recall {calibration_recall:.3f}, the table's is "
+            f"{row['in_sample_recall']:.3f}"
+            + (
+                ": your calibration curve counts the held-out groups' duplicate pairs as missed "
+                "(it was not given scored_items=~held_out)"
+                if np.isclose(calibration_recall, unscored[k])
+                else ": read the recall off your calibration curve at your threshold "
+                "(the curve scored with scored_items=~held_out)"
+            )
         )
         assert np.isclose(precision, row["held_out_precision"]) and np.isclose(
             recall, row["held_out_recall"]
         ), (
-            f"fold {k}: precision {precision:.3f}, recall {recall:.3f}; the table's held-out numbers are "
+            f"fold {k}: held-out precision {precision:.3f}, recall {recall:.3f}; the table's are "
             f"{row['held_out_precision']:.3f}, {row['held_out_recall']:.3f}"
         )
     n_merged = sum(k in merged for k in checked)
+    first = checked[0]
     print(
         f"Correct: your folds {checked} match the `folds` table ({n_merged} of these {len(checked)} merged "
-        f"held-out groups; held-out precision {', '.join(f'{p:.3f}' for _, p, _ in yours.values())})"
+        f"held-out groups; held-out precision {', '.join(f'{p:.3f}' for _, _, p, _ in yours.values())})\n"
+        f"calibration recall in fold {first}: {yours[first][1]:.3f}; scored over every file it would be "
+        f"{unscored[first]:.3f}, the held-out groups' duplicate pairs counted as missed"
     )
     _mark(my_fold, True)
     return my_fold
