@@ -113,7 +113,7 @@ def efficientnet_answer(batch, head="classifier", mode="eval", context=torch.inf
     eff = efficientnet_b0(weights=None).eval()
     eff.fc = nn.Identity()
     with torch.inference_mode():
-        fc_shape = tuple(eff(batch[:2]).shape)
+        fc_output = eff(batch[:2])
     if head == "classifier":
         eff.classifier = nn.Identity()
     elif head == "sequential":
@@ -122,7 +122,7 @@ def efficientnet_answer(batch, head="classifier", mode="eval", context=torch.inf
         eff.train()
     with context():
         eff_embedding = eff(batch[:2])
-    return eff, eff_embedding, fc_shape, "classifier"
+    return eff, eff_embedding, fc_output, "classifier"
 
 
 def test_efficientnet_right_answer(batch, capsys):
@@ -136,12 +136,20 @@ def test_efficientnet_not_done(batch, capsys):
 
 
 def test_efficientnet_wrong_measurements(batch):
-    eff, eff_embedding, fc_shape, head_name = efficientnet_answer(batch)
-    with pytest.raises(AssertionError, match="fc_shape"):  # guessed that fc did remove the head
-        lesson02.check_efficientnet_head(eff, eff_embedding, (2, 1280), head_name, batch)
+    eff, eff_embedding, fc_output, head_name = efficientnet_answer(batch)
+    typed = [(2, 1000), (2, 1280), torch.zeros(2, 1000)]  # shapes typed in, or a tensor made up, not measured
+    for guess in typed:
+        with pytest.raises(AssertionError, match="not measured"):
+            lesson02.check_efficientnet_head(eff, eff_embedding, guess, head_name, batch)
+    with torch.no_grad():  # measured, but not under inference_mode as asked
+        plain = efficientnet_b0(weights=None).eval()(batch[:2])
+    with pytest.raises(AssertionError, match="not measured"):
+        lesson02.check_efficientnet_head(eff, eff_embedding, plain, head_name, batch)
+    with pytest.raises(AssertionError, match="fc_output has shape"):  # measured after the head was removed
+        lesson02.check_efficientnet_head(eff, eff_embedding, eff_embedding, head_name, batch)
     for guess in ["fc"]:
         with pytest.raises(AssertionError, match="head_name") as raised:
-            lesson02.check_efficientnet_head(eff, eff_embedding, fc_shape, guess, batch)
+            lesson02.check_efficientnet_head(eff, eff_embedding, fc_output, guess, batch)
         assert "classifier" not in str(raised.value)  # the message does not give the answer away
 
 

@@ -111,14 +111,15 @@ def check_train_but_frozen_batchnorm(
 def check_efficientnet_head(
     eff: nn.Module | None,
     eff_embedding: torch.Tensor | None,
-    fc_shape: tuple | None,
+    fc_output: torch.Tensor | None,
     head_name: str | None,
     batch: torch.Tensor,
 ) -> None:
-    """Checks the measured ``fc_shape`` against a fresh EfficientNet-B0 given an ``fc``, ``head_name``
-    against the child ``forward`` calls last, and ``eff_embedding`` against the pooled features of
-    ``batch[:2]`` under ``eff``'s weights (an inference tensor, from ``eff`` itself, in any batch)."""
-    if all(x is None for x in (eff, eff_embedding, fc_shape, head_name)):
+    """Checks ``fc_output`` (measured under ``torch.inference_mode()``) against the output shape of a
+    fresh EfficientNet-B0 given an ``fc``, ``head_name`` against the child ``forward`` calls last, and
+    ``eff_embedding`` against the pooled features of ``batch[:2]`` under ``eff``'s weights (an
+    inference tensor, from ``eff`` itself, in any batch)."""
+    if all(x is None for x in (eff, eff_embedding, fc_output, head_name)):
         print(_NOT_NEEDED)
         return
     with torch.random.fork_rng():
@@ -128,11 +129,14 @@ def check_efficientnet_head(
     measured.fc = nn.Identity()
     with torch.inference_mode():
         expected_shape = tuple(measured(batch[:2]).shape)
-    measured_right = isinstance(fc_shape, (tuple, list, torch.Size)) and tuple(fc_shape) == expected_shape
-    assert measured_right, (
-        f"fc_shape = {fc_shape!r} is not what the network gives: "
-        "on a fresh efficientnet_b0(weights=None).eval(), set .fc = nn.Identity(), "
-        "run it on batch_a[:2] and store tuple(output.shape)"
+    assert isinstance(fc_output, torch.Tensor) and fc_output.is_inference(), (
+        f"fc_output is a {type(fc_output).__name__} that was not measured: on a fresh "
+        "efficientnet_b0(weights=None).eval(), set .fc = nn.Identity(), and store the output on "
+        "batch_a[:2], computed under torch.inference_mode()"
+    )
+    assert tuple(fc_output.shape) == expected_shape, (
+        f"fc_output has shape {tuple(fc_output.shape)}, not what a fresh network with .fc = nn.Identity() "
+        "gives: measure it before you change the real head"
     )
     assert head_name == children[-1], (
         f"head_name = {head_name!r} is not the child that forward calls last; look at Hint 1"
