@@ -255,8 +255,8 @@ def _own_curves() -> dict[str, pd.DataFrame]:
     """The check's hand-made curves. On ``first`` the best F0.5, F1 and F2 are three different thresholds;
     on ``second`` the best F1.5, F2 and F3 are: only F2 picks both of the right ones. On ``merging`` the
     false pairs from 0.5 to 0.7 sit in one mixed group, so a limit on false pairs and a limit on merges
-    give different answers there (precision stays at least 0.95 from 0.5 up, so the rule's precision
-    floor gives the same answers as a limit on merges alone)."""
+    give different answers there (precision stays at least 0.95 from 0.5 up; at 0.4 it is 0.625, where
+    a limit of 3 merges tells a fit_for that also asks for the precision floor apart)."""
     return {
         "first": _small_curve([100, 100, 90, 70, 40], [200, 40, 15, 2, 0], [2, 1, 1, 1, 0]),
         "second": _small_curve([100, 97, 89, 86, 70], [195, 192, 125, 81, 10], [3, 3, 2, 1, 1]),
@@ -281,6 +281,7 @@ def _fit_cases(curve, threshold, candidates, candidate_scores, groups) -> list[t
     merging = _own_curves()["merging"]
     cases += [
         (merging, 0.4, 1, "flag"),  # 3 mixed groups
+        (merging, 0.4, 3, "delete"),  # precision 0.625: the rule's precision floor is no part of fit_for
         (merging, 0.5, 0, "flag"),
         (merging, 0.5, 1, "delete"),  # 4 false pairs, 1 mixed group
         (merging, 0.6, 1, "delete"),
@@ -356,7 +357,8 @@ def check_f2(
             assert got == want, (
                 f"fit_for(curve, {t:.2f}, max_merges={m}) is {got!r}, but at {t:.2f} that curve has "
                 f"{int(c.loc[t, 'fp'])} false pairs in {int(c.loc[t, 'merges'])} found groups that mix "
-                f"photos; the rule allows {m} such groups. Try again"
+                f"photos (precision {c.loc[t, 'precision']:.3f}); the rule allows {m} such groups, "
+                "whatever the precision. Try again"
             )
         print(
             f"fit_for correct at {len(fit_cases)} thresholds. At F2's {best_here:.2f} on this curve, "
