@@ -153,6 +153,12 @@ def decoding(backbone, manifest, tmp_path_factory):
             image.draft("RGB", (side, side))
             return preprocess(ImageOps.exif_transpose(image).convert("RGB")).numpy()
 
+    def drafts_to_the_crop(data):  # draft to the network's input size, not to SIDE, the resize side
+        with Image.open(io.BytesIO(data)) as image:
+            image.draft("RGB", (224, 224))
+            image = ImageOps.exif_transpose(image)
+            return preprocess(as_rgb(image, min_side=side, max_aspect_ratio=MAX_ASPECT_RATIO)).numpy()
+
     def swallows_errors(data):  # a bad file gets zeros instead of an exception
         try:
             return solution(data)
@@ -173,6 +179,7 @@ def decoding(backbone, manifest, tmp_path_factory):
             ignores_aspect_ratio,
             not_upright,
             plain_convert,
+            drafts_to_the_crop,
             swallows_errors,
             calls_the_package,
         )
@@ -198,7 +205,15 @@ def test_to_pixels_stub_gets_the_packages_decoding(decoding, capsys):
 
 
 @pytest.mark.parametrize(
-    "wrong", ["ignores_aspect_ratio", "not_upright", "plain_convert", "swallows_errors", "calls_the_package"]
+    "wrong",
+    [
+        "ignores_aspect_ratio",
+        "not_upright",
+        "plain_convert",
+        "drafts_to_the_crop",
+        "swallows_errors",
+        "calls_the_package",
+    ],
 )
 def test_to_pixels_wrong_answers_fail(decoding, wrong):
     transform, photo, bad, folder, variants = decoding
@@ -869,32 +884,63 @@ def test_choose_nprobe_wrong_answers_fail(wrong):
 
 
 def test_ratio_verdict_inside_the_band():
-    lines = checks.ratio_verdict([1.08, 1.05, 0.9], ["before", "before", "after"])
-    assert (
-        lines[0]
-        == "measured / predicted time: 1.08, 1.05 (costs measured before); 0.90 (costs measured after)"
+    assert checks.ratio_verdict([1.08, 1.05, 0.9]) == (
+        "measured / predicted time 0.90 to 1.08: within 25% of the model, on both sides of predicted"
     )
-    assert lines[1:] == ["verdict: within 25% of the model, on both sides of predicted"]
 
 
 def test_ratio_verdict_outside_the_band():
-    lines = checks.ratio_verdict([1.4, 1.5, 1.6], ["before", "before", "after"])
-    assert lines[1:] == ["verdict: more than 25% off the model, slower than predicted"]
+    assert checks.ratio_verdict([1.4, 1.5, 1.6]) == (
+        "measured / predicted time 1.40 to 1.60: more than 25% off the model, slower than predicted"
+    )
 
 
-def test_ratio_verdict_straddling_the_band_says_the_cost_moved():
-    lines = checks.ratio_verdict([1.08, 1.08, 1.50], ["before", "before", "after"])
-    assert lines[1] == (
-        "verdict: within 25% against the costs measured before; more than 25% off (slower than predicted) "
-        "against the costs measured after"
+def test_ratio_verdict_straddling_the_band_says_the_cost_moved_once():
+    line = checks.ratio_verdict([1.08, 1.08, 1.50])
+    assert line == (
+        "measured / predicted time 1.08 to 1.50: partly within 25%; the in-process cost itself moved by 39% "
+        "between measurements, so this run cannot separate overhead from load"
     )
-    assert lines[2] == (
-        "verdict: the in-process cost itself moved by 39% between measurements, so this run cannot separate "
-        "overhead from load"
+    assert line.count("verdict") == 0 and "\n" not in line
+    assert "cannot separate" in checks.ratio_verdict([0.7, 1.3])  # both sides, none inside
+
+
+def _report(capsys, waiting_rows, row_mb=0.58, store_mb=256.0):
+    """report_pipeline's lines on a made-up run: 2 s start-up, batches of 10 rows every 0.2 s, and
+    ``waiting_rows`` rows decoded at once just before the first batch."""
+    embedded = 2 + np.repeat(np.arange(10) * 0.2, 10)
+    decoded = np.sort(np.r_[np.full(waiting_rows, 1.9), embedded[waiting_rows:] - 0.1])
+    checks.report_pipeline(
+        decoded,
+        embedded,
+        10,
+        np.array([0.02, 0.021, 0.05]),
+        ["before", "before", "after"],
+        np.array([True, True, False]),
+        np.array([0.015, 0.016, 0.03]),
+        True,
+        1,
+        1,
+        [1],
+        row_mb,
+        store_mb,
     )
-    assert (
-        "cannot separate" in checks.ratio_verdict([0.7, 1.3], ["before", "after"])[-1]
-    )  # both sides, none inside
+    return capsys.readouterr().out.splitlines()
+
+
+def test_report_pipeline_compares_the_peak_with_a_steps_share(capsys):
+    lines = _report(capsys, waiting_rows=80)  # 80 rows of 0.58 MB: 46 MB against 128 / 3 = 43 MB
+    assert len(lines) == 4
+    assert "load, left out" in lines[0] and "start-up 2 s" in lines[0]
+    assert lines[3].startswith("at most 80 decoded rows (46 MB) waited at once: more than a step's share")
+    assert "/ 3 steps = 43 MB" in lines[3] and "backpressure can hold" in lines[3]
+
+
+def test_report_pipeline_under_a_steps_share_cannot_tell(capsys):
+    # the folder (100 rows, 58 MB) is larger than a step's share, yet the peak is not: no backpressure claim
+    line = _report(capsys, waiting_rows=30)[3]
+    assert line.startswith("at most 30 decoded rows (17 MB) waited at once: under a step's share")
+    assert "cannot tell" in line
 
 
 def test_compared_uses_the_band():

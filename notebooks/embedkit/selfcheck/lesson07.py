@@ -50,7 +50,6 @@ __all__ = [
     "plot_scaling",
     "report_search",
     "compared",
-    "nprobe_sweep",
     "ivf_verdict",
     "report_ivf_costs",
     "plot_nprobe",
@@ -249,6 +248,9 @@ def _check_pictures(photo: str | Path, folder: Path) -> dict[str, Path]:
     orientation = Image.Exif()
     orientation[0x0112] = 6  # "rotate 90 degrees to display"
     picture.resize((1600, 1200)).save(folder / "large_rotated.jpg", quality=90, exif=orientation)
+    # Short side 1920, in [8 * 224, 8 * 256): a draft to the crop (224) decodes it at 1/8, one to SIDE = 256
+    # at 1/4.
+    picture.resize((2560, 1920)).save(folder / "very_large.jpg", quality=90)
     picture.resize((1200, 900)).save(folder / "large.png")  # no draft for a PNG: as_rgb's min_side reduces it
     cutout = np.array(picture.convert("RGBA"))
     cutout[::2, :, 3] = 0  # every other row transparent
@@ -257,6 +259,7 @@ def _check_pictures(photo: str | Path, folder: Path) -> dict[str, Path]:
     picture.convert("L").save(folder / "grayscale.jpg")
     return {
         "a large JPEG whose EXIF tag says 'rotate'": folder / "large_rotated.jpg",
+        "a very large JPEG (2560 x 1920)": folder / "very_large.jpg",
         "a large PNG": folder / "large.png",
         "a cut-out with transparent rows": folder / "cutout.png",
         "a palette image": folder / "palette.png",
@@ -273,7 +276,8 @@ def _elongated_picture(photo: str | Path, folder: Path) -> Path:
 def check_to_pixels(
     to_pixels: Callable, transform: Any, photo: str | Path, bad_files: Sequence[str], folder: str | Path
 ) -> Callable:
-    """Check ``to_pixels`` on pictures made from ``photo`` in ``folder`` (a large rotated JPEG, a large PNG,
+    """Check ``to_pixels`` on pictures made from ``photo`` in ``folder`` (a large rotated JPEG, a very large
+    JPEG, a large PNG,
     a cut-out, a palette and a grayscale image) against the package's decoding with ``transform``, with
     the package's decoders, loaders and transform switched off; each of ``bad_files``, and a picture too
     elongated for ``embed_images``, must raise."""
@@ -723,6 +727,11 @@ def check_pipeline(
         )
     assert actor_kw.get("fn_constructor_kwargs") == plan["EMBEDDER_ARGS"], (
         "the actors are built with another dict than EMBEDDER_ARGS: pass it as fn_constructor_kwargs"
+        + (
+            " (fn_constructor_args works in Ray too, but this check wants the dict)"
+            if "fn_constructor_args" in actor_kw
+            else ""
+        )
     )
     print(
         "Correct! Your rows are the package's, your steps run decode and Embedder, and your plan "
@@ -1001,7 +1010,7 @@ def check_choose_nprobe(choose_nprobe: Callable) -> Callable:
 # ------------------------------------------------------------------- given measuring and plotting code
 # (not exercises): what the lesson's cells call to print the verdicts and draw the figures. The notebook
 # keeps the lines that compute what the lesson is about (the steady rate, the measured / predicted ratios,
-# the recall table); the bookkeeping around them lives here.
+# the recall sweep); the bookkeeping around them lives here.
 
 #: A measured / predicted time ratio within this band counts as a match (an IVF / exact one: "the same").
 BAND = (0.8, 1.25)
@@ -1022,37 +1031,22 @@ def _way(ratios: np.ndarray) -> str:
     )
 
 
-def ratio_verdict(ratios: Sequence[float], when: Sequence[str]) -> list[str]:
-    """Lines on measured / predicted time ``ratios``, one per cost measurement (``when`` says when each was
-    measured, e.g. "before the pipelines"): the ratios by ``when``, and a verdict. Where some lie in ``BAND``
-    and others outside it (or on both sides of it), a second verdict says how far the in-process cost itself
-    moved between measurements (the measured time is the same in every ratio): then this run cannot separate
-    overhead from load."""
-    ratios, when = np.atleast_1d(np.asarray(ratios, dtype=float)), list(when)
-    groups = list(dict.fromkeys(when))
-    by_group = {g: ratios[[w == g for w in when]] for g in groups}
-    shown = "; ".join(f"{', '.join(f'{r:.2f}' for r in by_group[g])} (costs measured {g})" for g in groups)
-    lines = [f"measured / predicted time: {shown}"]
+def ratio_verdict(ratios: Sequence[float]) -> str:
+    """One line on measured / predicted time ``ratios``, one per cost measurement (the measured time is the
+    same in each): their range and whether it lies within ``BAND``. Where some lie in it and others do not,
+    the in-process cost itself moved between measurements, and the line says so: then this run cannot
+    separate overhead from load."""
+    ratios = np.atleast_1d(np.asarray(ratios, dtype=float))
+    shown = " to ".join(dict.fromkeys(f"{r:.2f}" for r in (ratios.min(), ratios.max())))
     sides = {_side(r) for r in ratios}
     if len(sides) == 1:
-        verdict = "within 25% of" if sides == {"within"} else "more than 25% off"
-        return [*lines, f"verdict: {verdict} the model, {_way(ratios)} predicted"]
-
-    def described(r):
-        own = {_side(x) for x in r}
-        if own == {"within"}:
-            return "within 25%"
-        return f"more than 25% off ({_way(r)} predicted)" if "within" not in own else "partly within 25%"
-
-    lines.append(
-        "verdict: " + "; ".join(f"{described(by_group[g])} against the costs measured {g}" for g in groups)
-    )
+        verdict = "within 25% of the model" if sides == {"within"} else "more than 25% off the model"
+        return f"measured / predicted time {shown}: {verdict}, {_way(ratios)} predicted"
     moved = ratios.max() / ratios.min() - 1
-    lines.append(
-        f"verdict: the in-process cost itself moved by {moved:.0%} between measurements, so this run cannot "
-        "separate overhead from load"
+    return (
+        f"measured / predicted time {shown}: partly within 25%; the in-process cost itself moved by "
+        f"{moved:.0%} between measurements, so this run cannot separate overhead from load"
     )
-    return lines
 
 
 def plot_pipeline(
@@ -1100,55 +1094,52 @@ def report_pipeline(
     threads_in_actor: Any,
     row_mb: float,
     store_mb: float,
+    steps: int = 3,
 ) -> None:
-    """Print the pipeline's bookkeeping: the actor's pauses (gaps between finished
-    batches over twice the usual one) and the rate without them, the actor's forward pass against this
-    process's (``forward_runs``, seconds per image), and the most decoded rows that waited against Ray
-    Data's budget (half the object store in Ray 2.60)."""
-    when = list(when)
+    """Print four lines behind the pipeline's verdict: the cost measurements (``t_embeds``, seconds per
+    image, each measured ``when``; those not ``kept`` left out as load) and the start-up; the actor's pauses
+    (gaps between finished batches over twice the usual one) and the rate without them; the actor's
+    forward pass against this process's (``forward_runs``, seconds per image); and the most decoded rows
+    that waited against one step's even share of Ray Data's budget (half the object store in Ray 2.60,
+    over ``steps`` steps: read and decode, embed, write)."""
     first, rows = embedded_at[0], len(embedded_at)
+    costs = ", ".join(
+        f"{1e3 * t:.1f} ({w}{'' if k else ', over 1.5x the fastest: load, left out'})"
+        for t, w, k in zip(t_embeds, when, kept, strict=True)
+    )
+    print(f"t_emb, ms/image: {costs}; start-up {first:.0f} s (until the first rows were embedded)")
     gaps = np.diff(np.unique(embedded_at))  # between consecutive finished batches, after start-up
     usual = np.median(gaps)  # one batch's work
     pauses = gaps[gaps > 2 * usual]
     run_s, idle_s = embedded_at[-1] - first, float((pauses - usual).sum())
     working_rate = (rows - batch) / (run_s - idle_s)  # rows/s with the pauses left out
-    kept_when = [w for w, k in zip(when, kept, strict=True) if k]
     print(
         f"the actor waited for rows {len(pauses)} time(s), {idle_s:.1f} s in all "
-        f"({idle_s / run_s:.0%} of its "
-        f"{run_s:.0f} s); without those pauses {working_rate:.1f} rows/s:"
+        f"({idle_s / run_s:.0%} of its {run_s:.0f} s); without those pauses {working_rate:.1f} rows/s"
     )
-    print("\n".join("   " + line for line in ratio_verdict((1 / working_rate) / t_embeds[kept], kept_when)))
     if not forward_is_slower:
-        print(
-            "decoding is the slower side of this plan: the actors' batches follow its pace and say "
-            "nothing about t_fwd"
-        )
+        print("decoding is the slower side of this plan: the actors' batches follow its pace, not t_fwd")
     else:
         inside = usual * actors / batch  # the actor's seconds per image: its usual gap between batches
-        fwd_kept = forward_runs <= 1.5 * forward_runs.min()  # as above: over 1.5x the fastest is left out
+        here = forward_runs[forward_runs <= 1.5 * forward_runs.min()]  # over 1.5x the fastest: left out
+        shown = " to ".join(dict.fromkeys(f"{1e3 * t:.1f}" for t in (here.min(), here.max())))
         print(
-            f"forward pass: {1e3 * inside:.1f} ms/image in the actor (its usual gap between batches; "
-            "PyTorch threads "
-            f"{threads_in_actor}), against this process's timings ({threads} thread(s)):"
+            f"forward pass: {1e3 * inside:.1f} ms/image in the actor (PyTorch threads {threads_in_actor}), "
+            f"{shown} in this process ({threads} thread(s))"
         )
-        fwd_when = [w for w, k in zip(when, fwd_kept, strict=True) if k]
-        print("\n".join("   " + line for line in ratio_verdict(inside / forward_runs[fwd_kept], fwd_when)))
     moments = np.unique(np.r_[decoded_at, embedded_at])
     waiting = np.searchsorted(decoded_at, moments, side="right") - np.searchsorted(
         embedded_at, moments, side="right"
     )
-    folder_mb, budget_mb = rows * row_mb, 0.5 * store_mb
+    peak_mb, budget_mb = waiting.max() * row_mb, 0.5 * store_mb
+    share = f"a step's share of Ray Data's budget ({budget_mb:.0f} MB, half the object store, "
+    share += f"/ {steps} steps = {budget_mb / steps:.0f} MB)"
     print(
-        f"at most {waiting.max()} decoded rows ({waiting.max() * row_mb:.0f} MB) waited at once; the "
-        f"folder's {rows} "
-        f"rows are {folder_mb:.0f} MB, Ray Data's budget {budget_mb:.0f} MB (half the object store, "
-        "shared among the "
-        "steps)\n"
+        f"at most {waiting.max()} decoded rows ({peak_mb:.0f} MB) waited at once: "
         + (
-            "the folder is larger, so backpressure may be what held decoding back"
-            if folder_mb > budget_mb
-            else "the folder fits it, though each step gets only a share"
+            f"more than {share}, so backpressure can hold decoding back until the actor has taken them"
+            if peak_mb > budget_mb / steps
+            else f"under {share}: this run cannot tell whether backpressure held decoding back"
         )
     )
 
@@ -1190,6 +1181,12 @@ def plot_scaling(
     (embed_lo, search_lo), (embed_hi, search_hi) = (
         predicted_seconds(n_grid, t, c) for t, c in zip(t_embs, cs, strict=True)
     )
+    narrow = max(np.max(embed_hi / embed_lo), np.max(search_hi / search_lo)) < 1.15  # thin as lines
+    spread = (
+        f"lines: the {measurements} measurements nearly coincide"
+        if narrow
+        else (f"bands: {measurements} cost measurements")
+    )
     fig, (ax, rax) = plt.subplots(2, 1, figsize=(9, 9.5), gridspec_kw={"height_ratios": [3, 2]})
     ax.fill_between(n_grid, embed_lo, embed_hi, color="C0", alpha=0.35, label=f"embed, predicted ({device})")
     ax.fill_between(
@@ -1201,7 +1198,7 @@ def plot_scaling(
         [embedded_s],
         "C0s",
         ms=7,
-        label=f"embed, measured (after start-up: {embedded_n} images)",
+        label=f"embed, measured (after start-up: {embedded_n} rows)",
     )
     ax.loglog(search_n, search_s, "C1o", ms=9, label="exact all pairs, measured")
     ax.axvspan(
@@ -1214,7 +1211,7 @@ def plot_scaling(
     ax.set(
         xlabel="images n",
         ylabel="seconds",
-        title=f"Where exact search overtakes embedding (bands: {measurements} cost measurements)",
+        title=f"Where exact search overtakes embedding ({spread})",
     )
     ax.legend(fontsize=10)
     rax.semilogy(search_n, search_ratio, "C1o", ms=9, label="exact all pairs")
@@ -1287,52 +1284,6 @@ def report_search(
 def compared(ratio: float) -> str:
     """How an IVF / exact time ratio reads, with ``BAND`` as the noise."""
     return {"faster": "faster than", "slower": "slower than", "within": "about as fast as"}[_side(ratio)]
-
-
-def nprobe_sweep(
-    vectors: np.ndarray,
-    queries: np.ndarray,
-    nprobes: Sequence[int],
-    ivf_index: Callable,
-    pairs_above: Callable,
-    threshold: float,
-    nlist: int,
-    rounds: int = 3,
-) -> tuple[pd.DataFrame, np.ndarray, float]:
-    """An IVF index's (``ivf_index(vectors, nlist)``) recall, share of rows scanned per query and query
-    time at each nprobe; exact search's pairs and ms/query. Exact search and every nprobe run ``rounds``
-    times in a mixed order; each time is the fastest of its runs."""
-    import faiss
-
-    from embedkit.ann import pair_recall
-
-    flat = faiss.IndexFlatIP(vectors.shape[1])
-    flat.add(vectors)
-    index = ivf_index(vectors, nlist)
-    sizes = np.array([index.invlists.list_size(i) for i in range(index.nlist)])  # rows filed in each cell
-    found, best = {}, {}
-    for k in np.random.default_rng(0).permutation(
-        np.repeat([0, *nprobes], rounds)
-    ):  # 0 stands for exact search
-        setting = int(k)
-        if setting:
-            index.nprobe = setting
-        begin = time.perf_counter()
-        found[setting] = pairs_above(index if setting else flat, vectors, queries, threshold)
-        best[setting] = min(best.get(setting, np.inf), time.perf_counter() - begin)
-    table = []
-    for nprobe in nprobes:
-        _, cells = index.quantizer.search(vectors[queries], nprobe)  # the cells each query scans
-        table.append(
-            {
-                "nprobe": nprobe,
-                "recall": pair_recall(found[nprobe], found[0]),
-                "share scanned": sizes[cells].sum(1).mean() / len(vectors),
-                "ms/query": 1e3 * best[nprobe] / len(queries),
-                "IVF / exact time": best[nprobe] / best[0],
-            }
-        )
-    return pd.DataFrame(table), found[0], 1e3 * best[0] / len(queries)
 
 
 def ivf_verdict(table: pd.DataFrame, chosen: int, name: str) -> str:
@@ -1414,7 +1365,8 @@ def report_ivf_costs(
             "keeps the recall, the "
             f"share scanned falls as 1/sqrt(n)\n   and gets there from about n = {reach} on (a lower "
             "bound if nprobe "
-            "must grow)"
+            "must grow;\n   it keeps the per-row IVF / exact ratio measured here and leaves out the "
+            "comparisons with the nlist centres)"
         )
 
 
