@@ -36,20 +36,18 @@ def my_photo(tmp_path_factory):
 def top_k_of_with(backbone, load=load_rgb, *, through_as_input=True, rest_as="outside", softmax_over="all"):
     """The lesson's model answer, or one mistake in it."""
 
-    def top_k_of(file, k):
-        batch = backbone.preprocess(load(file)).unsqueeze(0)
+    def top_k_of(file, k, net=backbone):
+        batch = net.preprocess(load(file)).unsqueeze(0)
         with torch.inference_mode():
-            x = backbone.as_input(batch) if through_as_input else batch
-            logits = backbone.classifier(x).float()[0]
+            x = net.as_input(batch) if through_as_input else batch
+            logits = net.classifier(x).float()[0]
         if softmax_over == "all":
             probs = logits.softmax(dim=0)
             top_probs, top_indices = probs.topk(k)
         else:  # the k largest scores, made into probabilities among themselves
             top_logits, top_indices = logits.topk(k)
             probs = top_probs = top_logits.softmax(dim=0)
-        top = [
-            (backbone.categories[i], p) for p, i in zip(top_probs.tolist(), top_indices.tolist(), strict=True)
-        ]
+        top = [(net.categories[i], p) for p, i in zip(top_probs.tolist(), top_indices.tolist(), strict=True)]
         rest = 1 - sum(top_probs.tolist()) if rest_as == "outside" else float(probs[k:].sum())
         return top, rest
 
@@ -142,6 +140,20 @@ def test_a_guess_within_rounding_passes(capsys):
     assert "Correct! evenly spread, 0.995 lies outside the top 5 (your guess 0.996)" in out
 
 
+def test_a_function_that_ignores_the_net_it_is_given_is_refused(backbone, manifest):
+    model = top_k_of_with(backbone)
+    with pytest.raises(AssertionError, match="takes the network as a third argument"):
+        lesson00.check_top_k_of(lambda file, k: model(file, k), None, backbone, manifest)
+    with pytest.raises(AssertionError, match=r"given \(net\) for everything"):
+        lesson00.check_top_k_of(lambda file, k, net=None: model(file, k), None, backbone, manifest)
+    assert _untouched()
+
+
+def test_a_guess_shown_by_the_random_network_is_not_advertised(capsys):
+    lesson00.check_guess_rest(None, 1000)
+    assert "predict before you run the random network" in capsys.readouterr().out
+
+
 def test_a_batch_without_its_batch_axis_is_refused_with_a_hint(backbone, manifest, my_photo):
     def no_unsqueeze(file, k):
         backbone.classifier(backbone.as_input(backbone.preprocess(load_rgb(file))))
@@ -154,7 +166,9 @@ def test_a_batch_without_its_batch_axis_is_refused_with_a_hint(backbone, manifes
 def test_a_fixed_k_is_refused(backbone, manifest, my_photo):
     five = top_k_of_with(backbone)
     with pytest.raises(AssertionError, match="k=1: expected 1"):
-        lesson00.check_top_k_of(lambda file, k: five(file, 5), my_photo, backbone, manifest)
+        lesson00.check_top_k_of(
+            lambda file, k, net=backbone: five(file, 5, net), my_photo, backbone, manifest
+        )
 
 
 def test_calling_the_package_is_refused_under_any_name(backbone, manifest, my_photo):

@@ -19,6 +19,7 @@ refuses the call.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import numbers
 import sysconfig
@@ -55,6 +56,7 @@ _USE_LOAD_RGB = {
     "the cat cut-out": "does your loader composite transparency over white, as load_rgb does?",
     "the cat stored on its side": "does your loader turn it upright by its EXIF tag, as load_rgb does?",
     "your photo": "does your loader open it as load_rgb does (transparency over white, turned upright)?",
+    "the cat photo, with net given": "use the network top_k_of is given (net) for everything, not backbone",
 }
 
 
@@ -143,8 +145,9 @@ def _on_its_side(cat_file, folder: Path) -> Path:
 
 def _refuse_bundled(mine: Path, manifest: pd.DataFrame) -> None:
     """Raise when ``mine`` comes with an installed package, has too little in it to be a photo (one
-    colour, an even shading, noise), or looks like one of the bundled images, flipped, turned,
-    re-encoded or cut around its centre (a crop off centre can pass)."""
+    colour, an even shading, noise), or looks like one of the bundled images, mirrored, turned by up to
+    20° or by a quarter turn, re-encoded or cut around its centre (a larger turn or a crop off centre can
+    pass)."""
     installed = {Path(sysconfig.get_paths()[kind]).resolve() for kind in ("purelib", "platlib")}
     assert not any(mine.resolve().is_relative_to(folder) for folder in installed), (
         f"{mine} comes with an installed package (the bundled images are cut from such photos): "
@@ -250,7 +253,7 @@ def check_guess_rest(guess_rest, classes: int) -> None:
     network that gives each of ``classes`` classes the same probability, must lie within 0.002 of
     1 - 5 / ``classes``."""
     if guess_rest is None:
-        print("Not done yet: set MY_GUESS_REST; the next cell shows what the random network gives")
+        print("Not done yet: set MY_GUESS_REST; predict before you run the random network")
         return
     even = _refuse_guess(guess_rest, classes)
     print(f"Correct! evenly spread, {even:.3f} lies outside the top 5 (your guess {guess_rest:.3f})")
@@ -262,11 +265,13 @@ def check_top_k_of(
     backbone: Backbone,
     manifest: pd.DataFrame,
 ) -> list[tuple[str, float]] | None:
-    """Exercise 1: ``top_k_of(file, k)`` against the package's ``top_k_classes`` (same classes,
+    """Exercise 1: ``top_k_of(file, k, net=backbone)`` against the package's ``top_k_classes`` (same classes,
     probabilities and ``rest`` within 1e-4) on files opened with ``load_rgb``: the cat photo with k = 1, 5
     and 10, its RGBA cut-out, the cat stored on its side with an EXIF tag, and ``my_photo``, which must be
-    no bundled image (nor one flipped, turned or cut around its centre) and no plain colour, even shading
-    or noise. Without ``my_photo`` the cat files are checked and the photo is skipped. While it runs,
+    no bundled image (nor one mirrored, turned by up to 20° or a quarter turn, or cut around its centre)
+    and no plain colour, even shading or noise; and once with ``net``, a copy of ``backbone`` whose class
+    names are reversed, which ``top_k_of`` must use. Without ``my_photo`` the cat files are checked and the
+    photo is skipped. While it runs,
     ``top_k_classes`` is switched off and the network refuses a batch that did not come through
     ``backbone.as_input``. Returns the top 5 of ``my_photo``; ``None`` while not done or without a photo.
     """
@@ -298,6 +303,19 @@ def check_top_k_of(
             with _learner_running(backbone):
                 yours[what, k] = top_k_of(files[what], k)
             _compare(what, k, yours[what, k], network_says[what][:k])
+        # Last, a network that names its classes in reverse order: top_k_of must use the net it is given.
+        other = dataclasses.replace(backbone, categories=list(reversed(backbone.categories)))
+        renamed = {name: other.categories[i] for i, name in enumerate(backbone.categories)}
+        try:
+            with _learner_running(backbone):
+                given_net = top_k_of(files["the cat photo"], 5, other)
+        except TypeError as error:
+            raise AssertionError(
+                f"top_k_of(file, k, net) takes the network as a third argument, net=backbone by default "
+                f"(the lesson also runs it on a random network); calling it so raised {error!r}"
+            ) from None
+        expected = [(renamed[name], p) for name, p in network_says["the cat photo"][:5]]
+        _compare("the cat photo, with net given", 5, given_net, expected)
     cat_rest = f"rest outside the top 5: the cat photo {float(yours['the cat photo', 5][1]):.3f}"
     if mine is None:
         print(f"Correct on the cat files ({cat_rest}). Your photo: skipped; set MY_PHOTO to see its top 5")
