@@ -852,7 +852,7 @@ def check_ahash(
         "64 thumbnail pixels"
     )
     _mark(ahash, True)
-    _show(
+    hand_cases = (
         "a flat image → 0; left half dark → 0x0F0F0F0F0F0F0F0F; top-left quarter bright → 0xF0F0F0F000000000",
         "the same image at half the brightness → the same hash",
         "33 pixels at 0, 28 at 20, 3 at 255 → 0b111 (the mean, not the median)",
@@ -870,6 +870,7 @@ def check_ahash(
             + ("ahash_guess (before you compute), then " if not guessed else "")
             + "ahash_threshold, ahash_better and ahash_worse"
         )
+        _show(*hand_cases)
         return ahash
     all_pairs = np.asarray(all_pairs)
     a_distance = duplicates.hamming_matrix(hashes)[all_pairs[:, 0], all_pairs[:, 1]]
@@ -908,4 +909,5 @@ def check_ahash(
             f"{k} {guess[k]} ({'right' if guess[k] == r else f'it is {r}'})" for k, r in result.items()
         )
     )
+    _show(*hand_cases)
     return ahash
