@@ -5,6 +5,7 @@ The lesson's data are built once, as the lesson builds them, from the bundled ma
 """
 
 import hashlib
+from hashlib import sha256
 from types import SimpleNamespace
 
 import numpy as np
@@ -122,6 +123,21 @@ def pixel_hash_in_gray(path):
     return hashlib.sha256(f"{gray.size}".encode() + gray.tobytes()).hexdigest()
 
 
+def pixel_hash_by_blake2s(path):  # 64 hex digits, but not SHA-256
+    rgb = load_rgb(path)
+    return hashlib.blake2s(f"RGB {rgb.width}x{rgb.height}\n".encode() + rgb.tobytes()).hexdigest()
+
+
+def pixel_hash_by_sha3(path):
+    rgb = load_rgb(path)
+    return hashlib.sha3_256(f"RGB {rgb.width}x{rgb.height}\n".encode() + rgb.tobytes()).hexdigest()
+
+
+def pixel_hash_size_last(path):  # another layout of the size and the pixels: still SHA-256 of both
+    rgb = load_rgb(path)
+    return hashlib.sha256(rgb.tobytes() + f"|{rgb.width}x{rgb.height}".encode()).hexdigest()
+
+
 def pixel_hash_by_the_package(path):
     return duplicates.pixel_hash(path)
 
@@ -139,6 +155,10 @@ def test_pixel_hash(lesson, capsys):
     refused(check, pixel_hash_without_load_rgb, files, theirs, match="cut-out laid over white")
     refused(check, pixel_hash_in_gray, files, theirs, match="one blue value")
     refused(check, pixel_hash_by_the_package, files, theirs, match="switched off")
+    refused(check, pixel_hash_by_blake2s, files, theirs, match="hashlib.sha256")
+    refused(check, pixel_hash_by_sha3, files, theirs, match="hashlib.sha256")
+    assert check(pixel_hash_size_last, files, theirs) is pixel_hash_size_last
+    assert hashlib.sha256 is sha256  # put back
     assert duplicates.pixel_hash(files[0]) == theirs[0]  # put back
 
 
@@ -215,6 +235,11 @@ def pair_scores_below(t, distance, same_group):  # < where the rule says <=
     return pair_scores_right(t - 1, distance, same_group)
 
 
+def pair_scores_one_bit_more(t, distance, same_group):  # right for whole bits only
+    found = distance < t + 1
+    return same_group[found].mean(), same_group[found].sum() / same_group.sum()
+
+
 def pair_scores_over_every_pair(t, distance, same_group):
     found = distance <= t
     return same_group[found].mean(), same_group[found].sum() / len(same_group)
@@ -280,6 +305,7 @@ def test_rule(lesson, capsys):
         (pair_scores_swapped, "you return"),
         (pair_scores_below, "you return"),
         (pair_scores_over_every_pair, "you return"),
+        (pair_scores_one_bit_more, "3.2 is over 3"),
     ]:
         refused(check, wrong, stub, *args, match=match)
 

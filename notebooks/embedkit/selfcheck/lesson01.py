@@ -102,6 +102,45 @@ def names_switched_off(objects: Iterable[Any], message: str) -> Iterator[None]:
             names[name] = value
 
 
+def _show(*cases: str) -> None:
+    """The hand-worked cases a passed check ran, one line each."""
+    for case in cases:
+        print(f"  ✓ {case}")
+
+
+@contextlib.contextmanager
+def _sha256_recorded() -> Iterator[list]:
+    """While the block runs, every name a loaded module gives ``hashlib.sha256`` makes a SHA-256 that also
+    keeps the bytes it was given; the list yielded holds (bytes, hex digest) of each one made."""
+    import hashlib
+
+    real, made = hashlib.sha256, []
+
+    class Recorded:
+        def __init__(self, data=b"", **kwargs):
+            self._digest, self._data = real(data, **kwargs), bytearray(memoryview(data).cast("B"))
+            made.append(self)
+
+        def update(self, data):
+            self._digest.update(data)
+            self._data += memoryview(data).cast("B")
+
+        def __getattr__(self, name):
+            return getattr(self._digest, name)
+
+    spaces = [vars(m) for m in list(sys.modules.values()) if hasattr(m, "__dict__")]
+    held = [(names, name) for names in spaces for name, value in list(names.items()) if value is real]
+    records: list = []
+    try:
+        for names, name in held:
+            names[name] = Recorded
+        yield records
+    finally:
+        for names, name in held:
+            names[name] = real
+        records += [(bytes(r._data), r._digest.hexdigest()) for r in made]
+
+
 def _short(file: Any) -> str:
     """A bundled file as the manifest's ``path`` names it: its split folder and its name."""
     return "/".join(Path(file).parts[-2:])
@@ -142,10 +181,12 @@ def check_pixel_hash(my_pixel_hash: Callable, files: Sequence[Any], pixel_hashes
     message = "write the pixel hash yourself: duplicates.pixel_hash is switched off while yours runs"
     with code_switched_off([duplicates.pixel_hash], message):
         with tempfile.TemporaryDirectory() as folder:
-            made = {}
+            made, hashed, pixels = {}, {}, {}
             for name, array, level in cases:
                 Image.fromarray(array).save(Path(folder) / f"{name}.png", compress_level=level)
-                made[name] = my_pixel_hash(Path(folder) / f"{name}.png")
+                pixels[name] = load_rgb(Path(folder) / f"{name}.png").tobytes()
+                with _sha256_recorded() as hashed[name]:
+                    made[name] = my_pixel_hash(Path(folder) / f"{name}.png")
         yours = [my_pixel_hash(f) for f in files]
     assert all(isinstance(h, str) and len(h) == 64 for h in made.values()), (
         "return the hexdigest(): 64 characters"
@@ -160,12 +201,22 @@ def check_pixel_hash(my_pixel_hash: Callable, files: Sequence[Any], pixel_hashes
         "the same bytes as 11×1 and as 1×11: not equal (put a separator between width and height: "
         'without one both read "111")'
     )
+    for name in made:  # the digest is hashlib.sha256's, of bytes that hold the decoded RGB pixels
+        assert any(digest == made[name] and pixels[name] in data for data, digest in hashed[name]), (
+            "return hashlib.sha256(...).hexdigest() of the size and the RGB pixels (load_rgb(path).tobytes())"
+        )
     same_mine = pd.factorize(pd.Series(yours, dtype=object))[0]
     same_theirs = pd.factorize(pd.Series(list(pixel_hashes), dtype=object))[0]
     wrong = [_short(f) for f, a, b in zip(files, same_mine, same_theirs, strict=True) if a != b]
     assert not wrong, f"your hash groups these files differently from duplicates.pixel_hash: {wrong[:3]}"
     print(
         f"Correct: your hash calls the same files equal as duplicates.pixel_hash, on all {len(files)} files"
+    )
+    _show(
+        "the same pixels saved at another compression level → equal",
+        "a cut-out laid over white and its opaque original → equal",
+        "one blue value one level off → different",
+        "the same bytes as 8×2 and 2×8, and as 11×1 and 1×11 → different",
     )
     _mark(my_pixel_hash, True)
     return my_pixel_hash
@@ -210,6 +261,11 @@ def check_hash_from_thumbnail(
     wrong = [_short(f) for f, a, b in zip(files, mine, dhashes, strict=True) if a != b]
     assert not wrong, f"{len(wrong)} files hash differently from embedkit.duplicates.dhash, e.g. {wrong[:3]}"
     print(f"Correct: my_dhash equals embedkit.duplicates.dhash on all {len(files)} files")
+    _show(
+        "a falling row → all 64 bits 1; a rising row → 0 (no uint8 wrap-around)",
+        "equal neighbours → 0 (not brighter)",
+        "row 0, column 0 → the top bit (1 << 63); row 0, column 1 → 1 << 62; row 7, column 7 → 1",
+    )
     _mark(hash_from_thumbnail, True)
     return hash_from_thumbnail
 
@@ -252,6 +308,13 @@ def _check_pair_scores(my_pair_scores: Callable, distance: np.ndarray, same_grou
             f"at {t} bits: precision {precision:.3f}, recall {recall:.3f}; the curve has "
             f"{curve.loc[t, 'precision']:.3f}, {curve.loc[t, 'recall']:.3f}"
         )
+    toy = tuple(
+        float(x) for x in my_pair_scores(3, np.array([0, 2.5, 3, 3.2]), np.array([True, False, True, True]))
+    )
+    assert np.allclose(toy, (2 / 3, 2 / 3)), (
+        "pairs 0, 2.5, 3 and 3.2 apart, the second no duplicate: at 3 the first three are found (3.2 is over "
+        f"3), two of them duplicates (precision 2/3), of three duplicates (recall 2/3); you return {toy}"
+    )
 
 
 def _edge_curve() -> pd.DataFrame:
@@ -360,6 +423,12 @@ def check_rule(
             f"and your rule's threshold on a hand-made curve and on all {len(yours)} of the lesson's "
             f"(yours: {sorted({float(t) for t in yours})} bits)"
         )
+        _show(
+            "pairs 0, 3, 5, 7 apart, the 3 no duplicate, t = 3 → precision 1/2, recall 1/3",
+            "pairs 0, 2.5, 3, 3.2 apart, the 2.5 no duplicate, t = 3 → precision 2/3, recall 2/3",
+            "a hand-made curve whose best allowed row has precision exactly the floor → taken",
+            "a hand-made curve whose best allowed row has merges exactly the limit → taken",
+        )
     else:
         print(
             "Not done yet: the lesson uses evaluation.choose_threshold's threshold in its place"
@@ -456,6 +525,12 @@ def check_merges(
             f"at {t} bits: you count {count}, the curve {curve.loc[t, 'merges']}"
         )
     print(f"Correct: your merge counts equal the curve's at {at} bits: {yours}")
+    _show(
+        "one wrong pair a–b → 1",
+        "a chain a–b–c → 1 (groups, not wrong pairs)",
+        "pairs 0–2 and 3–2 → 1 (every file of a found group relabelled)",
+        "two merged found groups chained by one more pair → 1",
+    )
     _mark(my_merges, True)
     return my_merges
 
@@ -612,6 +687,11 @@ def check_leaks(
             f"{name}: you list {len(yours[name])} test files, leak_report {len(theirs[name])} (sorted)"
         )
     print(f"Correct: your leak lists equal splits.leak_report's for all {len(methods)} methods")
+    _show(
+        "train 0 with test 1 → [1]; the pair as (2, 0) → [2] (either order)",
+        "test with test, train with train → []",
+        "(0, 4), (3, 4), (1, 0) → [1, 4] (each test file once, sorted)",
+    )
     _mark(my_leaks, True)
     return my_leaks
 
@@ -651,6 +731,11 @@ def check_group_aware_split(
         f"{len(differs)} files get another split than splits.group_aware_split gives, e.g. {differs[:3]}"
     )
     print(f"Correct: your re-split equals splits.group_aware_split on all {len(split)} files")
+    _show(
+        "2 train to 1 test → all train; 1 train to 2 test → all test",
+        "a tie, 1 to 1 → train; a file alone → stays where it is",
+        "the split given → left unchanged (a new array returned)",
+    )
     _mark(my_group_aware_split, True)
     return my_group_aware_split
 
@@ -767,6 +852,12 @@ def check_ahash(
         "64 thumbnail pixels"
     )
     _mark(ahash, True)
+    hand_cases = (
+        "a flat image → 0; left half dark → 0x0F0F0F0F0F0F0F0F; top-left quarter bright → 0xF0F0F0F000000000",
+        "the same image at half the brightness → the same hash",
+        "33 pixels at 0, 28 at 20, 3 at 255 → 0b111 (the mean, not the median)",
+        "a transparent band left of gray → 0xF0F0F0F0F0F0F0F0 (laid over white)",
+    )
     assert guess is None or (
         isinstance(guess, dict)
         and set(guess) == {"hflip", "watermark"}
@@ -779,6 +870,7 @@ def check_ahash(
             + ("ahash_guess (before you compute), then " if not guessed else "")
             + "ahash_threshold, ahash_better and ahash_worse"
         )
+        _show(*hand_cases)
         return ahash
     all_pairs = np.asarray(all_pairs)
     a_distance = duplicates.hamming_matrix(hashes)[all_pairs[:, 0], all_pairs[:, 1]]
@@ -817,4 +909,5 @@ def check_ahash(
             f"{k} {guess[k]} ({'right' if guess[k] == r else f'it is {r}'})" for k, r in result.items()
         )
     )
+    _show(*hand_cases)
     return ahash
