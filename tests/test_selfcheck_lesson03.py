@@ -170,6 +170,11 @@ def test_cosine_wrong_answers_fail(wrong):
         lesson03.check_cosine(wrong)
 
 
+def test_cosine_max_without_abs_is_told_to_use_abs():
+    with np.errstate(all="ignore"), pytest.raises(AssertionError, match="np.abs"):
+        lesson03.check_cosine(_cosine_max_without_abs)
+
+
 def test_cosine_a_zero_vector_that_is_not_refused_fails():
     with np.errstate(all="ignore"), pytest.raises(AssertionError):
         lesson03.check_cosine(_cosine_divide_by_zero)
@@ -439,6 +444,43 @@ def _top_partition_unordered(scores_row, k):  # the right k, not best first
 
 def _top_pandas_nlargest(scores_row, k):  # pandas does the selection the lesson teaches
     return pd.Series(np.asarray(scores_row, dtype=np.float64)).nlargest(k, keep="first").index.to_numpy()
+
+
+def _top_argmax_in_place(scores_row, k):  # the best k times, each then set to -inf in the caller's row
+    r = np.asarray(scores_row, dtype=np.float64)
+    out = []
+    for _ in range(k):
+        i = int(np.argmax(r))
+        out.append(i)
+        r[i] = -np.inf
+    return np.array(out)
+
+
+def _top_argmax_copy(scores_row, k):  # the same on a copy: right (a loop of k passes over the row)
+    return _top_argmax_in_place(np.array(scores_row, dtype=np.float64), k)
+
+
+def _top_in_place_on_query_only(scores_row, k):  # right, but writes into the row of S_no_self alone
+    row = np.asarray(scores_row, dtype=np.float64)
+    if len(row) == len(X_SMALL) and np.isneginf(row).sum() == 1:
+        return _top_argmax_in_place(row, k)
+    return top_neighbours(row, k)
+
+
+@pytest.mark.parametrize("wrong", [_top_argmax_in_place, _top_in_place_on_query_only])
+def test_top_neighbours_writing_into_its_row_fails(wrong):
+    S_no_self = _no_self(X_SMALL)
+    before = S_no_self.copy()
+    with pytest.raises(AssertionError, match="changed the row it was given"):
+        lesson03.check_top_neighbours(wrong, S_no_self, X_SMALL, QUERY, K)
+    assert np.array_equal(S_no_self, before)  # the check passed it a copy
+    assert top_k(X_SMALL, k=1)[0].shape == (12, 1)  # the package's top_k is whole again
+
+
+def test_top_neighbours_argmax_on_a_copy_passes(capsys):
+    S_no_self = _no_self(X_SMALL)
+    assert lesson03.check_top_neighbours(_top_argmax_copy, S_no_self, X_SMALL, QUERY, K) is _top_argmax_copy
+    assert _correct(capsys)
 
 
 @pytest.mark.parametrize(

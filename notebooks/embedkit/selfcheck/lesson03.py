@@ -83,8 +83,8 @@ def _fallback_all_pairs_cosine(X):
 
 @stand_in
 def _fallback_top_neighbours(scores_row, k):
-    """The course package's top-k selection (the one ``top_k`` uses), in place of a ``top_neighbours``
-    not written yet."""
+    """The course package's exact top-k selection (the one ``top_k`` redoes tied rows with), in place of a
+    ``top_neighbours`` not written yet."""
     row = np.asarray(scores_row, dtype=np.float64)
     return _select_exact(row[None, :], k)[0][0]
 
@@ -223,12 +223,17 @@ def check_cosine(cosine: Callable) -> Callable:
                 "a very short vector is not a zero vector; divide each vector by its largest entry first",
             ),
             ([1, 0], [1e-200, 0], 1.0, "the same with the very short vector second: scale both vectors"),
-            ([5, 5, 5], [-5, -5, -5], -1.0, "opposite directions give -1"),
             (
                 [-2, 0],
                 [1, 0],
                 -1.0,
                 "a vector whose largest entry is negative is not a zero vector: use np.abs",
+            ),
+            (
+                [5, 5, 5],
+                [-5, -5, -5],
+                -1.0,
+                "opposite directions give -1 (how did you scale a vector whose entries are all negative?)",
             ),
             ([-1, -2, -3], [-3, 1, -2], 0.5, "turning both vectors around changes no cosine"),
             ([1, -1], [1, 0], 0.5**0.5, "entries that sum to 0 are not a zero vector: test the length"),
@@ -537,9 +542,9 @@ def check_top_neighbours(
 ) -> Callable:
     """Checks ``top_neighbours`` on made-up rows with ties and a -inf whose answers are known, on 20 seeded
     rows of many ties against a stable sort, then on row ``query`` of ``S_no_self`` against the package's
-    ``top_k(X)``. While it runs, ``top_k`` is switched off, NumPy's and Python's sorts refuse more than k
-    entries (it picks the k best, then sorts them) and NumPy's sorts that promise no order for ties reverse
-    them (:func:`_sorts_limited`)."""
+    ``top_k(X)``, and that it leaves every row it is given unchanged. While it runs, ``top_k`` is switched
+    off, NumPy's and Python's sorts refuse more than k entries (it picks the k best, then sorts them) and
+    NumPy's sorts that promise no order for ties reverse them (:func:`_sorts_limited`)."""
     if is_stand_in(top_neighbours):
         not_done("top_neighbours still returns None", "the package's top-k selection")
         return _fallback_top_neighbours
@@ -594,15 +599,22 @@ def check_top_neighbours(
     saved = [f.__code__ for f in packaged]
     limit = [k]
     answers = []
+    changed = []  # the rows that top_neighbours wrote into
     try:
         for f in packaged:
             f.__code__ = _off.__code__
         with _sorts_limited(limit):
             for scores, kk, _, _ in cases:
                 limit[0] = kk
-                answers.append(top_neighbours(np.array(scores, dtype=np.float64), kk))
+                given = np.array(scores, dtype=np.float64)  # float64, which np.asarray does not copy
+                answers.append(top_neighbours(given, kk))
+                if not np.array_equal(given, np.asarray(scores, dtype=np.float64)):
+                    changed.append(f"{np.asarray(scores)[:8].tolist()}{' ...' if len(scores) > 8 else ''}")
             limit[0] = k
-            got_query = top_neighbours(np.array(S_no_self[query], copy=True), k)
+            row_copy = np.array(S_no_self[query], copy=True)
+            got_query = top_neighbours(row_copy, k)
+            if not np.array_equal(row_copy, S_no_self[query]):
+                changed.append(f"row {query} of S_no_self")
     finally:
         for f, code in zip(packaged, saved, strict=True):
             f.__code__ = code
@@ -613,6 +625,10 @@ def check_top_neighbours(
     assert not used, (
         f"top_neighbours uses {used}: select and sort with NumPy, not with pandas, SciPy, scikit-learn, "
         "PyTorch or embedkit"
+    )
+    assert not changed, (
+        f"top_neighbours changed the row it was given ({changed[0]}): the notebook passes S_no_self[query], "
+        "a view, so this writes into S_no_self; work on a copy (r = scores_row.copy()), not in place"
     )
     for (scores, kk, want, why), got in zip(cases, answers, strict=True):
         got = np.asarray(got)
