@@ -1,5 +1,5 @@
 """Lesson 06's self-checks (``embedkit.selfcheck.lesson06``): each passes the right answer, stands in
-for a stub left at ``None``, and fails the mistakes a learner makes. Exercises 1 and 4 run on the
+for a stub left at ``None``, and fails the mistakes a learner makes. Exercises 1 and 5 run on the
 lesson's messy folder with its planted cross-fade, embedded by the lessons' network; the others on
 small hand-made data and the folder's files."""
 
@@ -158,7 +158,7 @@ def test_average_linkage_says_how_many_groups_it_compared(folder, capsys):
     assert f"the {groups} the guard" in capsys.readouterr().out
 
 
-# --- exercise 2 ---------------------------------------------------------------------------------
+# --- exercise 3 ---------------------------------------------------------------------------------
 
 LEAK_FILES = ["train/a.jpg", "test/a copy.jpg", "train/2023/b.jpg", "train/b small.jpg", "b.jpg",
               "val/c.jpg", "test/old/c.png", "train/d.jpg", "d.jpg"]  # fmt: skip
@@ -275,7 +275,7 @@ def test_curate_agrees_fails_where_they_differ(change, message):
         lesson06.check_curate_agrees(findings, **cells)
 
 
-# --- exercise 3 ---------------------------------------------------------------------------------
+# --- exercise 4 ---------------------------------------------------------------------------------
 
 
 def _blur_score(image, gray="weights", resample=Image.Resampling.BILINEAR, pad="symmetric", resize=True):
@@ -324,7 +324,7 @@ def test_blur_score_wrong_answers_fail(blur_data, wrong, message):
         lesson06.check_blur_score(wrong, *blur_data)
 
 
-# --- exercise 4 ---------------------------------------------------------------------------------
+# --- exercise 5 ---------------------------------------------------------------------------------
 
 
 def _dhash_guard_by(compare_with_dropped=False, strictly=False, keep_later=False, as_indices=False):
@@ -379,7 +379,7 @@ def test_dhash_guard_wrong_answers_fail(folder, folder_dhashes, wrong, message):
         lesson06.check_dhash_guard(wrong, folder_dhashes, folder.files)
 
 
-# --- exercise 5 ---------------------------------------------------------------------------------
+# --- exercise 2 ---------------------------------------------------------------------------------
 
 
 def _strength_by(S, rule):

@@ -154,7 +154,7 @@ def check_average_linkage(average_linkage_parts: Callable, connected, S, vectors
     return average_linkage_parts
 
 
-# --- exercise 2 ---------------------------------------------------------------------------------
+# --- exercise 3 ---------------------------------------------------------------------------------
 
 
 def _package_leaks(groups, files):
@@ -162,7 +162,7 @@ def _package_leaks(groups, files):
 
 
 def check_find_leaks(find_leaks: Callable, groups, files: Sequence[str]):
-    """Exercise 2: ``find_leaks`` on a small case made by hand (splits of any name, a file at the top in
+    """Exercise 3: ``find_leaks`` on a small case made by hand (splits of any name, a file at the top in
     no split, two folders of one split, a leak without ``train``), then on the folder's groups against the
     package's ``folder_leaks``, which refuses to run meanwhile."""
     if _not_done_yet(find_leaks):
@@ -287,7 +287,7 @@ def check_curate_agrees(
         )
 
 
-# --- exercise 3 ---------------------------------------------------------------------------------
+# --- exercise 4 ---------------------------------------------------------------------------------
 
 
 def _package_blur(picture) -> float:
@@ -317,7 +317,7 @@ def blur_cases(measures, paths, folder) -> dict:
 
 
 def check_blur_score(blur_score: Callable, measures, paths: Sequence[str], folder):
-    """Exercise 3: ``blur_score`` within 5 % of the package's ``blurry`` score on larger photos (which
+    """Exercise 4: ``blur_score`` within 5 % of the package's ``blurry`` score on larger photos (which
     must be brought down first, one also blurred) and on a spread of the folder's files, with
     ``embedkit.quality``'s measures refusing to run meanwhile."""
     if _not_done_yet(blur_score):
@@ -338,7 +338,7 @@ def check_blur_score(blur_score: Callable, measures, paths: Sequence[str], folde
     return blur_score
 
 
-# --- exercise 4 ---------------------------------------------------------------------------------
+# --- exercise 5 ---------------------------------------------------------------------------------
 
 # photo 1 is 4 bits from photo 0 (dropped: at most 4); photo 2 is 4 bits from the dropped photo 1 and 8
 # from photo 0 (kept: only kept photos drop others); photo 3 is 5 bits from photo 0 (kept); photo 4 is 1
@@ -359,12 +359,12 @@ def _package_dhash_keep(dhashes, bits: int) -> np.ndarray:
 
 
 def check_dhash_guard(dhash_guard: Callable, dhashes: Sequence[int], files: Sequence[str], bits: int = 4):
-    """Exercise 4: ``dhash_guard(dhashes, bits)`` keeps what ``calibration.guard_duplicate_photos`` keeps
+    """Exercise 5: ``dhash_guard(dhashes, bits)`` keeps what ``calibration.guard_duplicate_photos`` keeps
     with its embedding test unable to fire, on ``DHASH_CASE`` and on the folder's ``dhashes``; the
     package's guard refuses to run while the learner's function does."""
     if _not_done_yet(dhash_guard):
         print("Not done yet: write dhash_guard above (the package's guard runs the calibration below)")
-        return _not_written("dhash_guard", 4)
+        return _not_written("dhash_guard", 5)
     dhashes = [int(h) for h in dhashes]
     cases = {"the hand-made case": (DHASH_CASE, [f"photo {k}" for k in range(len(DHASH_CASE))])}
     cases["this folder's files"] = (dhashes, list(files))
@@ -401,11 +401,11 @@ def check_dhash_guard(dhash_guard: Callable, dhashes: Sequence[int], files: Sequ
     return dhash_guard
 
 
-# --- exercise 5 ---------------------------------------------------------------------------------
+# --- exercise 2 ---------------------------------------------------------------------------------
 
 
 def check_chain_strength(chain_strength: Callable, S, files: Sequence[str], ends=None, threshold=None):
-    """Exercise 5: ``chain_strength`` against the similarity at which SciPy's single-linkage tree joins
+    """Exercise 2: ``chain_strength`` against the similarity at which SciPy's single-linkage tree joins
     the two files, on ``ends`` (the cat and the cup) and five pairs of the folder's files drawn at random
     (pixel-identical copies left out: they score 1.0 whatever the path); neither the pair's own score
     nor a step of ``COSINE_GRID`` passes where the answer differs. Where ``ends`` is not given (the
@@ -432,7 +432,7 @@ def check_chain_strength(chain_strength: Callable, S, files: Sequence[str], ends
             tried.insert(0, (int(largest[a]), int(largest[b])))
     if _not_done_yet(chain_strength):
         print("Not done yet: write chain_strength above (nothing below needs it)")
-        return _not_written("chain_strength", 5)
+        return _not_written("chain_strength", 2)
     distance = np.clip(1.0 - S.astype(np.float64), 0.0, None)
     np.fill_diagonal(distance, 0.0)
     joined_at = 1.0 - squareform(cophenet(linkage(squareform(distance, checks=False), method="single")))
