@@ -173,6 +173,14 @@ def test_prediction(capsys):
     for wrong in ("c", "B", True):
         with pytest.raises(AssertionError):
             lesson04.check_prediction(wrong, 0.01, 0.05)
+    # the build run's numbers that the lesson quotes are checked on EfficientNet-Lite0 only
+    lesson04.check_prediction("b", 0.01, 0.05, "efficientnet_lite0", lesson04.BUILD_RUN_LITE0)
+    assert "Correct!" in capsys.readouterr().out
+    drifted = np.add(lesson04.BUILD_RUN_LITE0, [0, 0, 0.01, 0, 0])
+    with pytest.raises(AssertionError, match="out of date"):
+        lesson04.check_prediction("b", 0.01, 0.05, "efficientnet_lite0", drifted)
+    lesson04.check_prediction("b", 0.01, 0.05, "efficientnet_lite2", drifted)
+    assert "Correct!" in capsys.readouterr().out
 
 
 # --- average precision and recall@k ---
@@ -301,6 +309,12 @@ def rule_either_signal(rho, share_below, best_as_small, median):  # "or" where t
     return "not alone" if best_as_small >= median else "yes"
 
 
+def rule_strictly_above(rho, share_below, best_as_small, median):  # ">" where the lesson says "at or above"
+    if size_rule(rho, share_below, best_as_small, median) == "no":
+        return "no"
+    return "not alone" if best_as_small > median else "yes"
+
+
 def rule_rho_only(rho, share_below, best_as_small, median):
     if rho <= 0:
         return "no"
@@ -336,6 +350,7 @@ def test_size_explains(capsys, answer):
         rule_keeper_ignored,
         rule_either_signal,
         rule_rho_only,
+        rule_strictly_above,
     ):
         with pytest.raises(AssertionError, match="not quite"):
             lesson04.check_size_explains(shares, best, wrong_rule, SIDES, SCORES[answer])
