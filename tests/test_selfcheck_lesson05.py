@@ -4,11 +4,17 @@ groups with scored pairs, vectors with a threshold no pair sits on."""
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn.metrics.pairwise
+from sklearn.metrics.pairwise import cosine_similarity
 
+import embedkit.ann as ann
 import embedkit.evaluation as evaluation
+import embedkit.retrieval as retrieval
 from embedkit.evaluation import (
     _pick_threshold,
     choose_threshold,
@@ -440,6 +446,29 @@ def test_leak_search_right_answer_passes_and_stub_gets_a_stand_in(split_data, ca
     )
 
 
+def _by_sklearn(test_vectors, train_vectors):  # a library's cosine, then argmax
+    scores = cosine_similarity(test_vectors, train_vectors)
+    return scores.argmax(axis=1), scores.max(axis=1)
+
+
+def _by_faiss(test_vectors, train_vectors):  # the package's FAISS index (lesson 07)
+    scores, rows = ann.build_flat(train_vectors).search(ann.unit_rows(test_vectors).astype(np.float32), 1)
+    return rows[:, 0], scores[:, 0]
+
+
+def _by_hidden_module(test_vectors, train_vectors):  # reaches the library at run time, by a module's name
+    pairwise = importlib.import_module("sklearn.metrics.pairwise")
+    scores = getattr(pairwise, "cosine_similarity")(test_vectors, train_vectors)  # noqa: B009
+    return scores.argmax(axis=1), scores.max(axis=1)
+
+
+def _by_hidden_score_matrix(test_vectors, train_vectors):  # the package's scores, reached at run time
+    n = len(test_vectors)
+    both = np.vstack([test_vectors, train_vectors])
+    scores = importlib.import_module("embedkit.retrieval").score_matrix(both)[:n, n:]
+    return scores.argmax(axis=1), scores.max(axis=1)
+
+
 def _raw_dot(test_vectors, train_vectors):  # no normalising: the largest dot product, not cosine
     scores = test_vectors @ train_vectors.T
     nearest = scores.argmax(axis=1)
@@ -457,12 +486,29 @@ def _raw_dot(test_vectors, train_vectors):  # no normalising: the largest dot pr
             _leaking,
             "NumPy",
         ),
+        (_by_sklearn, _leaking, "NumPy yourself: your _by_sklearn uses cosine_similarity"),
+        (_by_faiss, _leaking, "NumPy yourself: your _by_faiss uses ann"),
+        (_by_hidden_module, _leaking, "libraries' searches are off"),
+        (_by_hidden_score_matrix, _leaking, "libraries' searches are off"),
     ],
-    ids=["no normalising", "strictly above", "distance for similarity", "the package's search"],
+    ids=[
+        "no normalising",
+        "strictly above",
+        "distance for similarity",
+        "the package's search",
+        "scikit-learn's cosine",
+        "the package's FAISS index",
+        "scikit-learn reached at run time",
+        "score_matrix reached at run time",
+    ],
 )
 def test_leak_search_wrong_answers_fail(split_data, nearest_train, leaking, message):
+    originals = [sklearn.metrics.pairwise.cosine_similarity, ann.build_flat, retrieval.score_matrix]
     with pytest.raises(AssertionError, match=message):
         lesson05.check_leak_search(nearest_train, leaking, *split_data)
+    # everything switched off is back afterwards
+    assert [sklearn.metrics.pairwise.cosine_similarity, ann.build_flat, retrieval.score_matrix] == originals
+    assert ann.build_flat(np.eye(3, dtype=np.float32)).ntotal == 3
 
 
 # --- exercise 7 ---------------------------------------------------------------------------------
@@ -506,6 +552,15 @@ def _chunked_pairs(X, t, chunk_size, against_all=False, normalise=True, shift=0,
     return np.concatenate(per_block)
 
 
+def _sklearn_per_block(X, t, chunk_size):  # the loop is the learner's, the cosine scikit-learn's
+    per_block = []
+    for start in range(0, len(X), chunk_size):
+        r, c = np.nonzero(cosine_similarity(X[start : start + chunk_size], X[start:]) >= t)
+        later = c > r
+        per_block.append(np.stack([r[later] + start, c[later] + start], axis=1))
+    return np.concatenate(per_block)
+
+
 def _all_at_once(X, t, chunk_size):
     unit = X / np.linalg.norm(X, axis=1, keepdims=True)
     return np.argwhere(np.triu(unit @ unit.T >= t, k=1))
@@ -542,7 +597,8 @@ def test_chunked_pairs_right_answer_passes_and_stub_gets_a_stand_in(many_vectors
         (_all_at_once, "full matrix's scale"),
         (_masks_kept, "more than doubled"),
         (lambda X, t, c: _chunked_pairs(X, t, c, strict=True), r"at least t \(>=\)"),
-        (lambda X, t, c: near_duplicate_pairs(X, threshold=t, chunk_size=c)[0], "switched off"),
+        (lambda X, t, c: near_duplicate_pairs(X, threshold=t, chunk_size=c)[0], "NumPy yourself"),
+        (_sklearn_per_block, "NumPy yourself: your _sklearn_per_block uses cosine_similarity"),
     ],
     ids=[
         "blocks against all rows",
@@ -552,14 +608,16 @@ def test_chunked_pairs_right_answer_passes_and_stub_gets_a_stand_in(many_vectors
         "every block's mask kept",
         "strictly above t",
         "the package's search",
+        "scikit-learn's cosine per block",
     ],
 )
 def test_chunked_pairs_wrong_answers_fail(many_vectors, wrong, message):
     with pytest.raises(AssertionError, match=message):
         lesson05.check_chunked_pairs(wrong, *many_vectors)
+    assert sklearn.metrics.pairwise.cosine_similarity is cosine_similarity  # put back afterwards
 
 
-def test_chunked_pairs_with_torch_products_is_told_what_the_check_cannot_see(many_vectors):
+def test_chunked_pairs_with_torch_products_is_refused(many_vectors):
     torch = pytest.importorskip("torch")
 
     def torch_pairs(X, t, chunk_size):  # a correct loop, its products taken in PyTorch
@@ -571,5 +629,5 @@ def test_chunked_pairs_with_torch_products_is_told_what_the_check_cannot_see(man
             per_block.append(torch.stack([r[later] + start, c[later] + start], dim=1))
         return torch.cat(per_block).numpy()
 
-    with pytest.raises(AssertionError, match="your pairs are right, but the check counted no scores"):
+    with pytest.raises(AssertionError, match="NumPy yourself: your torch_pairs uses"):
         lesson05.check_chunked_pairs(torch_pairs, *many_vectors)

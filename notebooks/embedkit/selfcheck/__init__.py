@@ -29,6 +29,8 @@ from typing import Any
 from unittest import mock
 
 __all__ = [
+    "LIBRARIES",
+    "library_cosines",
     "reached",
     "library_names",
     "code_switched_off",
@@ -37,6 +39,39 @@ __all__ = [
     "is_stand_in",
     "not_done",
 ]
+
+
+#: Each has a cosine of its own: a check turns away a function that reaches into one of them.
+LIBRARIES = ("scipy", "sklearn", "torch", "embedkit")
+
+
+def library_cosines() -> list[tuple[Any, str]]:
+    """The libraries' and the package's cosines and normalisations, as ``(module, attribute)`` for
+    ``switched_off`` while the learner's function runs. Imported here, on first use, so that a
+    lesson's checks that need none of them do not load PyTorch."""
+    import scipy.spatial.distance
+    import sklearn.metrics.pairwise
+    import sklearn.preprocessing
+    import torch
+    import torch.nn.functional as F
+
+    import embedkit.similarity
+
+    return [
+        (scipy.spatial.distance, "cosine"),
+        (scipy.spatial.distance, "correlation"),
+        (scipy.spatial.distance, "cdist"),
+        (scipy.spatial.distance, "pdist"),
+        (sklearn.metrics.pairwise, "cosine_similarity"),
+        (sklearn.metrics.pairwise, "cosine_distances"),
+        (sklearn.metrics.pairwise, "paired_cosine_distances"),
+        (sklearn.preprocessing, "normalize"),
+        (torch, "cosine_similarity"),
+        (F, "cosine_similarity"),
+        (F, "normalize"),
+        (embedkit.similarity, "cosine_similarity"),
+        (embedkit.similarity, "pairwise_cosine"),
+    ]
 
 
 def reached(function: Callable) -> tuple[list[Callable], list[tuple[str, Any]]]:

@@ -20,8 +20,6 @@ from unittest import mock
 
 import numpy as np
 import scipy.spatial.distance
-import sklearn.metrics.pairwise
-import sklearn.preprocessing
 import torch
 import torch.nn.functional as F
 from scipy.stats import pearsonr
@@ -29,7 +27,16 @@ from sklearn.metrics.pairwise import cosine_similarity as _sklearn_cosine
 from sklearn.neighbors import NearestNeighbors
 
 import embedkit.similarity
-from embedkit.selfcheck import is_stand_in, library_names, not_done, reached, stand_in, switched_off
+from embedkit.selfcheck import (
+    LIBRARIES,
+    is_stand_in,
+    library_cosines,
+    library_names,
+    not_done,
+    reached,
+    stand_in,
+    switched_off,
+)
 from embedkit.similarity import _select_exact, pairwise_cosine, top_k
 from embedkit.similarity import cosine_similarity as _package_cosine
 
@@ -43,26 +50,6 @@ __all__ = [
     "check_angular_distance",
     "check_pearson",
     "check_closest_train_test_pair",
-]
-
-#: Each has a cosine of its own: the checks turn a function away that reaches into one of them.
-LIBRARIES = ("scipy", "sklearn", "torch", "embedkit")
-
-#: The libraries' cosines and normalisations, switched off while the learner's function runs.
-LIBRARY_COSINES = [
-    (scipy.spatial.distance, "cosine"),
-    (scipy.spatial.distance, "correlation"),
-    (scipy.spatial.distance, "cdist"),
-    (scipy.spatial.distance, "pdist"),
-    (sklearn.metrics.pairwise, "cosine_similarity"),
-    (sklearn.metrics.pairwise, "cosine_distances"),
-    (sklearn.metrics.pairwise, "paired_cosine_distances"),
-    (sklearn.preprocessing, "normalize"),
-    (torch, "cosine_similarity"),
-    (F, "cosine_similarity"),
-    (F, "normalize"),
-    (embedkit.similarity, "cosine_similarity"),
-    (embedkit.similarity, "pairwise_cosine"),
 ]
 
 _NUMPY_ONLY = "write it yourself with NumPy: no library's cosine or normalize"
@@ -198,7 +185,7 @@ def check_cosine(cosine: Callable) -> Callable:
     )
     check_pairs = np.random.default_rng(7).standard_normal((200, 2, 16))
     expected = [_oracle_cosine(a, b) for a, b in check_pairs]  # before SciPy is switched off
-    with switched_off(LIBRARY_COSINES, _NUMPY_ONLY):
+    with switched_off(library_cosines(), _NUMPY_ONLY):
         given = check_pairs.copy()  # float64 arrays, which np.asarray does not copy
         for i, ((a, b), want) in enumerate(zip(given, expected, strict=True)):
             got = cosine(a, b)
@@ -360,7 +347,7 @@ def check_all_pairs(all_pairs_cosine: Callable, X: np.ndarray, cosine: Callable)
                 f"all_pairs_cosine({what}) raised {type(exc).__name__}: {str(exc).strip()}{shapes}"
             ) from exc
 
-    with switched_off(LIBRARY_COSINES, _NUMPY_ONLY):
+    with switched_off(library_cosines(), _NUMPY_ONLY):
         got_random = call(given, "30 random rows of 8")
         got_X = call(np.array(X, copy=True), "the embeddings X")
         negative = np.array([[-1.0, -2.0], [1.0, 2.0], [-2.0, -1.0]])

@@ -10,6 +10,7 @@ The package's own versions are switched off while the learner's code runs, in tw
 module's attribute raises (``switched_off``), and a name in the learner's code (or in a helper of
 theirs it calls) that holds the package's function is refused before anything runs
 (``_names_holding``, a helper of this module, which walks the code as ``library_names`` does).
+Exercises 6 and 7 also refuse the libraries' cosines and searches, as lesson 03 does (``_searches_off``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from unittest import mock
 import numpy as np
 import pandas as pd
 
+import embedkit.ann as ann
 import embedkit.evaluation as evaluation
+import embedkit.retrieval as retrieval
 import embedkit.similarity as similarity
 from embedkit.evaluation import (
     COSINE_GRID,
@@ -35,7 +38,16 @@ from embedkit.evaluation import (
     threshold_curve,
 )
 from embedkit.pairs import connected_groups
-from embedkit.selfcheck import is_stand_in, not_done, reached, stand_in, switched_off
+from embedkit.selfcheck import (
+    LIBRARIES,
+    is_stand_in,
+    library_cosines,
+    library_names,
+    not_done,
+    reached,
+    stand_in,
+    switched_off,
+)
 from embedkit.splits import leak_report
 
 __all__ = [
@@ -506,6 +518,25 @@ def check_keep_one(keep_one: Callable, files: pd.DataFrame):
 _SEARCHES = ("top_k", "near_duplicate_pairs", "pairwise_cosine")
 
 
+@contextlib.contextmanager
+def _searches_off(functions: Iterable[Callable], message: str) -> Iterator[None]:
+    """Exercises 6 and 7: refuse a function that reaches into a library with a cosine or a search
+    (lesson 03's ``LIBRARIES``, and FAISS), then, while the block runs, switch off the package's searches,
+    ``embedkit.ann``'s and ``retrieval.score_matrix``, and the libraries' cosines and normalisations."""
+    for function in functions:
+        used = library_names(function, (*LIBRARIES, "faiss"))
+        assert not used, (
+            f"normalise the rows and take the products in NumPy yourself: your {function.__name__} uses "
+            f"{', '.join(used)} (the check refuses SciPy, scikit-learn, PyTorch, FAISS and the package)"
+        )
+    others = [(ann, "build_flat"), (ann, "build_ivf"), (ann, "range_pairs"), (retrieval, "score_matrix")]
+    with (
+        _package_off(functions, similarity, _SEARCHES, message),
+        switched_off([*library_cosines(), *others], message),
+    ):
+        yield
+
+
 def _package_nearest_train(test_vectors, train_vectors):
     rows, scores = similarity.top_k(test_vectors, train_vectors, k=1)
     return rows[:, 0], scores[:, 0]
@@ -524,7 +555,8 @@ def check_leak_search(
 ):
     """Exercise 6: ``nearest_train`` against a float64 brute force on two splits (the second with rescaled
     vectors), and the test files ``leaking`` flags against ``leak_report`` at three thresholds, with the
-    package's searches switched off. Returns ``(nearest_train, leaking)``."""
+    package's and the libraries' searches and cosines switched off (``_searches_off``). Returns
+    ``(nearest_train, leaking)``."""
     X, splits, new_split = np.asarray(X), np.asarray(splits), np.asarray(new_split)
     candidates, candidate_scores = np.asarray(candidates), np.asarray(candidate_scores)
     test_rows, train_rows = splits == "test", splits == "train"
@@ -540,8 +572,8 @@ def check_leak_search(
     thresholds = sorted(
         {threshold, max(COSINE_GRID[0], round(threshold - 0.1, 2)), min(1.0, round(threshold + 0.05, 2))}
     )
-    message = "search with NumPy yourself: the package's searches are switched off during the check"
-    with _package_off([nearest_train, leaking], similarity, _SEARCHES, message):
+    message = "search with NumPy yourself: the package's and the libraries' searches are off during the check"
+    with _searches_off([nearest_train, leaking], message):
         yours = {
             case: nearest_train(v[split == "test"], v[split == "train"]) for case, (split, v) in cases.items()
         }
@@ -647,7 +679,8 @@ def check_chunked_pairs(chunked_pairs: Callable, vectors, t: float, brute, chunk
     (``chunked``) at block sizes 128, ``block`` and 2048, after one pair scoring exactly its ``t`` on
     three small vectors; its peak memory (tracemalloc) stays far below the full matrix, at most doubles
     when the rows double and grows with the block; a spy array counts the scores its matrix products
-    compute on 3,000 rows. The package's searches are switched off meanwhile."""
+    compute on 3,000 rows. The package's and the libraries' searches are switched off meanwhile
+    (``_searches_off``)."""
     if _returns_none(chunked_pairs, vectors[:3], t, 2):
         print("Not done yet: nothing below uses chunked_pairs, so the lesson goes on without it")
         return stand_in(
@@ -664,8 +697,8 @@ def check_chunked_pairs(chunked_pairs: Callable, vectors, t: float, brute, chunk
     )  # the rows from each block's start on: about half of all scores
     needed = sum(min(spy_block, spy_rows - s) * (spy_rows - s) for s in range(0, spy_rows, spy_block))
     your_pairs, your_peaks = {}, {}
-    message = "write the loop yourself: the package's searches are switched off during the check"
-    with _package_off([chunked_pairs], similarity, _SEARCHES, message):
+    message = "write the loop yourself: the package's and the libraries' searches are off during the check"
+    with _searches_off([chunked_pairs], message):
         # rows 0 and 1 are equal unit vectors, so their cosine is exactly 1.0 on any machine: "at least t"
         exact = np.asarray(chunked_pairs(np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), 1.0, 2))
         exact = exact.reshape(-1, 2).tolist()
