@@ -159,6 +159,17 @@ def decoding(backbone, manifest, tmp_path_factory):
             image = ImageOps.exif_transpose(image)
             return preprocess(as_rgb(image, min_side=side, max_aspect_ratio=MAX_ASPECT_RATIO)).numpy()
 
+    def no_draft(data):  # decodes a JPEG in full, then reduces it
+        with Image.open(io.BytesIO(data)) as image:
+            image = ImageOps.exif_transpose(image)
+            return preprocess(as_rgb(image, min_side=side, max_aspect_ratio=MAX_ASPECT_RATIO)).numpy()
+
+    def draft_too_late(data):  # exif_transpose has read every pixel: the draft changes nothing
+        with Image.open(io.BytesIO(data)) as image:
+            image = ImageOps.exif_transpose(image)
+            image.draft("RGB", (side, side))
+            return preprocess(as_rgb(image, min_side=side, max_aspect_ratio=MAX_ASPECT_RATIO)).numpy()
+
     def swallows_errors(data):  # a bad file gets zeros instead of an exception
         try:
             return solution(data)
@@ -180,6 +191,8 @@ def decoding(backbone, manifest, tmp_path_factory):
             not_upright,
             plain_convert,
             drafts_to_the_crop,
+            no_draft,
+            draft_too_late,
             swallows_errors,
             calls_the_package,
         )
@@ -218,6 +231,13 @@ def test_to_pixels_stub_gets_the_packages_decoding(decoding, capsys):
 def test_to_pixels_wrong_answers_fail(decoding, wrong):
     transform, photo, bad, folder, variants = decoding
     with pytest.raises(AssertionError):
+        checks.check_to_pixels(variants[wrong], transform, photo, bad, folder)
+
+
+@pytest.mark.parametrize("wrong", ["no_draft", "draft_too_late"])
+def test_to_pixels_without_draft_is_told_about_draft(decoding, wrong):
+    transform, photo, bad, folder, variants = decoding
+    with pytest.raises(AssertionError, match=r"very large JPEG.*decoded in full.*image\.draft"):
         checks.check_to_pixels(variants[wrong], transform, photo, bad, folder)
 
 
@@ -650,7 +670,8 @@ def rate_in_seconds(cores, t_forward, t_decode):  # seconds per image, not image
 
 def test_pool_right_answer_passes(capsys):
     assert checks.check_pool(actors_for, rate_for, 0.05, 0.004) == (actors_for, rate_for)
-    assert "16 cores: 14 actors" in _correct(capsys)
+    out = _correct(capsys)
+    assert "16 cores: 14 actors" in out and "than decoding (10 ms), as on a GPU: 3 actors, 13 decoding" in out
 
 
 def test_pool_stub_prints_the_lessons_plan(capsys):
@@ -905,10 +926,10 @@ def test_ratio_verdict_straddling_the_band_says_the_cost_moved_once():
     assert "cannot separate" in checks.ratio_verdict([0.7, 1.3])  # both sides, none inside
 
 
-def _report(capsys, waiting_rows, row_mb=0.58, store_mb=256.0):
-    """report_pipeline's lines on a made-up run: 2 s start-up, batches of 10 rows every 0.2 s, and
-    ``waiting_rows`` rows decoded at once just before the first batch."""
-    embedded = 2 + np.repeat(np.arange(10) * 0.2, 10)
+def _report(capsys, waiting_rows, row_mb=0.58, store_mb=256.0, forward_runs=(0.02, 0.021, 0.05), pause=0.0):
+    """report_pipeline's lines on a made-up run: 2 s start-up, batches of 10 rows every 0.2 s (and one
+    ``pause`` after the fifth), and ``waiting_rows`` rows decoded at once just before the first batch."""
+    embedded = 2 + np.repeat(np.arange(10) * 0.2 + pause * (np.arange(10) >= 5), 10)
     decoded = np.sort(np.r_[np.full(waiting_rows, 1.9), embedded[waiting_rows:] - 0.1])
     checks.report_pipeline(
         decoded,
@@ -917,7 +938,7 @@ def _report(capsys, waiting_rows, row_mb=0.58, store_mb=256.0):
         np.array([0.02, 0.021, 0.05]),
         ["before", "before", "after"],
         np.array([True, True, False]),
-        np.array([0.015, 0.016, 0.03]),
+        np.array(forward_runs),
         True,
         1,
         1,
@@ -934,6 +955,20 @@ def test_report_pipeline_compares_the_peak_with_a_steps_share(capsys):
     assert "load, left out" in lines[0] and "start-up 2 s" in lines[0]
     assert lines[3].startswith("at most 80 decoded rows (46 MB) waited at once: more than a step's share")
     assert "/ 3 steps = 43 MB" in lines[3] and "backpressure can hold" in lines[3]
+
+
+def test_report_pipeline_prints_the_forward_pass_ratio_beside_the_totals(capsys):
+    line = _report(capsys, waiting_rows=30)[2]
+    assert line.endswith("actor / this process 0.95 to 1.00, the total's measured / predicted 0.95 to 1.00")
+
+
+def test_report_pipeline_says_when_a_fast_forward_pass_and_pauses_offset(capsys):
+    # the actor embeds at 0.02 s/image, this process measured 0.025: its forward pass is 20% faster than
+    # modelled; a 0.4 s pause brings the total (2.2 s for 90 rows) back within 25% of 0.025 s/row
+    lines = _report(capsys, waiting_rows=30, forward_runs=(0.025, 0.025, 0.05), pause=0.4)
+    assert "actor / this process 0.80, the total's measured / predicted" in lines[2]
+    assert lines[3].startswith("   so two effects offset") and "does not confirm t_fwd" in lines[3]
+    assert len(lines) == 5
 
 
 def test_report_pipeline_under_a_steps_share_cannot_tell(capsys):
