@@ -2,6 +2,7 @@
 exercise returns None, and turns away the mistakes a learner makes. Small hand-made networks and
 images, except exercise 4, which runs the lessons' backbone."""
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -110,19 +111,22 @@ def batch():
 
 
 def efficientnet_answer(batch, head="classifier", mode="eval", context=torch.inference_mode):
-    eff = efficientnet_b0(weights=None).eval()
-    eff.fc = nn.Identity()
+    fc_net = efficientnet_b0(weights=None).eval()
+    fc_net.fc = nn.Identity()
     with torch.inference_mode():
-        fc_output = eff(batch[:2])
+        fc_output = fc_net(batch[:2])
+    eff = efficientnet_b0(weights=None).eval()
     if head == "classifier":
         eff.classifier = nn.Identity()
+    elif head == "fc":
+        eff.fc = nn.Identity()
     elif head == "sequential":
         eff = nn.Sequential(*list(eff.children())[:-2], nn.Flatten())
     if mode == "train":
         eff.train()
     with context():
         eff_embedding = eff(batch[:2])
-    return eff, eff_embedding, fc_output, "classifier"
+    return eff, eff_embedding, fc_net, fc_output, "classifier"
 
 
 def test_efficientnet_right_answer(batch, capsys):
@@ -130,33 +134,57 @@ def test_efficientnet_right_answer(batch, capsys):
     assert "Correct!" in capsys.readouterr().out
 
 
+def test_efficientnet_fc_output_under_no_grad_is_accepted(batch, capsys):
+    eff, eff_embedding, fc_net, _, head_name = efficientnet_answer(batch)
+    with torch.no_grad():  # the measurement is about the shape and the numbers, not the context
+        fc_output = fc_net(batch[:2])
+    lesson02.check_efficientnet_head(eff, eff_embedding, fc_net, fc_output, head_name, batch)
+    assert "Correct!" in capsys.readouterr().out
+
+
 def test_efficientnet_not_done(batch, capsys):
-    lesson02.check_efficientnet_head(None, None, None, None, batch)
+    lesson02.check_efficientnet_head(None, None, None, None, None, batch)
     assert "Not done yet" in capsys.readouterr().out
 
 
 def test_efficientnet_wrong_measurements(batch):
-    eff, eff_embedding, fc_output, head_name = efficientnet_answer(batch)
-    typed = [(2, 1000), (2, 1280), torch.zeros(2, 1000)]  # shapes typed in, or a tensor made up, not measured
-    for guess in typed:
-        with pytest.raises(AssertionError, match="not measured"):
-            lesson02.check_efficientnet_head(eff, eff_embedding, guess, head_name, batch)
-    with torch.no_grad():  # measured, but not under inference_mode as asked
-        plain = efficientnet_b0(weights=None).eval()(batch[:2])
-    with pytest.raises(AssertionError, match="not measured"):
-        lesson02.check_efficientnet_head(eff, eff_embedding, plain, head_name, batch)
-    with pytest.raises(AssertionError, match="fc_output has shape"):  # measured after the head was removed
-        lesson02.check_efficientnet_head(eff, eff_embedding, eff_embedding, head_name, batch)
+    eff, eff_embedding, fc_net, fc_output, head_name = efficientnet_answer(batch)
+
+    def check(net, output):
+        lesson02.check_efficientnet_head(eff, eff_embedding, net, output, head_name, batch)
+
+    for guess in [(2, 1000), (2, 1280)]:  # shapes typed in, not measured
+        with pytest.raises(AssertionError, match="not a measurement"):
+            check(fc_net, guess)
+    with torch.inference_mode():
+        made_up = torch.zeros(2, 1000)  # the right shape, an inference tensor, but not measured
+        other = efficientnet_b0(weights=None).eval()(batch[:2])  # another fresh network's output
+    for guess in [made_up, other, eff_embedding]:
+        with pytest.raises(AssertionError, match="not what fc_net gives"):
+            check(fc_net, guess)
+    plain = efficientnet_b0(weights=None).eval()  # measured without setting .fc
+    with torch.inference_mode():
+        plain_output = plain(batch[:2])
+    with pytest.raises(AssertionError, match="no child fc"):
+        check(plain, plain_output)
+    with pytest.raises(AssertionError, match="fc_net is a NoneType"):
+        check(None, fc_output)
+    with pytest.raises(AssertionError, match="fc_net is eff"):
+        lesson02.check_efficientnet_head(eff, eff_embedding, eff, fc_output, head_name, batch)
+    headless = copy.deepcopy(fc_net)  # the real head removed on the probed network too
+    headless.classifier = nn.Identity()
+    with pytest.raises(AssertionError, match="change nothing else"):
+        check(headless, fc_output)
     for guess in ["fc"]:
         with pytest.raises(AssertionError, match="head_name") as raised:
-            lesson02.check_efficientnet_head(eff, eff_embedding, fc_output, guess, batch)
+            lesson02.check_efficientnet_head(eff, eff_embedding, fc_net, fc_output, guess, batch)
         assert "classifier" not in str(raised.value)  # the message does not give the answer away
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"head": "fc"}, "pooled features have"),  # eff.fc = Identity and nothing else
+        ({"head": "fc"}, "the head is still there"),  # eff.fc = Identity and nothing else
         ({"mode": "train"}, "train mode"),
         ({"context": torch.no_grad}, "inference_mode"),
         ({"head": "sequential"}, "don't wrap it"),

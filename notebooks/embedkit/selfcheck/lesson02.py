@@ -111,15 +111,16 @@ def check_train_but_frozen_batchnorm(
 def check_efficientnet_head(
     eff: nn.Module | None,
     eff_embedding: torch.Tensor | None,
+    fc_net: nn.Module | None,
     fc_output: torch.Tensor | None,
     head_name: str | None,
     batch: torch.Tensor,
 ) -> None:
-    """Checks ``fc_output`` (measured under ``torch.inference_mode()``) against the output shape of a
-    fresh EfficientNet-B0 given an ``fc``, ``head_name`` against the child ``forward`` calls last, and
-    ``eff_embedding`` against the pooled features of ``batch[:2]`` under ``eff``'s weights (an
-    inference tensor, from ``eff`` itself, in any batch)."""
-    if all(x is None for x in (eff, eff_embedding, fc_output, head_name)):
+    """Checks ``fc_output`` against what ``fc_net`` (an EfficientNet-B0 in eval mode, given
+    ``.fc = nn.Identity()`` and nothing else) gives on ``batch[:2]``, ``head_name`` against the child
+    ``forward`` calls last, and ``eff_embedding`` against the pooled features of ``batch[:2]`` under
+    ``eff``'s weights (an inference tensor, from ``eff`` itself, in any batch)."""
+    if all(x is None for x in (eff, eff_embedding, fc_net, fc_output, head_name)):
         print(_NOT_NEEDED)
         return
     with torch.random.fork_rng():
@@ -129,14 +130,29 @@ def check_efficientnet_head(
     measured.fc = nn.Identity()
     with torch.inference_mode():
         expected_shape = tuple(measured(batch[:2]).shape)
-    assert isinstance(fc_output, torch.Tensor) and fc_output.is_inference(), (
-        f"fc_output is a {type(fc_output).__name__} that was not measured: on a fresh "
-        "efficientnet_b0(weights=None).eval(), set .fc = nn.Identity(), and store the output on "
-        "batch_a[:2], computed under torch.inference_mode()"
+    assert isinstance(fc_net, EfficientNet), (
+        f"fc_net is a {type(fc_net).__name__}: store in it the efficientnet_b0(weights=None) you set .fc on"
     )
-    assert tuple(fc_output.shape) == expected_shape, (
-        f"fc_output has shape {tuple(fc_output.shape)}, not what a fresh network with .fc = nn.Identity() "
-        "gives: measure it before you change the real head"
+    assert fc_net is not eff, "fc_net is eff: measure .fc = nn.Identity() on a network of its own"
+    assert isinstance(dict(fc_net.named_children()).get("fc"), nn.Identity), (
+        "fc_net has no child fc = nn.Identity(): set fc_net.fc = nn.Identity() before you measure"
+    )
+    assert not fc_net.training, "fc_net is in train mode: put it in eval mode before you measure"
+    assert isinstance(fc_output, torch.Tensor), (
+        f"fc_output is a {type(fc_output).__name__}, not a measurement: store fc_net's output on batch_a[:2]"
+    )
+    with torch.inference_mode():
+        probe = fc_net(batch[:2])
+        assert tuple(probe.shape) == expected_shape, (
+            f"fc_net gives shape {tuple(probe.shape)}, not what a fresh network with .fc = nn.Identity() "
+            "gives: change nothing else on fc_net"
+        )
+        same = fc_output.shape == probe.shape and bool(
+            (fc_output.detach().float() - probe).abs().max() <= 1e-4 * probe.abs().max()
+        )
+    assert same, (
+        f"fc_output (shape {tuple(fc_output.shape)}) is not what fc_net gives on batch_a[:2]: "
+        "store fc_net's own output after .fc = nn.Identity()"
     )
     assert head_name == children[-1], (
         f"head_name = {head_name!r} is not the child that forward calls last; look at Hint 1"
@@ -162,9 +178,14 @@ def check_efficientnet_head(
     with torch.inference_mode():
         pooled = create_feature_extractor(fresh, return_nodes={"flatten": "pooled"})(batch[:2])["pooled"]
         again, alone = eff(batch[:2]), eff(batch[:1])
+    still_scores = eff_embedding.shape[1] == expected_shape[1]
     assert eff_embedding.shape == pooled.shape, (
         f"{eff_embedding.shape[1]} numbers per image, but the pooled features have {pooled.shape[1]}: "
-        "is the head really gone?"
+        + (
+            "the head is still there (a child that forward never calls changes no output, as fc_output shows)"
+            if still_scores
+            else "is the head really gone?"
+        )
     )
     assert again.shape == eff_embedding.shape, (
         f"eff itself gives {again.shape[1]} numbers per image, not {eff_embedding.shape[1]}: "
@@ -178,7 +199,10 @@ def check_efficientnet_head(
     assert (alone[0] - eff_embedding[0]).abs().max().item() <= 1e-4 * size, (
         "the embedding depends on the batch"
     )
-    print(f"Correct! EfficientNet-B0 embeddings have {eff_embedding.shape[1]} numbers")
+    print(
+        f"Correct! EfficientNet-B0 embeddings have {eff_embedding.shape[1]} numbers; .fc = nn.Identity() "
+        f"only added a child that forward never calls, so fc_output kept {fc_output.shape[1]} class scores"
+    )
 
 
 # --------------------------------------------------------------------------- exercise 3
