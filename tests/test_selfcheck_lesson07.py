@@ -985,3 +985,44 @@ def test_compared_uses_the_band():
         "about as fast as",
         "slower than",
     ]
+
+
+def test_report_pipeline_forward_pass_uses_the_kept_measurements(capsys):
+    # the third measurement is left out as load (its t_emb is over 1.5x the fastest): its forward pass, though
+    # within 1.5x of the fastest forward pass, is left out too
+    line = _report(capsys, waiting_rows=30, forward_runs=(0.02, 0.021, 0.025))[2]
+    assert "20.0 to 21.0 in this process" in line
+
+
+def _scaling_figure(monkeypatch, **counts):
+    """plot_scaling's figure with two kept cost measurements, the n* band from those two."""
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setattr(plt, "show", lambda: None)
+    checks.plot_scaling(
+        lambda n, t, c: (n * t, c * np.asarray(n, dtype=float) ** 2 * 512),
+        (0.012, 0.016),
+        (16e-12, 18e-12),
+        pipeline=(205, 10.0, 198, 3.5, 1.2),
+        search=(np.array([1000, 2000]), np.array([0.01, 0.04]), np.array([1.1, 1.05])),
+        n_stars=np.array([0.012 / (18e-12 * 512), 0.016 / (16e-12 * 512)]),
+        device="this CPU",
+        **counts,
+    )
+    fig = plt.gcf()
+    plt.close(fig)
+    return fig.axes[0]
+
+
+def test_plot_scaling_title_counts_the_kept_measurements(monkeypatch):
+    ax = _scaling_figure(monkeypatch, measurements=3, kept=2)
+    assert ax.get_title().endswith("(bands: 2 of 3 measurements kept)")
+    gray = [p for p in ax.patches if "n* =" in p.get_label()]
+    assert len(gray) == 1 and gray[0].get_label().startswith("n* = 1,300,000 to 2,000,000")
+    all_kept = _scaling_figure(monkeypatch, measurements=3)
+    assert all_kept.get_title().endswith("(bands: 3 measurements kept)")
+
+
+def test_pool_says_where_t_decode_was_timed(capsys):
+    checks.check_pool(actors_for, rate_for, 0.05, 0.004)
+    assert "t_decode was timed on small bundled files" in _correct(capsys)

@@ -787,10 +787,9 @@ def check_pool(
             actors_for, rate_for = _lesson_pool()
         print(
             "Not done yet: the lesson's own pool sizing stands in for yours (both functions). The "
-            "lesson's answer, "
-            "not yours yet, with this machine's costs (extrapolated: a real node's cores and memory, "
-            "and Ray's "
-            "own processes, change them):"
+            "lesson's answer, not yours yet, with this machine's costs (extrapolated: a real node's cores "
+            "and memory, and Ray's own processes, change them; t_decode was timed on small bundled files, "
+            "so measure it on your own photos and redo the plan):"
         )
         _print_pool(actors_for, rate_for, t_forward, t_decode)
         return actors_for, rate_for
@@ -823,7 +822,8 @@ def check_pool(
         )
     print(
         f"Correct! The best pool and its rate on all {len(cases)} nodes and costs. With this machine's costs "
-        "(extrapolated: a real node's cores and memory, and Ray's own processes, change them):"
+        "(extrapolated: a real node's cores and memory, and Ray's own processes, change them; t_decode was "
+        "timed on small bundled files, so measure it on your own photos and redo the plan):"
     )
     _print_pool(actors_for, rate_for, t_forward, t_decode)
     return actors_for, rate_for
@@ -1147,7 +1147,7 @@ def report_pipeline(
         print("decoding is the slower side of this plan: the actors' batches follow its pace, not t_fwd")
     else:
         inside = usual * actors / batch  # the actor's seconds per image: its usual gap between batches
-        here = forward_runs[forward_runs <= 1.5 * forward_runs.min()]  # over 1.5x the fastest: left out
+        here = forward_runs[kept]  # the same measurements as the verdict's: those not taken as load
         shown = " to ".join(dict.fromkeys(f"{1e3 * t:.1f}" for t in (here.min(), here.max())))
         forward_ratios = inside / here  # the modelled part alone: the actor's forward pass / this process's
         total_ratios = (run_s / (rows - batch)) / t_embeds[kept]  # the verdict's ratios
@@ -1209,10 +1209,12 @@ def plot_scaling(
     n_stars: np.ndarray,
     device: str,
     measurements: int,
+    kept: int | None = None,
 ) -> None:
     """Predicted and measured seconds against n (upper panel) and measured / predicted (lower). ``t_embs`` and
-    ``cs``: the (fastest, slowest) costs for the bands; ``pipeline``: (files, seconds of the whole run, rows
-    after start-up, their seconds, their ratio); ``search``: (sizes, seconds, ratios)."""
+    ``cs``: the (fastest, slowest) of the ``kept`` cost measurements (of ``measurements``; all where
+    None), as for ``n_stars``; ``pipeline``: (files, seconds of the whole run, rows after start-up, their
+    seconds, their ratio); ``search``: (sizes, seconds, ratios)."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import NullFormatter
 
@@ -1223,10 +1225,11 @@ def plot_scaling(
         predicted_seconds(n_grid, t, c) for t, c in zip(t_embs, cs, strict=True)
     )
     narrow = max(np.max(embed_hi / embed_lo), np.max(search_hi / search_lo)) < 1.15  # thin as lines
+    counted = f"{measurements}" if kept in (None, measurements) else f"{kept} of {measurements}"
     spread = (
-        f"lines: the {measurements} measurements nearly coincide"
+        f"lines: {counted} measurements kept, nearly equal"
         if narrow
-        else (f"bands: {measurements} cost measurements")
+        else f"bands: {counted} measurements kept"
     )
     fig, (ax, rax) = plt.subplots(2, 1, figsize=(9, 9.5), gridspec_kw={"height_ratios": [3, 2]})
     ax.fill_between(n_grid, embed_lo, embed_hi, color="C0", alpha=0.35, label=f"embed, predicted ({device})")
