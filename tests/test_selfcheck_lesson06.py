@@ -327,8 +327,11 @@ def test_blur_score_wrong_answers_fail(blur_data, wrong, message):
 # --- exercise 5 ---------------------------------------------------------------------------------
 
 
-def _dhash_guard_by(compare_with_dropped=False, strictly=False, keep_later=False, as_indices=False):
+def _dhash_guard_by(
+    compare_with_dropped=False, strictly=False, keep_later=False, as_indices=False, fixed_bits=None
+):
     def dhash_guard(dhashes, bits=4):
+        bits = bits if fixed_bits is None else fixed_bits
         keep = np.ones(len(dhashes), dtype=bool) if keep_later else np.zeros(len(dhashes), dtype=bool)
         for p, h in enumerate(dhashes):
             if keep_later:
@@ -359,8 +362,10 @@ def test_dhash_guard_right_answer_passes_and_stub_gets_a_placeholder(folder, fol
 
 
 def test_dhash_guard_hand_made_case_is_the_package_guard():
-    kept = lesson06._package_dhash_keep(lesson06.DHASH_CASE, 4)
-    assert kept.tolist() == [True, False, True, True, False, False]
+    kept = {bits: lesson06._package_dhash_keep(lesson06.DHASH_CASE, bits).tolist() for bits in (2, 4, 6)}
+    assert kept[4] == [True, False, True, True, False, False]
+    assert kept[2] == [True, True, True, True, False, False]  # photo 1, 4 bits from photo 0, kept
+    assert kept[6] == [True, False, True, False, False, False]  # photo 3, 5 bits from photo 0, dropped
 
 
 @pytest.mark.parametrize(
@@ -371,8 +376,16 @@ def test_dhash_guard_hand_made_case_is_the_package_guard():
         (_dhash_guard_by(keep_later=True), "you drop photo 0"),
         (_dhash_guard_by(as_indices=True), "return a bool array"),
         (lambda d, bits=4: lesson06._package_dhash_keep(d, bits), "not call the package's guard_duplicate"),
+        (_dhash_guard_by(fixed_bits=4), "bits=2: you drop photo 1, the package keeps it"),
     ],
-    ids=["a dropped photo drops others", "fewer than bits", "the last copy kept", "indices", "the package"],
+    ids=[
+        "a dropped photo drops others",
+        "fewer than bits",
+        "the last copy kept",
+        "indices",
+        "the package",
+        "bits=4 fixed",
+    ],
 )
 def test_dhash_guard_wrong_answers_fail(folder, folder_dhashes, wrong, message):
     with pytest.raises(AssertionError, match=message):

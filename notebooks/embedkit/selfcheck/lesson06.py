@@ -366,13 +366,16 @@ def check_dhash_guard(dhash_guard: Callable, dhashes: Sequence[int], files: Sequ
         print("Not done yet: write dhash_guard above (the package's guard runs the calibration below)")
         return _not_written("dhash_guard", 5)
     dhashes = [int(h) for h in dhashes]
-    cases = {"the hand-made case": (DHASH_CASE, [f"photo {k}" for k in range(len(DHASH_CASE))])}
-    cases["this folder's files"] = (dhashes, list(files))
-    expected = {name: _package_dhash_keep(hashes, bits) for name, (hashes, _) in cases.items()}
+    hand = [f"photo {k}" for k in range(len(DHASH_CASE))]
+    cases = {"the hand-made case": (DHASH_CASE, hand, bits)}
+    for other in sorted({2, 6} - {bits}):  # another `bits`, so that a hard-coded 4 fails
+        cases[f"the hand-made case with bits={other}"] = (DHASH_CASE, hand, other)
+    cases["this folder's files"] = (dhashes, list(files), bits)
+    expected = {name: _package_dhash_keep(hashes, b) for name, (hashes, _, b) in cases.items()}
     message = "dhash_guard must compare the dHashes itself, not call the package's guard_duplicate_photos"
     with code_switched_off([calibration.guard_duplicate_photos], message):
-        yours = {name: dhash_guard(list(hashes), bits) for name, (hashes, _) in cases.items()}
-    for name, (hashes, names) in cases.items():
+        yours = {name: dhash_guard(list(hashes), b) for name, (hashes, _, b) in cases.items()}
+    for name, (hashes, names, b) in cases.items():
         mine = np.asarray(yours[name])
         assert mine.shape == (len(hashes),) and mine.dtype == bool, (
             f"{name}: return a bool array with one entry per photo (True: kept), not {yours[name]!r}"
@@ -390,13 +393,14 @@ def check_dhash_guard(dhash_guard: Callable, dhashes: Sequence[int], files: Sequ
             )
             raise AssertionError(
                 f"{name}: you {'keep' if mine[k] else 'drop'} {names[k]}, the package "
-                f"{'keeps' if expected[name][k] else 'drops'} it ({why}; a photo is dropped at {bits} bits "
+                f"{'keeps' if expected[name][k] else 'drops'} it ({why}; a photo is dropped at {b} bits "
                 "or fewer from one kept before it, and a dropped photo drops no other)"
             )
     dropped = int((~expected["this folder's files"]).sum())
     print(
-        f"Correct! your dhash_guard keeps what the package's guard keeps: the hand-made case, and this "
-        f"folder's {len(dhashes)} files, {dropped} of them dropped as copies of a file kept before them"
+        f"Correct! your dhash_guard keeps what the package's guard keeps: the hand-made case at bits="
+        f"{', '.join(str(b) for b in sorted({bits, 2, 6}))}, and this folder's {len(dhashes)} files, "
+        f"{dropped} of them dropped as copies of a file kept before them"
     )
     return dhash_guard
 
