@@ -33,14 +33,22 @@ def my_photo(tmp_path_factory):
     return make_my_photo(tmp_path_factory.mktemp("lesson00") / "my_photo.jpg")
 
 
-def top_k_of_with(backbone, load=load_rgb, *, through_as_input=True, rest_as="outside", softmax_over="all"):
+def top_k_of_with(
+    backbone,
+    load=load_rgb,
+    *,
+    through_as_input=True,
+    rest_as="outside",
+    softmax_over="all",
+    own_classifier=True,
+):
     """The lesson's model answer, or one mistake in it."""
 
     def top_k_of(file, k, net=backbone):
         batch = net.preprocess(load(file)).unsqueeze(0)
         with torch.inference_mode():
             x = net.as_input(batch) if through_as_input else batch
-            logits = net.classifier(x).float()[0]
+            logits = (net if own_classifier else backbone).classifier(x).float()[0]
         if softmax_over == "all":
             probs = logits.softmax(dim=0)
             top_probs, top_indices = probs.topk(k)
@@ -146,6 +154,9 @@ def test_a_function_that_ignores_the_net_it_is_given_is_refused(backbone, manife
         lesson00.check_top_k_of(lambda file, k: model(file, k), None, backbone, manifest)
     with pytest.raises(AssertionError, match=r"given \(net\) for everything"):
         lesson00.check_top_k_of(lambda file, k, net=None: model(file, k), None, backbone, manifest)
+    # net's class names, but backbone's classifier: the names come right, the probabilities do not
+    with pytest.raises(AssertionError, match=r"probabilities differ .*given \(net\) for everything"):
+        lesson00.check_top_k_of(top_k_of_with(backbone, own_classifier=False), None, backbone, manifest)
     assert _untouched()
 
 
@@ -280,3 +291,13 @@ def test_a_real_photo_is_taken(manifest, tmp_path, kind):
     photo = _real_photos()[kind]()
     lesson00._refuse_bundled(_saved(photo, tmp_path, "mine.jpg"), manifest)  # raises if refused
     lesson00._refuse_bundled(_saved(ImageOps.mirror(photo), tmp_path, "mine.png"), manifest)
+
+
+@pytest.mark.parametrize("kind", ["chelsea", "coffee"])
+def test_the_photo_a_bundled_image_is_cut_from_gets_a_notice_not_a_refusal(manifest, tmp_path, capsys, kind):
+    # the uncropped photo, as a learner's own photo of the same subject might look: much alike, not a copy
+    from skimage import data
+
+    photo = Image.fromarray(getattr(data, kind)())
+    lesson00._refuse_bundled(_saved(photo, tmp_path, "mine.jpg"), manifest)  # raises if refused
+    assert "looks much like the bundled" in capsys.readouterr().out
