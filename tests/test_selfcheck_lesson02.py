@@ -204,10 +204,10 @@ def composite(image, background):
         rgb, alpha = pixels[..., :3], pixels[..., 3]
     elif image.mode == "LA":
         rgb, alpha = np.repeat(pixels[..., :1], 3, axis=2), pixels[..., 1]
-    elif image.mode == "P":
+    elif image.mode == "P":  # opaque everywhere when there is no transparent entry
         palette = np.array(image.getpalette(), dtype=np.uint8).reshape(-1, 3)
         rgb = palette[pixels]
-        alpha = np.where(pixels == image.info["transparency"], 0, 255)
+        alpha = np.where(pixels == image.info.get("transparency", -1), 0, 255)
     else:
         raise ValueError(f"mode {image.mode} has no transparency to composite")
     a = alpha[..., None] / 255.0
@@ -226,6 +226,18 @@ def composite_rgba_only(image, background):  # forgets the palette's transparent
     if image.mode == "P":
         palette = np.array(image.getpalette(), dtype=np.uint8).reshape(-1, 3)
         return palette[np.asarray(image)]
+    return composite(image, background)
+
+
+def composite_palette_needs_transparency(image, background):  # raises for a plain palette image
+    if image.mode == "P" and "transparency" not in image.info:
+        raise ValueError(f"mode {image.mode}: no transparency this function knows")
+    return composite(image, background)
+
+
+def composite_palette_entry_0_default(image, background):  # takes entry 0 as transparent when none is set
+    if image.mode == "P" and "transparency" not in image.info:
+        image.info["transparency"] = 0
     return composite(image, background)
 
 
@@ -283,6 +295,8 @@ def test_composite_not_done(capsys):
     [
         (composite_truncating, "levels off on average"),
         (composite_rgba_only, "P image"),
+        (composite_palette_needs_transparency, r"a P \(no transparency\) image.*raised ValueError"),
+        (composite_palette_entry_0_default, r"P \(no transparency\) image, background"),
         (composite_always_white, "background"),
         (composite_by_convert, "convert, alpha_composite, composite and paste are switched off"),
         (composite_by_alpha_composite, "alpha_composite, composite and paste are switched off"),
@@ -385,6 +399,17 @@ def test_embed_right_answer_and_not_done(backbone, check_files, capsys):
 def test_embed_wrong_answers(backbone, check_files, wrong, message):
     with pytest.raises(AssertionError, match=message):
         lesson02.check_embed_in_batches(wrong, backbone, check_files)
+
+
+def test_embed_on_the_lessons_files(backbone, manifest):
+    """The lesson's own seven files: six photos, then the cat cut-out, a fifth of it transparent with
+    black stored underneath. Dropping its alpha is refused by name."""
+    originals = manifest[manifest["transformation"] == "original"]
+    cutouts = manifest[manifest["transformation"] == "rgba_cutout"]
+    files = [*originals["file"].head(6), cutouts.query("label == 'cat'")["file"].iloc[0]]
+    assert lesson02.check_embed_in_batches(embed_in_batches, backbone, files) is embed_in_batches
+    with pytest.raises(AssertionError, match=r"chelsea-cat_rgba_cutout.png is closer to Image.open"):
+        lesson02.check_embed_in_batches(embed_convert_rgb, backbone, files)
 
 
 def test_a_wrong_row_is_named(backbone, check_files):

@@ -209,9 +209,10 @@ def check_efficientnet_head(
 
 
 def _test_images() -> dict[str, Image.Image]:
-    """Small hand-made images, one of each mode with transparency. Every alpha level from 0 to 255
-    occurs, with more fully transparent and opaque pixels; the colours stored under transparent
-    pixels are random (not black), so dropping the alpha shows them."""
+    """Small hand-made images, one of each mode with transparency, and a palette image without it
+    (opaque everywhere, index 0 included). Every alpha level from 0 to 255 occurs, with more fully
+    transparent and opaque pixels; the colours stored under transparent pixels are random (not
+    black), so dropping the alpha shows them."""
     rng = np.random.default_rng(2)
     alpha = rng.permutation(np.concatenate([np.arange(256), np.zeros(64), np.full(64, 255)])).astype(np.uint8)
     alpha = alpha.reshape(24, 16)
@@ -221,8 +222,14 @@ def _test_images() -> dict[str, Image.Image]:
     indices[0, :4] = 5  # the transparent entry, at least a few times
     palette = Image.fromarray(indices, mode="P")
     palette.putpalette(rng.integers(0, 256, 16 * 3).tolist())
+    opaque_palette = palette.copy()  # the common case: no transparent entry
     palette.info["transparency"] = 5
-    return {"RGBA": Image.fromarray(rgba, mode="RGBA"), "LA": Image.fromarray(la, mode="LA"), "P": palette}
+    return {
+        "RGBA": Image.fromarray(rgba, mode="RGBA"),
+        "LA": Image.fromarray(la, mode="LA"),
+        "P": palette,
+        "P (no transparency)": opaque_palette,
+    }
 
 
 def _alpha_of(image: Image.Image) -> np.ndarray:
@@ -238,7 +245,8 @@ def _package_composite(image, background):
 
 def check_composite(composite: Callable | None) -> Callable:
     """Checks ``composite(image, background)`` against the package's ``to_rgb`` on hand-made RGBA, LA and
-    palette images over white and a dark blue: opaque and fully transparent pixels exact, soft edges
+    palette images (one without transparency, which must come out as its plain colours) over white
+    and a dark blue: opaque and fully transparent pixels exact, soft edges
     within one level and not darker or lighter on average, with Pillow's ``convert`` and compositing
     (``alpha_composite``, ``composite``, ``paste``) and the package's converters switched off while
     it runs."""
@@ -310,6 +318,24 @@ def check_composite(composite: Callable | None) -> Callable:
 # --------------------------------------------------------------------------- exercise 4
 
 
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def _alpha_dropped(files: Sequence, backbone) -> dict[int, np.ndarray]:
+    """For each file with transparency (by its position in ``files``), the embedding of
+    ``Image.open(file).convert("RGB")``: the mistake of reading a cut-out without its alpha."""
+    naive = {}
+    for k, file in enumerate(files):
+        with Image.open(file) as image:
+            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+                naive[k] = image.convert("RGB")
+    if not naive:
+        return {}
+    vectors = embedkit.embeddings.embed_images(list(naive.values()), backbone, progress=False).vectors
+    return dict(zip(naive, vectors, strict=True))
+
+
 @stand_in
 def _package_embed(files, backbone, batch_size):
     """The package's ``embed_images``, in place of an ``embed_in_batches`` not written yet."""
@@ -319,7 +345,9 @@ def _package_embed(files, backbone, batch_size):
 def check_embed_in_batches(embed_in_batches: Callable | None, backbone, files: Sequence) -> Callable:
     """Runs ``embed_in_batches(files, backbone, 3)`` with the package's loops switched off and counts its
     forward passes (at most 3 images each, every file once, no autograd, each batch made by
-    ``backbone.as_input``), then compares its rows with ``embed_images``' (cosine above 0.999)."""
+    ``backbone.as_input``), then compares its rows with ``embed_images``' (cosine above 0.999). Each
+    file with transparency must also be closer to ``embed_images``' row than to the embedding of
+    ``Image.open(file).convert("RGB")``, its transparent pixels shown in the colour stored under them."""
     if embed_in_batches is None or is_stand_in(embed_in_batches):
         print(_NOT_NEEDED)
         return _package_embed
@@ -375,6 +403,15 @@ def check_embed_in_batches(embed_in_batches: Callable | None, backbone, files: S
     cosines = (mine * reference).sum(axis=1) / (
         np.linalg.norm(mine, axis=1) * np.linalg.norm(reference, axis=1)
     )
+    for k, naive in _alpha_dropped(files, backbone).items():
+        to_naive = _cosine(mine[k], naive)
+        if not np.isfinite(to_naive) or _cosine(reference[k], naive) >= 0.999:
+            continue  # this network barely sees the difference: the cosine test below decides
+        assert to_naive < cosines[k], (
+            f"the row of {Path(files[k]).name} is closer to Image.open(file).convert('RGB')'s embedding "
+            f"(cosine {to_naive:.4f}) than to embed_images' ({cosines[k]:.4f}): convert drops the alpha "
+            "and shows what is stored under transparent pixels; open each file with load_rgb"
+        )
     wrong = [Path(files[k]).name for k in np.flatnonzero(~(cosines >= 0.999))]
     assert not wrong, f"these rows differ from embed_images' (cosines {np.round(cosines, 3)}): {wrong}"
     print(
