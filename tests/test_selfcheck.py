@@ -1,6 +1,9 @@
 """The helpers every lesson's self-checks share (embedkit.selfcheck): what a learner's function reaches,
 switching the package's functions off, and stand-ins."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import scipy.spatial.distance
@@ -66,3 +69,13 @@ def test_a_stand_in_wraps_a_function_and_marks_a_class_as_it_is():
         pass
 
     assert stand_in(Actor) is Actor and is_stand_in(Actor)
+
+
+def test_lessons_before_07_check_without_faiss_or_ray():
+    # Colab installs FAISS and Ray for lesson 07 only: earlier lessons' checks must import without them.
+    code = (
+        "import sys; sys.modules['faiss'] = None; sys.modules['ray'] = None\n"
+        "import importlib\n"
+        "for n in range(7): importlib.import_module(f'embedkit.selfcheck.lesson0{n}')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
