@@ -79,3 +79,32 @@ def test_lessons_before_07_check_without_faiss_or_ray():
         "for n in range(7): importlib.import_module(f'embedkit.selfcheck.lesson0{n}')\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+def test_not_written_tells_the_untouched_stub_from_a_missing_return():
+    from embedkit.selfcheck import is_stub, not_written
+
+    def stub(x):
+        """The exercise."""
+        return None  # your code here
+
+    def stub_with_given_lines(x):
+        x = 2 * x
+        return None  # your code here
+
+    def forgot_return(x):
+        x * 2
+
+    def written(x):
+        return x * 2
+
+    class Stub:
+        def __call__(self, x):
+            pass
+
+    assert is_stub(stub) and is_stub(Stub) and is_stub(stub_with_given_lines)
+    assert not is_stub(forgot_return) and not is_stub(written)
+    assert not_written(stub, 1) and not_written(stand_in(written), 1)
+    assert not not_written(written, 1)
+    with pytest.raises(AssertionError, match="forgot_return returned None: did you forget `return`"):
+        not_written(forgot_return, 1)

@@ -704,10 +704,10 @@ class EmbedderForgotReturn(Embedder):
 
 
 def test_stub_detection():
-    assert checks._is_stub(cost_stub) and checks._is_stub(pipeline_stub) and checks._is_stub(EmbedderStub)
-    assert checks._is_stub(lambda table, target: None)
-    assert not checks._is_stub(_forgot_return) and not checks._is_stub(Embedder)
-    assert not checks._is_stub(EmbedderForgotReturn) and not checks._is_stub(embed_cost)
+    assert checks.is_stub(cost_stub) and checks.is_stub(pipeline_stub) and checks.is_stub(EmbedderStub)
+    assert checks.is_stub(lambda table, target: None)
+    assert not checks.is_stub(_forgot_return) and not checks.is_stub(Embedder)
+    assert not checks.is_stub(EmbedderForgotReturn) and not checks.is_stub(embed_cost)
 
 
 def test_forgotten_return_fails(collection, decoding, tmp_path):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import dis
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Iterator
@@ -37,6 +38,9 @@ __all__ = [
     "switched_off",
     "stand_in",
     "is_stand_in",
+    "is_stub",
+    "not_written",
+    "returned_none",
     "not_done",
 ]
 
@@ -182,6 +186,45 @@ def stand_in(function: Callable) -> Callable:
 def is_stand_in(function: Callable) -> bool:
     """True for a function made by ``stand_in``: a check run twice does not take it for the learner's."""
     return getattr(function, "stand_in", False)
+
+
+def is_stub(code: Any) -> bool:
+    """True for an exercise's untouched stub: a function whose body only returns ``None`` (``return None``,
+    ``pass`` or ``...``), or a class whose own methods are all such functions."""
+    if isinstance(code, type):
+        methods = [f for f in vars(code).values() if inspect.isfunction(f)]
+        return bool(methods) and all(map(is_stub, methods))
+    if not inspect.isfunction(code):
+        return False
+    steps = [
+        (i.opname, i.argval) for i in dis.get_instructions(code) if i.opname not in ("RESUME", "NOP", "CACHE")
+    ]
+    if steps in ([("RETURN_CONST", None)], [("LOAD_CONST", None), ("RETURN_VALUE", None)]):
+        return True
+    try:  # a stub that gives its first lines still ends on the stub's own line
+        lines = inspect.getsource(code).rstrip().splitlines()
+    except (OSError, TypeError):
+        return False
+    return bool(lines) and lines[-1].strip() in _STUB_ENDINGS
+
+
+#: The last line of an exercise's stub that gives some lines of the function before it.
+_STUB_ENDINGS = ("return None  # your code here", "return None  # your function here")
+
+
+def returned_none(name: str) -> AssertionError:
+    """The failure for written code that returned ``None``."""
+    return AssertionError(f"your function {name} returned None: did you forget `return`?")
+
+
+def not_written(function: Callable, *probe: Any) -> bool:
+    """True while ``function`` is a stand-in or the untouched stub; written code that returns ``None`` for
+    ``probe`` fails (a missing ``return``) instead of passing for "not done yet"."""
+    if is_stand_in(function) or is_stub(function):
+        return True
+    if function(*probe) is None:
+        raise returned_none(getattr(function, "__name__", "the function"))
+    return False
 
 
 def not_done(what: str, instead: str) -> None:

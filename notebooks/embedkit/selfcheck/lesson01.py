@@ -30,7 +30,7 @@ from PIL import Image
 
 from embedkit import duplicates, evaluation, pairs, splits
 from embedkit.images import load_rgb
-from embedkit.selfcheck import code_switched_off, is_stand_in, stand_in
+from embedkit.selfcheck import code_switched_off, is_stand_in, not_written, stand_in
 
 __all__ = [
     "passed",
@@ -155,7 +155,7 @@ def check_pixel_hash(my_pixel_hash: Callable, files: Sequence[Any], pixel_hashes
     ``pixel_hashes``, the package's (``duplicates.pixel_hash`` is switched off while yours runs)."""
     files = list(files)
     _forget(my_pixel_hash)
-    if is_stand_in(my_pixel_hash) or my_pixel_hash(files[0]) is None:
+    if not_written(my_pixel_hash, files[0]):
         print("Not done yet: the cells below use embedkit.duplicates.pixel_hash in its place")
         return _package(duplicates.pixel_hash)
     photo = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
@@ -238,7 +238,7 @@ def check_hash_from_thumbnail(
     package's (``duplicates.dhash`` is switched off while yours runs)."""
     files = list(files)
     _forget(hash_from_thumbnail)
-    if is_stand_in(hash_from_thumbnail) or hash_from_thumbnail(np.zeros((8, 9), np.uint8)) is None:
+    if not_written(hash_from_thumbnail, np.zeros((8, 9), np.uint8)):
         print("Not done yet: the cells below use embedkit.duplicates.dhash in its place")
         return _package(_dhash_of_thumbnail)
     falling = np.tile(
@@ -462,7 +462,7 @@ def check_merges(
     (``scipy.sparse.csgraph``), networkx's components and searches, ``fcluster`` and union-find switched
     off while yours runs."""
     _forget(my_merges)
-    if is_stand_in(my_merges) or my_merges(np.empty((0, 2), int), ["a"]) is None:
+    if not_written(my_merges, np.empty((0, 2), int), ["a"]):
         print("Not done yet: the lesson goes on with the package's curve (evaluation.threshold_curve)")
         return _package(_package_merges)
     truth = ["a", "a", "b", "b", "c"]  # files 0 to 4, in true groups a, a, b, b, c
@@ -572,7 +572,7 @@ def check_fold(
         "folds: the table of evaluation.cross_validate_threshold with its defaults"
     )
     _forget(my_fold)
-    if is_stand_in(my_threshold) or is_stand_in(my_fold) or my_fold(fold_masks[0]) is None:
+    if is_stand_in(my_threshold) or not_written(my_fold, fold_masks[0]):
         print(
             'Not done yet: my_fold needs my_threshold ("Your turn: pair scores and the rule"); '
             "the lesson goes on with `folds`"
@@ -658,7 +658,7 @@ def check_leaks(
     once, sorted), then on each method's pairs against ``splits.leak_report`` (switched off while yours
     runs). ``paths`` and ``split`` give every file's path and split, ``methods`` each method's pairs."""
     _forget(my_leaks)
-    if is_stand_in(my_leaks) or my_leaks(np.array(["train", "test"]), np.empty((0, 2), int)) is None:
+    if not_written(my_leaks, np.array(["train", "test"]), np.empty((0, 2), int)):
         print("Not done yet: the cells below use splits.leak_report either way")
         return _package(_package_leaks)
     paths, split = np.asarray(paths, dtype=object), np.asarray(split)
@@ -706,7 +706,7 @@ def check_group_aware_split(
     split given left as it was), then on ``found_groups`` and ``split`` (every file's, ``paths`` naming
     them) against ``splits.group_aware_split`` (switched off while yours runs)."""
     _forget(my_group_aware_split)
-    if is_stand_in(my_group_aware_split) or my_group_aware_split(np.array([0]), np.array(["train"])) is None:
+    if not_written(my_group_aware_split, np.array([0]), np.array(["train"])):
         print("Not done yet: the cells below use splits.group_aware_split in its place")
         return _package(splits.group_aware_split)
     toy_groups = np.array([0, 0, 0, 1, 1, 2, 3, 3, 3])

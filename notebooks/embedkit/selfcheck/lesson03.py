@@ -33,6 +33,7 @@ from embedkit.selfcheck import (
     library_cosines,
     library_names,
     not_done,
+    not_written,
     reached,
     stand_in,
     switched_off,
@@ -74,11 +75,6 @@ def _fallback_top_neighbours(scores_row, k):
     ``top_neighbours`` not written yet."""
     row = np.asarray(scores_row, dtype=np.float64)
     return _select_exact(row[None, :], k)[0][0]
-
-
-def _not_written(function: Callable, *probe: Any) -> bool:
-    """True while ``function`` is a stand-in or still returns ``None`` for ``probe``."""
-    return is_stand_in(function) or function(*probe) is None
 
 
 def _oracle_cosine(a, b) -> float:
@@ -176,7 +172,7 @@ def _cosine_replaced(function: Callable, replacement: Callable) -> Iterator[None
 def check_cosine(cosine: Callable) -> Callable:
     """Checks ``cosine(a, b)`` against SciPy on 200 random pairs, with the libraries' cosines switched off,
     then its return type, short and very short vectors, signs, and a zero vector in either place."""
-    if _not_written(cosine, [1.0, 0.0], [1.0, 0.0]):
+    if not_written(cosine, [1.0, 0.0], [1.0, 0.0]):
         not_done("cosine still returns None", _FALLBACK_COSINE)
         return _fallback_cosine
     used = library_names(cosine, LIBRARIES)
@@ -243,7 +239,7 @@ def check_cosine(cosine: Callable) -> Callable:
 def check_zero_vector(cosine: Callable) -> Callable:
     """Checks that ``cosine`` (yours, or the package's fallback) refuses a zero vector in either place
     with a ValueError that says "zero vector", and that yours keeps a very short vector, [1e-200, 0]."""
-    if _not_written(cosine, [1.0, 0.0], [1.0, 0.0]):
+    if not_written(cosine, [1.0, 0.0], [1.0, 0.0]):
         cosine = _fallback_cosine
         _raises_zero_vector(cosine, [1, 1, 1], [0, 0, 0])
         _raises_zero_vector(cosine, [0, 0, 0], [2, 1, 5])
@@ -269,8 +265,9 @@ def check_zero_vector(cosine: Callable) -> Callable:
 
 def check_against_libraries(cosine: Callable, pairs: np.ndarray) -> Callable:
     """Checks ``cosine`` (yours, or the package's fallback) on every pair ``(a, b)`` of ``pairs`` against
-    SciPy and PyTorch to 1e-9, and yours also against the course package's ``cosine_similarity`` to 1e-6."""
-    yours = not _not_written(cosine, [1.0, 0.0], [1.0, 0.0])
+    SciPy and PyTorch to 1e-9, and yours also against the course
+    package's ``cosine_similarity`` (float32) to 1e-5."""
+    yours = not not_written(cosine, [1.0, 0.0], [1.0, 0.0])
     if not yours:
         cosine = _fallback_cosine
     pairs = np.asarray(pairs, dtype=np.float64)
@@ -294,7 +291,7 @@ def check_against_libraries(cosine: Callable, pairs: np.ndarray) -> Callable:
         return cosine
     package = np.array([_package_cosine(a, b) for a, b in pairs])
     i = int(np.argmax(np.abs(ours - package)))
-    assert abs(ours[i] - package[i]) <= 1e-6, (
+    assert abs(ours[i] - package[i]) <= 1e-5, (
         f"on pairs[{i}], your cosine gives {float(ours[i])!r} and embedkit.similarity.cosine_similarity "
         f"{float(package[i])!r}"
     )
@@ -306,7 +303,7 @@ def check_all_pairs(all_pairs_cosine: Callable, X: np.ndarray, cosine: Callable)
     """Checks ``all_pairs_cosine`` for library calls, calls of ``cosine`` and Python loops, then, with the
     libraries' cosines switched off, against scikit-learn on random rows and on ``X``, on rows with
     negative entries, a very short row and a zero row."""
-    if _not_written(all_pairs_cosine, np.eye(2)):
+    if not_written(all_pairs_cosine, np.eye(2)):
         not_done("all_pairs_cosine still returns None", "scikit-learn's cosine_similarity")
         return _fallback_all_pairs_cosine
     functions, named = _reached(all_pairs_cosine)
@@ -399,7 +396,8 @@ def check_loop_and_matrix(
 ) -> None:
     """Checks that ``S_loop``, ``cosine`` over every pair of the first rows of ``X``, equals the top-left
     block of ``S = all_pairs_cosine(X)`` to 1e-9, and ``S`` the course package's ``pairwise_cosine(X)`` to
-    1e-6; prints both differences. ``Correct!`` needs both functions to be yours, not stand-ins."""
+    1e-5 (the package works in float32, whose rounding differs between CPUs); prints both differences.
+    ``Correct!`` needs both functions to be yours, not stand-ins."""
     m = len(S_loop)
     loop_vs_matrix = np.abs(S_loop - S[:m, :m]).max()
     package = np.abs(S - pairwise_cosine(X)).max()
@@ -408,7 +406,7 @@ def check_loop_and_matrix(
         f"matrix vs embedkit's pairwise_cosine: {package:.1e}"
     )
     assert loop_vs_matrix <= 1e-9, "the loop over cosine and the matrix from all_pairs_cosine disagree"
-    assert package <= 1e-6, (
+    assert package <= 1e-5, (
         "the matrix from all_pairs_cosine differs from embedkit.similarity.pairwise_cosine"
     )
     fallbacks = [
@@ -630,7 +628,7 @@ def check_top_neighbours(
         f"the query itself ({query}) not among them"
     )
     scores = np.asarray(S_no_self)[query, neighbours]
-    assert np.allclose(scores, package_scores, rtol=0, atol=1e-6), (
+    assert np.allclose(scores, package_scores, rtol=0, atol=1e-5), (
         f"row {query} of S_no_self, k = {k}: the positions {neighbours.tolist()} hold the scores "
         f"{_shown(scores)}, not the {k} highest, {_shown(package_scores)}"
     )

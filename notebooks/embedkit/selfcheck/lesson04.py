@@ -24,7 +24,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 import embedkit.maps
 import embedkit.retrieval
-from embedkit.selfcheck import is_stand_in, library_names, not_done, stand_in, switched_off
+from embedkit.selfcheck import is_stand_in, library_names, not_done, not_written, stand_in, switched_off
 
 __all__ = [
     "check_pca",
@@ -172,7 +172,7 @@ def check_overlap(
 ) -> Callable:
     """Your overlap against embedkit.maps.neighbour_overlap on both maps for k = 10 and 3, and a map against
     itself; where a tie at the k-th distance lets neighbours swap, an image may differ by 1/k per swap."""
-    if is_stand_in(overlap_by_hand) or overlap_by_hand(U[:5], xy_tsne[:5], 2) is None:
+    if not_written(overlap_by_hand, U[:5], xy_tsne[:5], 2):
         not_done("overlap_by_hand", "embedkit.maps.neighbour_overlap (the fallback)")
         return stand_in_overlap
     _refuse_libraries(overlap_by_hand, "overlap_by_hand", "use knn")
@@ -363,7 +363,7 @@ def check_ap(ap_by_hand: Callable, S, same_photo) -> Callable:
     """Your average precision on cases worked out by hand, on random scores and on every query of the real
     data, against scikit-learn's average_precision_score (switched off, with the package's, while yours
     runs)."""
-    if is_stand_in(ap_by_hand) or ap_by_hand(np.array([0.9, 0.1]), np.array([True, False])) is None:
+    if not_written(ap_by_hand, np.array([0.9, 0.1]), np.array([True, False])):
         not_done("ap_by_hand", "scikit-learn's average_precision_score (the fallback)")
         return stand_in_ap
     _refuse_libraries(ap_by_hand, "ap_by_hand", "write it with NumPy only (argsort, cumsum)")
@@ -384,10 +384,7 @@ def check_recall(recall_by_hand: Callable, S, same_photo, labels) -> Callable:
     """Your recall@k (at least one relevant item in the top k) on cases worked out by hand, on random scores
     and on every query of the real data at k = 1, 3 and 10, against embedkit's recall_at_k (switched off, with
     scikit-learn's scoring, while yours runs)."""
-    if (
-        is_stand_in(recall_by_hand)
-        or recall_by_hand(np.array([0.9, 0.1]), np.array([True, False]), 1) is None
-    ):
+    if not_written(recall_by_hand, np.array([0.9, 0.1]), np.array([True, False]), 1):
         not_done("recall_by_hand", "embedkit's recall_at_k (the fallback)")
         return stand_in_recall
     _refuse_libraries(recall_by_hand, "recall_by_hand", "write it with NumPy only (argsort, cumsum)")
@@ -495,7 +492,7 @@ def check_size_explains(share_below, best_as_small, size_explains: Callable, sid
         for name, answer in [("share_below", share_below), ("best_as_small", best_as_small)]
         if answer is None
     ]
-    if size_explains(rho, shares, best, median) is None:
+    if not_written(size_explains, rho, shares, best, median):
         missing.append("the function size_explains")
     if missing:
         print("Not done yet: " + ", ".join(missing))

@@ -40,10 +40,10 @@ from embedkit.evaluation import (
 from embedkit.pairs import connected_groups
 from embedkit.selfcheck import (
     LIBRARIES,
-    is_stand_in,
     library_cosines,
     library_names,
     not_done,
+    not_written,
     reached,
     stand_in,
     switched_off,
@@ -112,10 +112,6 @@ def _not_written(name: str, exercise: int) -> Callable:
     return stand_in(placeholder)
 
 
-def _returns_none(function: Callable, *args) -> bool:
-    return is_stand_in(function) or function(*args) is None
-
-
 # --- exercise 1 ---------------------------------------------------------------------------------
 
 
@@ -132,7 +128,7 @@ def check_at_threshold(at_threshold: Callable, candidates, candidate_scores, gro
     with the package's scoring switched off while it runs."""
     candidates, candidate_scores = np.asarray(candidates), np.asarray(candidate_scores)
     groups = np.asarray(groups)
-    if _returns_none(at_threshold, candidates, candidate_scores, groups, 0.5):
+    if not_written(at_threshold, candidates, candidate_scores, groups, 0.5):
         print("Not done yet: exercise 4 needs your at_threshold; nothing else below uses it")
         return stand_in(_package_at_threshold)
     high = candidate_scores >= 0.6  # fewer pairs: the true pairs scoring below 0.6 are not among them
@@ -187,7 +183,7 @@ def check_rule(my_rule: Callable, curve: pd.DataFrame, candidates, candidate_sco
     """Exercise 2: on this curve and the 20 training sets' curves, at several settings, ``my_rule``'s
     threshold keeps both limits and has the best F1 of those that do (the package's choice has it). The
     package's threshold choice is switched off while ``my_rule`` runs."""
-    if _returns_none(my_rule, curve):
+    if not_written(my_rule, curve):
         print("Not done yet: nothing below uses my_rule, so the lesson goes on without it")
         return stand_in(
             lambda curve, max_merges=0, min_precision=0.95: evaluation._pick_threshold(
@@ -328,8 +324,8 @@ def check_f2(
     best_here = float(f_beta_by_threshold(curve, 2).idxmax())
     fit_cases = _fit_cases(curve, threshold, candidates, candidate_scores, groups)
     fit_stand_in = _not_written("fit_for", 3)
-    fit_done = not _returns_none(fit_for, curve, threshold)
-    if _returns_none(best_f2, curve):
+    fit_done = not not_written(fit_for, curve, threshold)
+    if not_written(best_f2, curve):
         print("Not done yet: nothing below uses best_f2 or fit_for, so the lesson goes on without them")
         return stand_in(lambda curve: float(f_beta_by_threshold(curve, 2).idxmax())), (
             fit_for if fit_done else fit_stand_in
@@ -394,10 +390,10 @@ def check_one_fold(one_fold: Callable, at_threshold: Callable, candidates, candi
     calling ``at_threshold`` for each fold, with ``threshold_curve`` and ``scored_items`` switched off."""
     candidates, candidate_scores = np.asarray(candidates), np.asarray(candidate_scores)
     groups = np.asarray(groups)
-    if _returns_none(at_threshold, candidates, candidate_scores, groups, 0.5):
+    if not_written(at_threshold, candidates, candidate_scores, groups, 0.5):
         print("do exercise 1 first: this step scores the held-out side with your at_threshold")
         return _not_written("one_fold", 4)
-    if _returns_none(one_fold, next(group_folds(groups))[2]):
+    if not_written(one_fold, next(group_folds(groups))[2]):
         print("Not done yet: nothing below uses one_fold, so the lesson goes on without it")
         return _not_written("one_fold", 4)
     other_folds = cross_validate_threshold(candidates, candidate_scores, groups, n_repeats=1, seed=9)
@@ -565,9 +561,7 @@ def check_leak_search(
     X, splits, new_split = np.asarray(X), np.asarray(splits), np.asarray(new_split)
     candidates, candidate_scores = np.asarray(candidates), np.asarray(candidate_scores)
     test_rows, train_rows = splits == "test", splits == "train"
-    if _returns_none(nearest_train, X[test_rows], X[train_rows]) or _returns_none(
-        leaking, np.array([0.5]), 0.4
-    ):
+    if not_written(nearest_train, X[test_rows], X[train_rows]) or not_written(leaking, np.array([0.5]), 0.4):
         print("Not done yet: nothing below uses nearest_train or leaking, so the lesson goes on without them")
         return stand_in(_package_nearest_train), _not_written("leaking", 6)
     n = len(X)
@@ -686,7 +680,7 @@ def check_chunked_pairs(chunked_pairs: Callable, vectors, t: float, brute, chunk
     when the rows double and grows with the block; a spy array counts the scores its matrix products
     compute on 3,000 rows. The package's and the libraries' searches are switched off meanwhile
     (``_searches_off``)."""
-    if _returns_none(chunked_pairs, vectors[:3], t, 2):
+    if not_written(chunked_pairs, vectors[:3], t, 2):
         print("Not done yet: nothing below uses chunked_pairs, so the lesson goes on without it")
         return stand_in(
             lambda X, t, chunk_size: similarity.near_duplicate_pairs(

@@ -15,7 +15,6 @@ here so that the notebook shows only the lines that compute what the lesson is a
 from __future__ import annotations
 
 import contextlib
-import dis
 import inspect
 import sys
 import time
@@ -31,7 +30,7 @@ import torch
 from PIL import Image
 
 from embedkit.distributed import PixelEmbedder
-from embedkit.selfcheck import is_stand_in, stand_in, switched_off
+from embedkit.selfcheck import is_stand_in, is_stub, returned_none, stand_in, switched_off
 
 __all__ = [
     "check_cost_model",
@@ -60,25 +59,6 @@ _MISSING = object()
 
 
 # --------------------------------------------------------------------------- shared by this lesson's checks
-
-
-def _is_stub(code: Any) -> bool:
-    """True for the exercise's untouched stub: a function whose body only returns ``None`` (``return None``,
-    ``pass`` or ``...``), or a class whose own methods are all such functions."""
-    if isinstance(code, type):
-        methods = [f for f in vars(code).values() if inspect.isfunction(f)]
-        return bool(methods) and all(map(_is_stub, methods))
-    if not inspect.isfunction(code):
-        return False
-    steps = [
-        (i.opname, i.argval) for i in dis.get_instructions(code) if i.opname not in ("RESUME", "NOP", "CACHE")
-    ]
-    return steps in ([("RETURN_CONST", None)], [("LOAD_CONST", None), ("RETURN_VALUE", None)])
-
-
-def _returned_none(name: str) -> AssertionError:
-    """The failure for written code that returned ``None``."""
-    return AssertionError(f"your function {name} returned None: did you forget `return`?")
 
 
 def _namespace(code: Any) -> dict:
@@ -186,15 +166,15 @@ def check_cost_model(
     ``actors``, ``decode_cores`` and ``d`` are this machine's plan (for the stand-in), ``t_decode`` and
     ``t_forward`` the fastest costs (for the printout). Returns ``(embed_cost, predicted_seconds)``.
     """
-    if is_stand_in(embed_cost) or _is_stub(embed_cost) or _is_stub(predicted_seconds):
+    if is_stand_in(embed_cost) or is_stub(embed_cost) or is_stub(predicted_seconds):
         print("Not done yet: the lesson's own cost model stands in for yours (both functions)")
         if is_stand_in(embed_cost) and is_stand_in(predicted_seconds):  # the cell run again
             return embed_cost, predicted_seconds
         return _lesson_cost_model(actors, decode_cores, d)
     if embed_cost(0.001, 0.02) is None:
-        raise _returned_none("embed_cost")
+        raise returned_none("embed_cost")
     if predicted_seconds(10, np.ones(2), np.ones(2)) is None:
-        raise _returned_none("predicted_seconds")
+        raise returned_none("predicted_seconds")
     spaces = [_namespace(embed_cost), _namespace(predicted_seconds)]
     for actors_now, cores_now, d_now in _PLANS:
         plan = {"ACTORS": actors_now, "DECODE_CORES": cores_now, "d": d_now}
@@ -294,7 +274,7 @@ def check_to_pixels(
     import embedkit.images
     from embedkit.distributed import decode_for_model, pixels_from_bytes
 
-    if is_stand_in(to_pixels) or _is_stub(to_pixels):
+    if is_stand_in(to_pixels) or is_stub(to_pixels):
         print(
             "Not done yet: the package's decoding, embedkit.distributed.pixels_from_bytes, stands in for "
             "yours"
@@ -307,7 +287,7 @@ def check_to_pixels(
 
         return stand_in(package_to_pixels)
     if to_pixels(Path(photo).read_bytes()) is None:
-        raise _returned_none("to_pixels")
+        raise returned_none("to_pixels")
     pictures = _check_pictures(photo, Path(folder))
     strip = _elongated_picture(photo, Path(folder))
     packages = {
@@ -396,7 +376,7 @@ def check_embedder(
     import embedkit.distributed
     import embedkit.embeddings
 
-    if is_stand_in(Embedder) or _is_stub(Embedder):
+    if is_stand_in(Embedder) or is_stub(Embedder):
         print("Not done yet: the package's actor, embedkit.distributed.PixelEmbedder, stands in for yours")
         return PackageEmbedder
     good = len(expected)
@@ -463,7 +443,7 @@ def check_embedder(
         del loaded.model.forward  # the network's own forward again
         torch.set_num_threads(threads_before)
     if table is None:
-        raise _returned_none("Embedder.__call__")
+        raise returned_none("Embedder.__call__")
     bad_calls = forward_calls[calls_before:]
     del forward_calls[calls_before:]
     assert isinstance(table, pa.Table), "return to_table(batch, vectors), a pyarrow table"
@@ -543,7 +523,7 @@ def run_pipeline(
     import embedkit.distributed
 
     out_dir = Path(out_dir)
-    if _is_stub(embed_to_parquet) or is_stand_in(embed_to_parquet):
+    if is_stub(embed_to_parquet) or is_stand_in(embed_to_parquet):
         print(
             "Not done yet: the package's pipeline_to_parquet runs your decode and Embedder in place of yours"
         )
@@ -782,7 +762,7 @@ def check_pool(
 
     While either is the untouched stub, the lesson's own pool sizing stands in and its plan for 16 and 64
     cores is printed, labelled as the lesson's. Returns ``(actors_for, rate_for)``."""
-    if is_stand_in(actors_for) or _is_stub(actors_for) or _is_stub(rate_for):
+    if is_stand_in(actors_for) or is_stub(actors_for) or is_stub(rate_for):
         if not (is_stand_in(actors_for) and is_stand_in(rate_for)):
             actors_for, rate_for = _lesson_pool()
         print(
@@ -795,7 +775,7 @@ def check_pool(
         return actors_for, rate_for
     for name, f in (("actors_for", actors_for), ("rate_for", rate_for)):
         if f(16, t_forward, t_decode) is None:
-            raise _returned_none(name)
+            raise returned_none(name)
     costs = [(t_forward, t_decode), *_POOL_COSTS]
     cases = [(cores, fwd, dec) for cores in (2, 4, 16, 64) for fwd, dec in costs]
     for cores, fwd, dec in cases:
@@ -872,7 +852,7 @@ def check_ivf_index(
     import embedkit.ann
     from embedkit.ann import build_ivf
 
-    if is_stand_in(ivf_index) or _is_stub(ivf_index):
+    if is_stand_in(ivf_index) or is_stub(ivf_index):
         print("Not done yet: the lesson goes on with the package's embedkit.ann.build_ivf in place of yours")
         if is_stand_in(ivf_index):  # the cell run again
             return ivf_index
@@ -882,7 +862,7 @@ def check_ivf_index(
 
         return stand_in(package_ivf_index)
     if ivf_index(part, 16) is None:
-        raise _returned_none("ivf_index")
+        raise returned_none("ivf_index")
     trained_rows, repeated_rows, kmeans_seeds = (
         [],
         [],
@@ -998,7 +978,7 @@ def check_choose_nprobe(choose_nprobe: Callable) -> Callable:
     from embedkit.ann import choose_nprobe as package_choose
 
     one_row = pd.DataFrame({"nprobe": [1], "recall": [1.0]})
-    if is_stand_in(choose_nprobe) or _is_stub(choose_nprobe):
+    if is_stand_in(choose_nprobe) or is_stub(choose_nprobe):
         print("Not done yet: the package's embedkit.ann.choose_nprobe stands in for yours")
         if is_stand_in(choose_nprobe):  # the cell run again
             return choose_nprobe
@@ -1008,7 +988,7 @@ def check_choose_nprobe(choose_nprobe: Callable) -> Callable:
 
         return stand_in(package_choose_nprobe)
     if choose_nprobe(one_row, 0.0) is None:
-        raise _returned_none("choose_nprobe")
+        raise returned_none("choose_nprobe")
     with _package_off(embedkit.ann, ("choose_nprobe",), _namespace(choose_nprobe)):
         answers = [
             choose_nprobe(pd.DataFrame({"nprobe": nprobes, "recall": recalls}), target)
